@@ -1,0 +1,248 @@
+//! `surge check PROFILE`: validate a profile and print the resolved scenario.
+
+use std::fmt::Write;
+
+use surge_profile::overview::Overview;
+use surge_profile::{Profile, SystemModel};
+
+use crate::format::{Table, thousands};
+use crate::{CheckArgs, Failure, Outcome};
+
+pub fn run(args: &CheckArgs) -> Result<Outcome, Failure> {
+    let profile = Profile::load(&args.profile)?;
+    if args.json {
+        let json = serde_json::to_string_pretty(&profile)
+            .map_err(|e| Failure::could_not_run(format!("cannot encode the profile: {e}")))?;
+        println!("{json}");
+    } else {
+        print!("{}", render(&profile));
+    }
+    Ok(Outcome::Success)
+}
+
+/// The human summary of a resolved profile.
+pub fn render(profile: &Profile) -> String {
+    let ov = Overview::of(profile);
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(w, "profile   {}  ({})", profile.name, profile.files.profile.display());
+    let _ = writeln!(w, "          {}", profile.description);
+    let _ = writeln!(
+        w,
+        "system    {}  ({})",
+        profile.system.name,
+        profile.files.system.display()
+    );
+    let arrival = format!("{:?}", profile.traffic.arrival).to_lowercase();
+    let _ = writeln!(
+        w,
+        "duration  {}   seed {}   arrival {arrival}\n",
+        profile.duration, profile.seed
+    );
+
+    let mut t = Table::new(&[
+        "stage",
+        "start",
+        "end",
+        "sessions",
+        "messages/min",
+        "messages",
+        "LLM calls",
+    ]);
+    for s in &ov.stages {
+        t.row(vec![
+            s.name.clone(),
+            s.start.to_string(),
+            s.end.to_string(),
+            span(s.sessions_from, s.sessions_to),
+            span(s.per_minute_from, s.per_minute_to),
+            thousands(s.messages),
+            thousands(s.llm_calls),
+        ]);
+    }
+    out.push_str(&t.render());
+    let w = &mut out;
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "peak sessions        {}   (admitted in ≥ {:.0} s at the connection rate)",
+        thousands(ov.peak_sessions),
+        ov.connect_time_at_peak
+    );
+    let _ = writeln!(w, "peak messages/min    {}", thousands(ov.peak_per_minute));
+    let _ = writeln!(w, "total messages       {}", thousands(ov.total_messages));
+    let _ = writeln!(
+        w,
+        "LLM calls            {}   ({:.1}% of messages need the LLM; {:.1}% of those pass the caches)",
+        thousands(ov.llm_calls),
+        ov.llm_share * 100.0,
+        ov.llm_pass_through * 100.0
+    );
+    let _ = writeln!(w, "\nsystem model in effect");
+    out.push_str(&render_system(&profile.system));
+    if !profile.thresholds.is_empty() {
+        out.push_str("\nthresholds\n");
+        for t in &profile.thresholds {
+            let _ = writeln!(out, "  {t}");
+        }
+    }
+    out
+}
+
+fn span(from: f64, to: f64) -> String {
+    if (from - to).abs() < 0.5 {
+        thousands(to)
+    } else {
+        format!("{} → {}", thousands(from), thousands(to))
+    }
+}
+
+fn on(enabled: bool) -> &'static str {
+    if enabled { "on " } else { "off" }
+}
+
+fn render_system(s: &SystemModel) -> String {
+    let mut t = Table::new(&["  layer", "", "settings"])
+        .left_aligned(1)
+        .left_aligned(2);
+    let mut row = |layer: &str, enabled: bool, settings: String| {
+        t.row(vec![format!("  {layer}"), on(enabled).into(), settings]);
+    };
+    let g = &s.gateway;
+    row(
+        "gateway",
+        g.enabled,
+        format!(
+            "{} per user, {} account (burst {}), {} connects, auth {}, network {}",
+            g.per_user_rate, g.account_rate, g.account_burst, g.connect_rate, g.auth, g.network
+        ),
+    );
+    let o = &s.orchestrator;
+    row(
+        "orchestrator",
+        o.enabled,
+        format!(
+            "{}..{} tasks (start {}), {} worker(s) × {} vCPU, cpu/message {}, task start {}",
+            o.min_tasks,
+            o.max_tasks,
+            o.initial_tasks,
+            o.workers_per_task,
+            o.vcpu_per_task,
+            o.cpu_per_message,
+            o.task_start
+        ),
+    );
+    let a = &o.autoscaling;
+    row(
+        "autoscaling",
+        a.enabled,
+        format!(
+            "target {} CPU; out after {}×{}, in after {}×{} below {} of target; cooldowns {}/{}",
+            a.target_cpu,
+            a.scale_out_datapoints,
+            a.period,
+            a.scale_in_datapoints,
+            a.period,
+            a.scale_in_ratio,
+            a.scale_out_cooldown,
+            a.scale_in_cooldown
+        ),
+    );
+    let b = &s.burst;
+    row(
+        "burst workers",
+        b.enabled,
+        format!(
+            "queue > {}, cap {} = min(10 × {}, {}), +{} per {}, cold {} / warm {}, provisioned {}",
+            b.queue_threshold,
+            b.concurrency_cap(),
+            b.spike_factor,
+            b.account_concurrency,
+            b.scale_step,
+            b.scale_interval,
+            b.cold_start,
+            b.warm_start,
+            b.provisioned
+        ),
+    );
+    row("classifier", s.classifier.enabled, s.classifier.latency.to_string());
+    let m = &s.memory;
+    row(
+        "memory",
+        m.enabled,
+        format!(
+            "read {}, {} write(s) of {} per turn, previous peak {} writes, table max {}, {} retries",
+            m.read_latency,
+            m.writes_per_turn,
+            m.item_size,
+            m.previous_peak_writes,
+            m.table_max_writes,
+            m.max_retries
+        ),
+    );
+    let c = &s.cache;
+    let hit = if c.prewarm {
+        format!("hit {} (pre-warmed)", c.prewarmed_hit_ratio)
+    } else {
+        format!("hit {}", c.hit_ratio)
+    };
+    row(
+        "cache",
+        c.enabled,
+        format!("{hit}, {} hit / {} miss", c.hit_latency, c.miss_latency),
+    );
+    let sc = &s.semantic_cache;
+    row(
+        "semantic cache",
+        sc.enabled,
+        format!("hit {} at similarity ≥ {}, {}", sc.hit_ratio, sc.threshold, sc.latency),
+    );
+    let p = &s.precomputed;
+    row(
+        "precomputed",
+        p.enabled,
+        format!("{} of traffic, {}", p.share, p.latency),
+    );
+    row(
+        "rag",
+        s.rag.enabled,
+        format!(
+            "{}, speculative {}",
+            s.rag.latency,
+            on(s.rag.speculative).trim()
+        ),
+    );
+    let br = &s.bedrock;
+    row(
+        "bedrock",
+        br.enabled,
+        format!(
+            "tiering {} ({} / {}), streaming {}, on throttle {:?}",
+            on(br.tiering).trim(),
+            br.fast_model,
+            br.smart_model,
+            on(br.streaming).trim(),
+            br.on_throttle
+        )
+        .to_lowercase(),
+    );
+    for (name, model) in &br.models {
+        row(
+            &format!("  {name}"),
+            br.enabled,
+            format!(
+                "ttft {}, {} tokens, {} TPM / {} RPM on demand, {} provisioned unit(s), {} in / {} out per 1M",
+                model.ttft,
+                model.output_rate,
+                thousands(model.tokens_per_minute as f64),
+                thousands(model.requests_per_minute as f64),
+                model.provisioned_units,
+                model.input_price_per_million,
+                model.output_price_per_million
+            ),
+        );
+    }
+    row("guardrails", s.guardrails.enabled, s.guardrails.latency.to_string());
+    row("format", s.format.enabled, s.format.latency.to_string());
+    t.render()
+}

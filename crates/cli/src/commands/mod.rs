@@ -1,0 +1,3 @@
+//! One module per `surge` subcommand.
+
+pub mod check;

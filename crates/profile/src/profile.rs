@@ -1,0 +1,511 @@
+//! A profile: one scenario that drives `simulate`, `mock`, `run` and `bench` alike.
+//!
+//! Loading is strict: the TOML must parse, every key must be known, every value must have
+//! the expected unit, and the scenario must make sense (stages inside the duration, mixes
+//! adding up to 100 %, intents and stores known to the system model, thresholds naming
+//! real figures). All problems found are reported together, each with file, line, column
+//! and key. The system model lives in its own file (`system = { file = … }`); keys next to
+//! `file` override it, and an error in an overridden key points at the profile.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::diag::{Diagnostic, KeyPath, SourceFile};
+use crate::metric::{MetricRef, Threshold};
+use crate::system::SystemModel;
+use crate::target::{ProtocolMapping, Target, parse_ws_url};
+use crate::traffic::{MessageRate, Schedule, Traffic};
+use crate::units::{Duration, Money, Percent};
+
+/// A loaded, validated profile.
+#[derive(Debug, Clone, Serialize)]
+pub struct Profile {
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    /// How long the scenario runs (defaults to the sum of the stages).
+    pub duration: Duration,
+    pub traffic: Traffic,
+    pub system: SystemModel,
+    pub target: Target,
+    pub protocol: Option<ProtocolMapping>,
+    #[serde(serialize_with = "serialize_thresholds")]
+    pub thresholds: Vec<Threshold>,
+    pub cost: Option<CostSpec>,
+    /// Where the profile and its system model were read from.
+    #[serde(skip)]
+    pub files: ProfileFiles,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProfileFiles {
+    pub profile: PathBuf,
+    pub system: PathBuf,
+}
+
+/// Inputs of the analytic cost model (Q35 reasons per day).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostSpec {
+    pub conversations_per_day: f64,
+    pub days_per_month: f64,
+    /// What one interaction with a human support agent costs, low and high (Q35: $3–7).
+    pub human_agent_low: Money,
+    pub human_agent_high: Money,
+}
+
+fn serialize_thresholds<S: Serializer>(t: &[Threshold], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(t.iter().map(|t| {
+        (
+            t.metric.to_string(),
+            format!("{} {}", t.comparison.symbol(), t.limit),
+        )
+    }))
+}
+
+/// The file as written, before the system model is attached.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    #[serde(default)]
+    name: Option<String>,
+    description: String,
+    system: toml::Table,
+    seed: u64,
+    #[serde(default)]
+    duration: Option<Duration>,
+    traffic: Traffic,
+    #[serde(default)]
+    target: Target,
+    #[serde(default)]
+    protocol: Option<ProtocolMapping>,
+    #[serde(default)]
+    thresholds: BTreeMap<String, String>,
+    #[serde(default)]
+    cost: Option<CostSpec>,
+}
+
+/// Why a profile could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", render(.0))]
+    Invalid(Vec<Diagnostic>),
+}
+
+fn render(diags: &[Diagnostic]) -> String {
+    let mut s = format!(
+        "invalid profile ({} problem{}):",
+        diags.len(),
+        if diags.len() == 1 { "" } else { "s" }
+    );
+    for d in diags {
+        s.push_str("\n  ");
+        s.push_str(&d.to_string());
+    }
+    s
+}
+
+impl ProfileError {
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        match self {
+            Self::Invalid(d) => d,
+            Self::Read { .. } => &[],
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<SourceFile, ProfileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(SourceFile::new(path, text))
+}
+
+fn parse_table(file: &SourceFile) -> Result<toml::Table, Diagnostic> {
+    file.text.parse::<toml::Table>().map_err(|e| {
+        file.diagnostic_at(
+            e.span().map(|s| s.start),
+            format!("not valid TOML: {}", e.message().trim()),
+        )
+    })
+}
+
+/// Deserializes `table` into `T`, turning the first error into a diagnostic with its key.
+fn typed<T: serde::de::DeserializeOwned>(
+    table: toml::Table,
+) -> Result<T, (KeyPath, String)> {
+    serde_path_to_error::deserialize(table).map_err(|e| {
+        let path = KeyPath::from(e.path());
+        humanize(path, e.inner().message())
+    })
+}
+
+/// Rewrites serde's messages into what a profile author needs to read.
+fn humanize(path: KeyPath, message: &str) -> (KeyPath, String) {
+    let message = message.trim();
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let field = rest.trim_end_matches('`');
+        return (path.key(field), "required key is missing".into());
+    }
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let expected = expected
+            .trim_start_matches(", expected ")
+            .trim_start_matches("one of ")
+            .replace('`', "");
+        let key = match path.segments().last() {
+            Some(crate::diag::KeySeg::Key(k)) if k == field => path,
+            _ => path.key(field),
+        };
+        let msg = if expected.is_empty() {
+            "unknown key".to_string()
+        } else {
+            format!("unknown key; expected one of {expected}")
+        };
+        return (key, msg);
+    }
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        if let Some((found, expected)) = rest.split_once(", expected ") {
+            let expected = match expected {
+                "u64" | "u32" | "u16" | "usize" | "i64" => "a whole number",
+                "f64" | "f32" => "a number",
+                "a boolean" => "true or false",
+                other => other,
+            };
+            let found = found
+                .strip_prefix("string ")
+                .map(str::to_string)
+                .unwrap_or_else(|| found.to_string());
+            return (path, format!("expected {expected}, found {found}"));
+        }
+    }
+    if let Some(rest) = message.strip_prefix("invalid value: integer `") {
+        let (value, _) = rest.split_once('`').unwrap_or((rest, ""));
+        return (
+            path,
+            format!("expected a whole number that is not negative, found {value}"),
+        );
+    }
+    (path, message.to_string())
+}
+
+/// Merges `overrides` into `base`, recording the path of every replaced leaf.
+fn merge(base: &mut toml::Table, overrides: toml::Table, at: &KeyPath, touched: &mut Vec<KeyPath>) {
+    for (key, value) in overrides {
+        let path = at.key(key.clone());
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o, &path, touched),
+            (_, value) => {
+                base.insert(key, value);
+                touched.push(path);
+            }
+        }
+    }
+}
+
+impl Profile {
+    /// Reads and validates a profile and the system model it names.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ProfileError> {
+        let profile_src = read(path.as_ref())?;
+        let table = parse_table(&profile_src).map_err(|d| ProfileError::Invalid(vec![d]))?;
+        let file: ProfileFile = typed(table).map_err(|(key, msg)| {
+            ProfileError::Invalid(vec![profile_src.diagnostic(key, msg)])
+        })?;
+        let ProfileFile {
+            name,
+            description,
+            mut system,
+            seed,
+            duration,
+            traffic,
+            target,
+            protocol,
+            thresholds,
+            cost,
+        } = file;
+
+        // The system model: its own file, with the profile's overrides on top.
+        let system_key = KeyPath::root().key("system");
+        let system_path = match system.remove("file") {
+            Some(toml::Value::String(rel)) => profile_src
+                .path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(rel),
+            Some(other) => {
+                return Err(ProfileError::Invalid(vec![profile_src.diagnostic(
+                    system_key.key("file"),
+                    format!(
+                        "expected the path of a system model file, found {}",
+                        other.type_str()
+                    ),
+                )]));
+            }
+            None => {
+                return Err(ProfileError::Invalid(vec![profile_src.diagnostic(
+                    system_key.key("file"),
+                    "required key is missing (the system model file, e.g. \"system/mangaassist.toml\")",
+                )]));
+            }
+        };
+        let system_src = read(&system_path)?;
+        let mut system_table =
+            parse_table(&system_src).map_err(|d| ProfileError::Invalid(vec![d]))?;
+        let mut overridden = Vec::new();
+        merge(&mut system_table, system, &KeyPath::root(), &mut overridden);
+        let locate_system = |key: KeyPath, msg: String| -> Diagnostic {
+            let from_profile = overridden
+                .iter()
+                .any(|o| key.starts_with(o) || o.starts_with(&key) && !key.is_root());
+            if from_profile {
+                profile_src.diagnostic(key.under(&system_key), msg)
+            } else {
+                system_src.diagnostic(key, msg)
+            }
+        };
+        let system: SystemModel = typed(system_table)
+            .map_err(|(key, msg)| ProfileError::Invalid(vec![locate_system(key, msg)]))?;
+
+        let mut problems: Vec<Diagnostic> = Vec::new();
+        let mut report = |key: &str, msg: String| {
+            problems.push(profile_src.diagnostic(KeyPath::parse(key), msg));
+        };
+
+        let stage_total = traffic
+            .stages
+            .iter()
+            .fold(Duration::ZERO, |acc, s| acc + s.duration);
+        let duration = duration.unwrap_or(stage_total);
+        check_traffic(&traffic, &system, duration, &mut report);
+
+        let mut parsed_thresholds = Vec::new();
+        for (metric, condition) in &thresholds {
+            let key = format!("thresholds.{metric}");
+            let parsed = metric
+                .parse::<MetricRef>()
+                .and_then(|m| Threshold::parse(m, condition));
+            match parsed {
+                Ok(t) => {
+                    if let MetricRef::Latency {
+                        qualifier: Some(q), ..
+                    } = &t.metric
+                    {
+                        if !system.stores.contains_key(q) && !system.bedrock.models.contains_key(q)
+                        {
+                            report(
+                                &key,
+                                format!("\"{q}\" is neither a store nor a model of the system model"),
+                            );
+                        }
+                    }
+                    parsed_thresholds.push(t);
+                }
+                Err(e) => report(&key, e.to_string()),
+            }
+        }
+
+        if let Some(url) = &target.url {
+            match parse_ws_url(url) {
+                Ok((_, host)) if !target.allows(host) => report(
+                    "target.url",
+                    format!("host \"{host}\" is not loopback and matches no pattern in target.allowed"),
+                ),
+                Ok(_) => {}
+                Err(e) => report("target.url", e),
+            }
+        }
+        if let Some(env) = &target.token_env {
+            if env.is_empty() || !env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                report(
+                    "target.token_env",
+                    format!("expected the name of an environment variable, found \"{env}\""),
+                );
+            }
+        }
+        if let Some(p) = &protocol {
+            for (key, msg) in p.problems() {
+                report(&format!("protocol.{key}"), msg);
+            }
+        }
+        if let Some(c) = &cost {
+            if c.conversations_per_day <= 0.0 {
+                report("cost.conversations_per_day", "must be greater than zero".into());
+            }
+            if c.days_per_month <= 0.0 {
+                report("cost.days_per_month", "must be greater than zero".into());
+            }
+        }
+
+        for (key, msg) in crate::validate::system_problems(&system) {
+            problems.push(locate_system(KeyPath::parse(&key), msg));
+        }
+
+        if !problems.is_empty() {
+            return Err(ProfileError::Invalid(problems));
+        }
+        let name = name.unwrap_or_else(|| {
+            profile_src
+                .path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "profile".into())
+        });
+        Ok(Self {
+            name,
+            description,
+            seed,
+            duration,
+            traffic,
+            system,
+            target,
+            protocol,
+            thresholds: parsed_thresholds,
+            cost,
+            files: ProfileFiles {
+                profile: profile_src.path,
+                system: system_src.path,
+            },
+        })
+    }
+
+    /// sessions(t) and rate(t) of this profile.
+    pub fn schedule(&self) -> Schedule {
+        Schedule::new(&self.traffic.stages, self.duration)
+    }
+
+    /// Share of messages whose intent needs the LLM (before any cache).
+    pub fn llm_share(&self) -> f64 {
+        self.traffic
+            .intents
+            .iter()
+            .filter(|(name, _)| self.system.intents.get(*name).is_some_and(|i| i.llm))
+            .map(|(_, share)| share.fraction())
+            .sum()
+    }
+}
+
+fn mix_sum<'a>(shares: impl Iterator<Item = &'a Percent>) -> f64 {
+    shares.map(|p| p.fraction()).sum()
+}
+
+fn check_traffic(
+    traffic: &Traffic,
+    system: &SystemModel,
+    duration: Duration,
+    report: &mut impl FnMut(&str, String),
+) {
+    if traffic.stages.is_empty() {
+        report(
+            "traffic.stages",
+            "at least one stage is needed ([[traffic.stages]])".into(),
+        );
+    }
+    let mut end = Duration::ZERO;
+    for (i, stage) in traffic.stages.iter().enumerate() {
+        let key = format!("traffic.stages[{i}]");
+        end = end + stage.duration;
+        if stage.duration == Duration::ZERO {
+            report(&format!("{key}.duration"), "must be longer than zero".into());
+        }
+        if stage.ramp > stage.duration {
+            report(
+                &format!("{key}.ramp"),
+                format!(
+                    "the ramp ({}) is longer than the stage ({})",
+                    stage.ramp, stage.duration
+                ),
+            );
+        }
+        let (rate_key, rate) = match stage.rate {
+            MessageRate::Total(r) => ("message_rate", r),
+            MessageRate::PerSession(r) => ("session_rate", r),
+        };
+        if stage.sessions > 0 && rate.per_second() <= 0.0 {
+            report(
+                &format!("{key}.{rate_key}"),
+                format!("must be greater than zero while sessions are open, found \"{rate}\""),
+            );
+        }
+        if stage.sessions == 0 && rate.per_second() > 0.0 {
+            report(
+                &format!("{key}.{rate_key}"),
+                "messages need sessions: this stage has sessions = 0".into(),
+            );
+        }
+        if end > duration {
+            report(
+                &format!("{key}.duration"),
+                format!(
+                    "stage \"{}\" ends at {end}, after the profile duration {duration}",
+                    stage.name
+                ),
+            );
+        }
+    }
+    if traffic.conversation_turns <= 0.0 {
+        report(
+            "traffic.conversation_turns",
+            format!("must be greater than zero, found {}", traffic.conversation_turns),
+        );
+    }
+    if traffic.reply_timeout == Duration::ZERO {
+        report("traffic.reply_timeout", "must be longer than zero".into());
+    }
+    if traffic.connect_rate.per_second() <= 0.0 {
+        report(
+            "traffic.connect_rate",
+            format!("must be greater than zero, found \"{}\"", traffic.connect_rate),
+        );
+    }
+    let stores = mix_sum(traffic.stores.values());
+    if (stores - 1.0).abs() > 1e-4 {
+        report(
+            "traffic.stores",
+            format!("store shares must add up to 100%, they add up to {:.4}%", stores * 100.0),
+        );
+    }
+    for store in traffic.stores.keys() {
+        if !system.stores.contains_key(store) {
+            report(
+                &format!("traffic.stores.{store}"),
+                format!(
+                    "unknown store; the system model has {}",
+                    system.stores.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+    }
+    let intents = mix_sum(traffic.intents.values());
+    if (intents - 1.0).abs() > 1e-4 {
+        report(
+            "traffic.intents",
+            format!("intent shares must add up to 100%, they add up to {:.4}%", intents * 100.0),
+        );
+    }
+    for name in traffic.intents.keys() {
+        if !system.intents.contains_key(name) {
+            report(
+                &format!("traffic.intents.{name}"),
+                format!(
+                    "unknown intent; the system model has {}",
+                    system.intents.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.name, self.files.profile.display())
+    }
+}

@@ -1,0 +1,283 @@
+//! Every shipped profile loads, and every class of mistake is reported with file, line,
+//! column and key.
+
+use std::path::{Path, PathBuf};
+
+use surge_profile::overview::Overview;
+use surge_profile::{Profile, ProfileError};
+
+fn profiles_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../profiles")
+}
+
+fn system_file() -> String {
+    profiles_dir()
+        .join("system/mangaassist.toml")
+        .canonicalize()
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+/// A small valid profile; tests break one thing in it at a time.
+fn valid_profile() -> String {
+    format!(
+        r#"description = "test"
+seed = 1
+duration = "10m"
+
+[system]
+file = "{}"
+
+[traffic]
+arrival = "poisson"
+conversation_turns = 5
+reply_timeout = "30s"
+connect_rate = "500/s"
+
+[traffic.stores]
+manga_jp = "100%"
+
+[traffic.intents]
+product_info = "90%"
+recommendation = "10%"
+
+[[traffic.stages]]
+name = "a"
+duration = "5m"
+sessions = 100
+message_rate = "1000/min"
+
+[[traffic.stages]]
+name = "b"
+duration = "5m"
+ramp = "1m"
+sessions = 200
+session_rate = "10/min"
+
+[thresholds]
+"ttft.p99" = "< 1s"
+"#,
+        system_file()
+    )
+}
+
+fn load_text(text: &str) -> Result<Profile, ProfileError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, text).unwrap();
+    Profile::load(&path)
+}
+
+/// Loads `text` and returns its one diagnostic rendered as `line:col: key: message`.
+fn only_problem(text: &str) -> String {
+    let err = load_text(text).expect_err("profile should be rejected");
+    let diags = err.diagnostics();
+    assert_eq!(diags.len(), 1, "expected one problem, got: {err}");
+    let d = &diags[0];
+    let pos = d.position.expect("problem should have a position");
+    format!("{}:{}: {}: {}", pos.line, pos.column, d.key, d.message)
+}
+
+#[test]
+fn every_shipped_profile_loads() {
+    let mut count = 0;
+    for entry in std::fs::read_dir(profiles_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let p = Profile::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(!p.description.is_empty());
+            assert!(p.schedule().total_messages() > 0.0, "{}", path.display());
+            count += 1;
+        }
+    }
+    assert_eq!(count, 9, "the nine profiles of DESIGN.md");
+}
+
+#[test]
+fn one_piece_spike_reaches_the_seed_peak() {
+    let p = Profile::load(profiles_dir().join("one-piece-spike.toml")).unwrap();
+    let ov = Overview::of(&p);
+    assert_eq!(ov.peak_sessions, 25_000.0);
+    let spike = ov.stages.iter().find(|s| s.name == "spike").unwrap();
+    assert!((spike.per_minute_to - 250_000.0).abs() < 1e-6);
+    assert_eq!(spike.sessions_to, 25_000.0);
+    // ~30 million messages in the two-hour spike stage (one minute of it is the ramp).
+    assert!((spike.messages - (127_500.0 + 119.0 * 250_000.0)).abs() < 1.0);
+    // The gateway admits 24,500 new users in no less than 49 s.
+    assert!(ov.connect_time_at_peak >= 50.0);
+    // Q19's stated 10% of messages need the LLM.
+    assert!((ov.llm_share - 0.10).abs() < 1e-9);
+}
+
+#[test]
+fn cost_profile_has_q35_assumptions() {
+    let p = Profile::load(profiles_dir().join("cost-100k.toml")).unwrap();
+    assert!((p.llm_share() - 0.40).abs() < 1e-9);
+    let per_day = p.schedule().total_messages();
+    assert!((per_day - 500_000.0).abs() < 1.0, "{per_day}");
+    let store = &p.system.stores["manga_jp"];
+    assert_eq!(p.system.prompt_tokens(store), 0.0);
+}
+
+#[test]
+fn overrides_replace_system_values() {
+    let p = Profile::load(profiles_dir().join("latency-optimizations.toml")).unwrap();
+    assert!(p.system.bedrock.tiering);
+    assert!(p.system.semantic_cache.enabled);
+    assert_eq!(p.system.burst.provisioned, 50);
+    // Untouched values come from the system file.
+    assert_eq!(p.system.orchestrator.max_tasks, 200);
+}
+
+#[test]
+fn valid_profile_loads_with_per_session_rates() {
+    let p = load_text(&valid_profile()).unwrap();
+    let s = p.schedule();
+    assert_eq!(s.peak_sessions(), 200.0);
+    // 200 sessions × 10/min = 2,000/min at the end.
+    assert!((s.peak_rate() * 60.0 - 2000.0).abs() < 1e-6);
+}
+
+#[test]
+fn bad_unit_names_the_key_and_what_was_expected() {
+    let text = valid_profile().replace("reply_timeout = \"30s\"", "reply_timeout = \"30 parsecs\"");
+    let msg = only_problem(&text);
+    assert!(msg.starts_with("11:1: traffic.reply_timeout: expected a duration"), "{msg}");
+}
+
+#[test]
+fn whole_number_expected() {
+    let text = valid_profile().replace("sessions = 200", "sessions = \"25k\"");
+    let msg = only_problem(&text);
+    assert_eq!(
+        msg,
+        "31:1: traffic.stages[1].sessions: expected a whole number, found \"25k\""
+    );
+}
+
+#[test]
+fn unknown_key_is_an_error() {
+    let text = valid_profile().replace("arrival = \"poisson\"", "arrival = \"poisson\"\narival = 3");
+    let msg = only_problem(&text);
+    assert!(msg.contains("traffic.arival: unknown key; expected one of"), "{msg}");
+    assert!(msg.starts_with("10:1:"), "{msg}");
+}
+
+#[test]
+fn unknown_key_in_system_override_points_at_the_profile() {
+    let text = valid_profile().replace("[traffic]\n", "bedrock.tierring = true\n\n[traffic]\n");
+    let err = load_text(&text).unwrap_err();
+    let d = &err.diagnostics()[0];
+    assert!(d.file.ends_with("p.toml"), "{err}");
+    assert_eq!(d.key.to_string(), "system.bedrock.tierring", "{err}");
+    assert!(d.message.starts_with("unknown key"), "{err}");
+}
+
+#[test]
+fn bad_override_value_points_at_the_profile_line() {
+    let text = valid_profile().replace("[traffic]\n", "orchestrator.min_tasks = 500\n\n[traffic]\n");
+    let err = load_text(&text).unwrap_err();
+    let d = &err.diagnostics()[0];
+    assert!(d.file.ends_with("p.toml"), "{err}");
+    assert_eq!(d.key.to_string(), "system.orchestrator.min_tasks");
+    assert_eq!(d.position.unwrap().line, 8);
+    assert!(d.message.contains("above max_tasks"), "{err}");
+}
+
+#[test]
+fn unknown_metric_in_threshold() {
+    let text = valid_profile().replace("\"ttft.p99\" = \"< 1s\"", "\"latency.p99\" = \"< 1s\"");
+    let msg = only_problem(&text);
+    assert!(msg.contains("thresholds.latency.p99: unknown metric"), "{msg}");
+    let text = valid_profile().replace("\"ttft.p99\" = \"< 1s\"", "\"ttft:mars.p99\" = \"< 1s\"");
+    let msg = only_problem(&text);
+    assert!(msg.contains("neither a store nor a model"), "{msg}");
+    let text = valid_profile().replace("\"ttft.p99\" = \"< 1s\"", "\"ttft.p99\" = \"< 1%\"");
+    let msg = only_problem(&text);
+    assert!(msg.contains("is a duration"), "{msg}");
+}
+
+#[test]
+fn missing_field_is_named() {
+    let text = valid_profile().replace("conversation_turns = 5\n", "");
+    let msg = only_problem(&text);
+    assert!(
+        msg.ends_with("traffic.conversation_turns: required key is missing"),
+        "{msg}"
+    );
+    let text = valid_profile().replace("session_rate = \"10/min\"\n", "");
+    let msg = only_problem(&text);
+    assert!(msg.contains("traffic.stages[1]: a stage needs message_rate"), "{msg}");
+}
+
+#[test]
+fn zero_and_negative_rates_are_rejected() {
+    let text = valid_profile().replace("message_rate = \"1000/min\"", "message_rate = \"0/min\"");
+    let msg = only_problem(&text);
+    assert!(
+        msg.contains("traffic.stages[0].message_rate: must be greater than zero"),
+        "{msg}"
+    );
+    let text = valid_profile().replace("message_rate = \"1000/min\"", "message_rate = \"-5/min\"");
+    let msg = only_problem(&text);
+    assert!(msg.contains("traffic.stages[0].message_rate"), "{msg}");
+    let text = valid_profile().replace("connect_rate = \"500/s\"", "connect_rate = \"0/s\"");
+    let msg = only_problem(&text);
+    assert!(msg.contains("traffic.connect_rate: must be greater than zero"), "{msg}");
+}
+
+#[test]
+fn stage_ending_after_the_duration() {
+    let text = valid_profile().replace("duration = \"10m\"", "duration = \"8m\"");
+    let msg = only_problem(&text);
+    assert_eq!(
+        msg,
+        "29:1: traffic.stages[1].duration: stage \"b\" ends at 10m, after the profile duration 8m"
+    );
+}
+
+#[test]
+fn mixes_must_add_up_and_name_known_things() {
+    let text = valid_profile().replace("recommendation = \"10%\"", "recommendation = \"20%\"");
+    let msg = only_problem(&text);
+    assert!(msg.contains("traffic.intents: intent shares must add up to 100%"), "{msg}");
+    let text = valid_profile().replace("manga_jp = \"100%\"", "manga_fr = \"100%\"");
+    let msg = only_problem(&text);
+    assert!(msg.contains("traffic.stores.manga_fr: unknown store"), "{msg}");
+}
+
+#[test]
+fn several_problems_are_reported_together() {
+    let text = valid_profile()
+        .replace("duration = \"10m\"", "duration = \"8m\"")
+        .replace("manga_jp = \"100%\"", "manga_jp = \"90%\"");
+    let err = load_text(&text).unwrap_err();
+    assert_eq!(err.diagnostics().len(), 2, "{err}");
+    assert!(err.to_string().starts_with("invalid profile (2 problems):"));
+}
+
+#[test]
+fn toml_syntax_error_has_a_position() {
+    let err = load_text("seed = = 1\n").unwrap_err();
+    let d = &err.diagnostics()[0];
+    assert_eq!(d.position.unwrap().line, 1);
+    assert!(d.message.starts_with("not valid TOML"), "{err}");
+}
+
+#[test]
+fn missing_system_file_is_a_read_error() {
+    let text = valid_profile().replace(&system_file(), "/nonexistent/system.toml");
+    let err = load_text(&text).unwrap_err();
+    assert!(matches!(err, ProfileError::Read { .. }));
+    assert!(err.to_string().contains("/nonexistent/system.toml"));
+}
+
+#[test]
+fn resolved_profile_serializes() {
+    let p = load_text(&valid_profile()).unwrap();
+    let json = serde_json::to_value(&p).unwrap();
+    assert_eq!(json["traffic"]["stages"][1]["session_rate"], "10/min");
+    assert_eq!(json["thresholds"]["ttft.p99"], "< 1s");
+    assert_eq!(json["system"]["orchestrator"]["max_tasks"], 200);
+}

@@ -1,0 +1,371 @@
+//! Per-interval HDR recording: one histogram per tag, closed into the hlog once per interval.
+//!
+//! Why it exists: the simulator and every load-generator shard record millions of latencies;
+//! this is the hot path. [`IntervalRecorder::record`] takes a pre-registered [`TagId`] and does
+//! an index plus a counter increment: no hashing, no allocation in the steady state. At each
+//! interval boundary [`IntervalRecorder::close_interval`] writes every non-empty histogram to
+//! the hlog, folds it into a running total per tag (for `summary.json`), and resets it.
+//! Shards that report to a coordinator use [`IntervalRecorder::take_interval`] and
+//! [`IntervalRecorder::merge_interval`] with a serde-serializable [`IntervalSnapshot`].
+//!
+//! # Histogram range
+//!
+//! Every histogram is created by [`new_histogram`]: 3 significant digits (0.1 % value
+//! resolution), lowest discernible value 1 µs, initial highest trackable value 1 hour, with
+//! **auto-resize on**. One hour covers any sane chat latency and keeps each histogram at a
+//! fixed ~180 KB allocated once per tag; auto-resize means an absurd outlier (a session stuck
+//! for hours) is still recorded exactly rather than clamped or dropped, at the cost of one
+//! allocation the first time such a value appears. Merging histograms of different ranges
+//! never fails for the same reason.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::hlog::HlogWriter;
+use crate::summary::LatencyStats;
+use crate::tag::Tag;
+
+/// Lowest discernible value, µs.
+pub const LOWEST_DISCERNIBLE_US: u64 = 1;
+/// Initial highest trackable value, µs (1 hour); histograms grow beyond it on demand.
+pub const HIGHEST_TRACKABLE_US: u64 = 3_600_000_000;
+/// Significant decimal digits of value precision.
+pub const SIGNIFICANT_DIGITS: u8 = 3;
+
+/// A histogram with surge's standard configuration (see module docs).
+pub fn new_histogram() -> Histogram<u64> {
+    let mut h = Histogram::new_with_bounds(
+        LOWEST_DISCERNIBLE_US,
+        HIGHEST_TRACKABLE_US,
+        SIGNIFICANT_DIGITS,
+    )
+    .expect("constant histogram bounds are valid");
+    h.auto(true);
+    h
+}
+
+static NEXT_RECORDER: AtomicU32 = AtomicU32::new(1);
+
+/// A registered tag of one particular [`IntervalRecorder`]; cheap to copy and to record with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TagId {
+    recorder: u32,
+    index: u32,
+}
+
+struct Slot {
+    tag: Tag,
+    current: Histogram<u64>,
+    total: Histogram<u64>,
+}
+
+/// Records latencies (µs) per tag for the current interval; see the module docs.
+pub struct IntervalRecorder {
+    id: u32,
+    slots: Vec<Slot>,
+    by_tag: HashMap<Tag, TagId>,
+    interval_start: Duration,
+}
+
+impl std::fmt::Debug for IntervalRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntervalRecorder")
+            .field(
+                "tags",
+                &self.slots.iter().map(|s| &s.tag).collect::<Vec<_>>(),
+            )
+            .field("interval_start", &self.interval_start)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IntervalRecorder {
+    /// A recorder whose first interval starts at `start` (offset from the run's BaseTime).
+    pub fn new(start: Duration) -> IntervalRecorder {
+        IntervalRecorder {
+            id: NEXT_RECORDER.fetch_add(1, Ordering::Relaxed),
+            slots: Vec::new(),
+            by_tag: HashMap::new(),
+            interval_start: start,
+        }
+    }
+
+    /// Register `tag` (idempotent) and return its id. Allocates the tag's histograms the first
+    /// time; do this up front for every tag the hot path will use.
+    pub fn register(&mut self, tag: &Tag) -> TagId {
+        if let Some(&id) = self.by_tag.get(tag) {
+            return id;
+        }
+        let index = u32::try_from(self.slots.len()).expect("fewer than 2^32 tags");
+        let id = TagId {
+            recorder: self.id,
+            index,
+        };
+        self.slots.push(Slot {
+            tag: tag.clone(),
+            current: new_histogram(),
+            total: new_histogram(),
+        });
+        self.by_tag.insert(tag.clone(), id);
+        id
+    }
+
+    /// The id of an already registered tag.
+    pub fn id(&self, tag: &Tag) -> Option<TagId> {
+        self.by_tag.get(tag).copied()
+    }
+
+    fn slot_mut(&mut self, id: TagId) -> &mut Slot {
+        assert_eq!(
+            id.recorder, self.id,
+            "TagId used with a different IntervalRecorder than the one that issued it"
+        );
+        &mut self.slots[id.index as usize]
+    }
+
+    /// Record one value in microseconds. No allocation unless the value exceeds every value
+    /// seen so far beyond the histogram's range (see module docs).
+    ///
+    /// # Panics
+    /// If `id` was issued by a different recorder.
+    #[inline]
+    pub fn record(&mut self, id: TagId, micros: u64) {
+        self.record_n(id, micros, 1);
+    }
+
+    /// Record `count` occurrences of one value in microseconds.
+    pub fn record_n(&mut self, id: TagId, micros: u64, count: u64) {
+        let h = &mut self.slot_mut(id).current;
+        if h.record_n(micros, count).is_err() {
+            // Only when resizing is impossible (value near u64::MAX): clamp, never drop.
+            h.saturating_record_n(micros, count);
+        }
+    }
+
+    /// Record by tag, registering it on first use. Hashes the tag on every call; prefer
+    /// [`register`](Self::register) + [`record`](Self::record) on hot paths.
+    pub fn record_tag(&mut self, tag: &Tag, micros: u64) {
+        let id = self.register(tag);
+        self.record(id, micros);
+    }
+
+    /// Start of the interval being recorded (offset from the run's BaseTime).
+    pub fn interval_start(&self) -> Duration {
+        self.interval_start
+    }
+
+    fn check_end(&self, end: Duration) -> Result<Duration> {
+        end.checked_sub(self.interval_start)
+            .ok_or(Error::IntervalOrder {
+                start_s: self.interval_start.as_secs_f64(),
+                end_s: end.as_secs_f64(),
+            })
+    }
+
+    /// Close the current interval at `end`: write every non-empty tag's histogram to `log`
+    /// (one flushed line each, in registration order), add it to the tag's total, reset it,
+    /// and start the next interval at `end`. Returns the number of lines written.
+    pub fn close_interval(&mut self, end: Duration, log: &mut HlogWriter) -> Result<usize> {
+        let length = self.check_end(end)?;
+        let start = self.interval_start;
+        let mut written = 0;
+        for slot in &mut self.slots {
+            if slot.current.is_empty() {
+                continue;
+            }
+            log.write_interval(Some(&slot.tag), start, length, &slot.current)?;
+            fold_into_total(slot)?;
+            written += 1;
+        }
+        self.interval_start = end;
+        Ok(written)
+    }
+
+    /// Close the current interval at `end` without writing it: return the non-empty
+    /// histograms (cloned), fold them into the totals and reset them. For shards that send
+    /// their intervals to a coordinator.
+    pub fn take_interval(&mut self, end: Duration) -> Result<IntervalSnapshot> {
+        self.check_end(end)?;
+        let mut entries = Vec::new();
+        for slot in &mut self.slots {
+            if slot.current.is_empty() {
+                continue;
+            }
+            entries.push(SnapshotEntry {
+                tag: slot.tag.clone(),
+                histogram: slot.current.clone(),
+            });
+            fold_into_total(slot)?;
+        }
+        let snapshot = IntervalSnapshot {
+            start: self.interval_start,
+            end,
+            entries,
+        };
+        self.interval_start = end;
+        Ok(snapshot)
+    }
+
+    /// Add another recorder's interval into the current interval (coordinator side). Tags not
+    /// seen before are registered. The snapshot's start/end are not checked against ours:
+    /// aligning intervals is the coordinator's job.
+    pub fn merge_interval(&mut self, snapshot: &IntervalSnapshot) -> Result<()> {
+        for e in &snapshot.entries {
+            let id = self.register(&e.tag);
+            let slot = self.slot_mut(id);
+            slot.current
+                .add(&e.histogram)
+                .map_err(|err| Error::HistogramMerge {
+                    tag: e.tag.to_string(),
+                    message: format!("{err:?}"),
+                })?;
+        }
+        Ok(())
+    }
+
+    /// The histogram of the current (open) interval for `tag`.
+    pub fn current(&self, tag: &Tag) -> Option<&Histogram<u64>> {
+        self.id(tag)
+            .map(|id| &self.slots[id.index as usize].current)
+    }
+
+    /// The running total for `tag` over all closed intervals.
+    pub fn total(&self, tag: &Tag) -> Option<&Histogram<u64>> {
+        self.id(tag).map(|id| &self.slots[id.index as usize].total)
+    }
+
+    /// All registered tags with their running totals, in registration order.
+    pub fn totals(&self) -> impl Iterator<Item = (&Tag, &Histogram<u64>)> {
+        self.slots.iter().map(|s| (&s.tag, &s.total))
+    }
+
+    /// `summary.json`'s `latency_ms`: stats of every tag whose total is non-empty.
+    pub fn latency_ms(&self) -> BTreeMap<Tag, LatencyStats> {
+        self.totals()
+            .filter(|(_, h)| !h.is_empty())
+            .map(|(t, h)| (t.clone(), LatencyStats::from_histogram(h)))
+            .collect()
+    }
+}
+
+fn fold_into_total(slot: &mut Slot) -> Result<()> {
+    slot.total
+        .add(&slot.current)
+        .map_err(|err| Error::HistogramMerge {
+            tag: slot.tag.to_string(),
+            message: format!("{err:?}"),
+        })?;
+    slot.current.reset();
+    Ok(())
+}
+
+/// One closed interval of one recorder: the non-empty histograms per tag.
+///
+/// Serializes (serde) with each histogram as base64 V2-compressed text, so it can travel as
+/// JSON from a shard process to its coordinator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntervalSnapshot {
+    /// Interval start, offset from the run's BaseTime.
+    pub start: Duration,
+    /// Interval end, offset from the run's BaseTime.
+    pub end: Duration,
+    pub entries: Vec<SnapshotEntry>,
+}
+
+/// One tag's histogram in an [`IntervalSnapshot`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotEntry {
+    pub tag: Tag,
+    #[serde(with = "crate::hlog::serde_histogram")]
+    pub histogram: Histogram<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tag::Metric;
+
+    #[test]
+    fn records_closes_and_totals() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log =
+            HlogWriter::create(&dir.path().join("x.hlog"), crate::UtcTime::now()).unwrap();
+        let mut r = IntervalRecorder::new(Duration::ZERO);
+        let e2e = r.register(&Metric::E2e.into());
+        let ttft = r.register(&Metric::Ttft.into());
+        assert_eq!(r.register(&Metric::E2e.into()), e2e);
+        for v in 1..=1000 {
+            r.record(e2e, v);
+        }
+        assert_eq!(
+            r.close_interval(Duration::from_secs(1), &mut log).unwrap(),
+            1
+        );
+        r.record(ttft, 5);
+        r.record(e2e, 2000);
+        assert_eq!(
+            r.close_interval(Duration::from_secs(2), &mut log).unwrap(),
+            2
+        );
+        assert_eq!(r.total(&Metric::E2e.into()).unwrap().len(), 1001);
+        assert!(r.current(&Metric::E2e.into()).unwrap().is_empty());
+        let e = r
+            .close_interval(Duration::from_secs(1), &mut log)
+            .unwrap_err();
+        assert!(matches!(e, Error::IntervalOrder { .. }));
+        let lat = r.latency_ms();
+        assert_eq!(lat.len(), 2);
+        assert_eq!(lat[&Tag::from(Metric::Ttft)].count, 1);
+    }
+
+    #[test]
+    fn huge_values_are_kept_not_clamped() {
+        let mut r = IntervalRecorder::new(Duration::ZERO);
+        let id = r.register(&Metric::E2e.into());
+        r.record(id, 10 * HIGHEST_TRACKABLE_US);
+        let h = r.current(&Metric::E2e.into()).unwrap();
+        assert!(h.equivalent(h.max(), 10 * HIGHEST_TRACKABLE_US));
+    }
+
+    #[test]
+    #[should_panic(expected = "different IntervalRecorder")]
+    fn foreign_tag_id_panics() {
+        let mut a = IntervalRecorder::new(Duration::ZERO);
+        let mut b = IntervalRecorder::new(Duration::ZERO);
+        let id = a.register(&Metric::E2e.into());
+        b.register(&Metric::E2e.into());
+        b.record(id, 1);
+    }
+
+    #[test]
+    fn shard_snapshots_merge_into_coordinator() {
+        let mut shards: Vec<IntervalRecorder> = (0..3)
+            .map(|_| IntervalRecorder::new(Duration::ZERO))
+            .collect();
+        let tag = Tag::qualified(Metric::Ttft, "kindle").unwrap();
+        for (i, s) in shards.iter_mut().enumerate() {
+            for v in 0..100u64 {
+                s.record_tag(&tag, 1000 * (i as u64 + 1) + v);
+            }
+        }
+        let mut coord = IntervalRecorder::new(Duration::ZERO);
+        for s in &mut shards {
+            let snap = s.take_interval(Duration::from_secs(1)).unwrap();
+            // Travels as JSON.
+            let json = serde_json::to_string(&snap).unwrap();
+            let back: IntervalSnapshot = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, snap);
+            coord.merge_interval(&back).unwrap();
+            assert_eq!(s.total(&tag).unwrap().len(), 100);
+        }
+        let merged = coord.current(&tag).unwrap();
+        assert_eq!(merged.len(), 300);
+        assert_eq!(merged.min(), 1000);
+        assert!(merged.equivalent(merged.max(), 3099));
+    }
+}

@@ -1,0 +1,296 @@
+//! `summary.json`: the headline numbers of one run, versioned `surge.summary/v1`.
+//!
+//! Why it exists: CI gates, `surge compare` and people read this one small file instead of
+//! re-aggregating hlogs. Its shape is fixed by `schema/summary.v1.schema.json` (checked by a
+//! test against real writer output); latency is always derived from histograms through
+//! [`LatencyStats::from_histogram`], so no percentile in it is ever an average of percentiles.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::tag::Tag;
+
+/// The value of the `schema` field of summary.json.
+pub const SUMMARY_SCHEMA: &str = "surge.summary/v1";
+
+/// Latency figures of one tag, in **milliseconds** (recorded µs / 1000).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LatencyStats {
+    pub count: u64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+impl LatencyStats {
+    /// From a µs histogram. Percentiles are HdrHistogram's `value_at_quantile` (the highest
+    /// value equivalent to the bucket holding that rank), max is the highest equivalent of the
+    /// recorded max. An empty histogram gives count 0 and zeros.
+    pub fn from_histogram(h: &Histogram<u64>) -> LatencyStats {
+        let ms = |us: u64| us as f64 / 1000.0;
+        LatencyStats {
+            count: h.len(),
+            p50: ms(h.value_at_quantile(0.50)),
+            p90: ms(h.value_at_quantile(0.90)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+        }
+    }
+}
+
+/// Message and session counts over the whole run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Sessions opened.
+    pub sessions: u64,
+    /// Messages sent.
+    pub sent: u64,
+    /// Messages answered completely (done frame received).
+    pub completed: u64,
+    /// Messages that were due while the previous answer was still streaming.
+    pub late: u64,
+}
+
+/// Rates over the run's duration.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rates {
+    pub sent_per_s: f64,
+    pub completed_per_s: f64,
+    pub errors_per_s: f64,
+    /// errors / sent (0 when nothing was sent).
+    pub error_ratio: f64,
+    /// late / sent (0 when nothing was sent).
+    pub late_ratio: f64,
+}
+
+impl Rates {
+    /// Derive the rates; a zero or negative duration gives zero per-second rates.
+    pub fn from_counts(counts: &Counts, errors_total: u64, duration_s: f64) -> Rates {
+        let per_s = |n: u64| {
+            if duration_s > 0.0 && duration_s.is_finite() {
+                n as f64 / duration_s
+            } else {
+                0.0
+            }
+        };
+        let ratio = |n: u64| {
+            if counts.sent == 0 {
+                0.0
+            } else {
+                n as f64 / counts.sent as f64
+            }
+        };
+        Rates {
+            sent_per_s: per_s(counts.sent),
+            completed_per_s: per_s(counts.completed),
+            errors_per_s: per_s(errors_total),
+            error_ratio: ratio(errors_total),
+            late_ratio: ratio(counts.late),
+        }
+    }
+}
+
+/// Comparison operator of a threshold: the profile's, serialized as `<`, `<=`, `>`, `>=`.
+pub use surge_profile::metric::Comparison as ThresholdOp;
+
+/// One threshold and how the run did against it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdVerdict {
+    /// What was measured, as the profile names it (e.g. `latency_ms.ttft.p99`, `error_ratio`).
+    pub metric: String,
+    pub op: ThresholdOp,
+    pub limit: f64,
+    /// `None` when the run produced no data for it (which fails the threshold).
+    pub measured: Option<f64>,
+    pub passed: bool,
+}
+
+impl ThresholdVerdict {
+    /// Evaluate: passes iff there is a finite measurement and `measured <op> limit`.
+    pub fn evaluate(
+        metric: impl Into<String>,
+        op: ThresholdOp,
+        limit: f64,
+        measured: Option<f64>,
+    ) -> ThresholdVerdict {
+        let measured = measured.filter(|m| m.is_finite());
+        ThresholdVerdict {
+            metric: metric.into(),
+            op,
+            limit,
+            measured,
+            passed: measured.is_some_and(|m| op.holds(m, limit)),
+        }
+    }
+}
+
+/// The content of `summary.json`. Build with [`Summary::new`], fill the public fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    #[serde(deserialize_with = "schema_summary")]
+    schema: String,
+    /// Length of the measured window, seconds.
+    pub duration_s: f64,
+    pub counts: Counts,
+    pub rates: Rates,
+    /// Per tag (`e2e`, `ttft:manga_jp`, …).
+    pub latency_ms: BTreeMap<Tag, LatencyStats>,
+    /// Error counts by class (e.g. `timeout`, `throttled`, `ws_closed`).
+    pub errors: BTreeMap<String, u64>,
+    pub thresholds: Vec<ThresholdVerdict>,
+    /// Cost model output (simulated runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<serde_json::Value>,
+    /// Further headline figures (e.g. simulator peaks), by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+fn schema_summary<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if s == SUMMARY_SCHEMA {
+        Ok(s)
+    } else {
+        Err(serde::de::Error::custom(format_args!(
+            "unsupported schema {s:?}, expected {SUMMARY_SCHEMA:?}"
+        )))
+    }
+}
+
+impl Summary {
+    /// An empty summary for a run of `duration_s` seconds.
+    pub fn new(duration_s: f64) -> Summary {
+        Summary {
+            schema: SUMMARY_SCHEMA.to_string(),
+            duration_s,
+            counts: Counts::default(),
+            rates: Rates::default(),
+            latency_ms: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            thresholds: Vec::new(),
+            cost: None,
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// The `schema` string (always [`SUMMARY_SCHEMA`]).
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// Sum of `errors`.
+    pub fn errors_total(&self) -> u64 {
+        self.errors.values().fold(0u64, |a, &b| a.saturating_add(b))
+    }
+
+    /// Recompute `rates` from `counts`, `errors` and `duration_s`.
+    pub fn compute_rates(&mut self) {
+        self.rates = Rates::from_counts(&self.counts, self.errors_total(), self.duration_s);
+    }
+
+    /// True when every threshold passed (and vacuously when there are none).
+    pub fn passed(&self) -> bool {
+        self.thresholds.iter().all(|t| t.passed)
+    }
+
+    /// Reject NaN/∞ in typed float fields (JSON cannot hold them; serde_json would write
+    /// `null` and the file would not read back). `path` is for the message.
+    pub(crate) fn check_finite(&self, path: &Path) -> Result<()> {
+        let r = &self.rates;
+        let mut fields: Vec<(String, f64)> = vec![
+            ("duration_s".into(), self.duration_s),
+            ("rates.sent_per_s".into(), r.sent_per_s),
+            ("rates.completed_per_s".into(), r.completed_per_s),
+            ("rates.errors_per_s".into(), r.errors_per_s),
+            ("rates.error_ratio".into(), r.error_ratio),
+            ("rates.late_ratio".into(), r.late_ratio),
+        ];
+        for (tag, s) in &self.latency_ms {
+            for (name, v) in [
+                ("p50", s.p50),
+                ("p90", s.p90),
+                ("p99", s.p99),
+                ("p999", s.p999),
+                ("max", s.max),
+            ] {
+                fields.push((format!("latency_ms.{tag}.{name}"), v));
+            }
+        }
+        for (i, t) in self.thresholds.iter().enumerate() {
+            fields.push((format!("thresholds[{i}].limit"), t.limit));
+            if let Some(m) = t.measured {
+                fields.push((format!("thresholds[{i}].measured"), m));
+            }
+        }
+        match fields.into_iter().find(|(_, v)| !v.is_finite()) {
+            None => Ok(()),
+            Some((field, value)) => Err(Error::NonFinite {
+                path: path.to_path_buf(),
+                field,
+                value,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_stats_from_histogram() {
+        let mut h = crate::recorder::new_histogram();
+        for v in 1..=10_000u64 {
+            h.record(v * 100).unwrap(); // 0.1 ms .. 1000 ms
+        }
+        let s = LatencyStats::from_histogram(&h);
+        assert_eq!(s.count, 10_000);
+        assert!((s.p50 - 500.0).abs() / 500.0 < 0.001, "{s:?}");
+        assert!((s.p99 - 990.0).abs() / 990.0 < 0.001, "{s:?}");
+        assert!((s.max - 1000.0).abs() / 1000.0 < 0.001, "{s:?}");
+        let empty = LatencyStats::from_histogram(&crate::recorder::new_histogram());
+        assert_eq!(empty.count, 0);
+        assert_eq!(empty.max, 0.0);
+    }
+
+    #[test]
+    fn thresholds_evaluate() {
+        let t =
+            ThresholdVerdict::evaluate("latency_ms.e2e.p99", ThresholdOp::Less, 2000.0, Some(1500.0));
+        assert!(t.passed);
+        let t = ThresholdVerdict::evaluate("x", ThresholdOp::Less, 1.0, None);
+        assert!(!t.passed);
+        let t = ThresholdVerdict::evaluate("x", ThresholdOp::GreaterOrEqual, 1.0, Some(f64::NAN));
+        assert!(!t.passed && t.measured.is_none());
+        assert_eq!(serde_json::to_string(&ThresholdOp::LessOrEqual).unwrap(), "\"<=\"");
+    }
+
+    #[test]
+    fn rates_never_nan() {
+        let c = Counts {
+            sessions: 1,
+            sent: 0,
+            completed: 0,
+            late: 0,
+        };
+        let r = Rates::from_counts(&c, 0, 0.0);
+        assert_eq!(r, Rates::default());
+    }
+
+    #[test]
+    fn wrong_schema_is_rejected() {
+        let mut v = serde_json::to_value(Summary::new(1.0)).unwrap();
+        v["schema"] = "surge.summary/v2".into();
+        let e = serde_json::from_value::<Summary>(v)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("surge.summary/v2"), "{e}");
+    }
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The README's test command: every test of the workspace.
+#
+# Interop tests check our HdrHistogram logs against the Python `hdrhistogram` package, which
+# this script installs into .venv/hdrh (git-ignored) on first use. Under CI it must succeed;
+# on a laptop without Python the interop test reports that it was skipped.
+# Extra arguments go to `cargo test` (e.g. scripts/test.sh -p surge-profile).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=.venv/hdrh
+if command -v python3 >/dev/null 2>&1; then
+    if ! "$venv/bin/python" -c 'import hdrh' >/dev/null 2>&1; then
+        echo "== installing the Python hdrhistogram package into $venv (interop tests)"
+        if python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --disable-pip-version-check hdrhistogram; then
+            :
+        elif [ "${CI:-}" = true ]; then
+            echo "cannot install the Python hdrhistogram package; CI needs it for the interop tests" >&2
+            exit 1
+        else
+            echo "warning: no Python hdrhistogram package; the interop tests will be skipped" >&2
+        fi
+    fi
+    if "$venv/bin/python" -c 'import hdrh' >/dev/null 2>&1; then
+        SURGE_HDRH_PYTHON="$(pwd)/$venv/bin/python"
+        export SURGE_HDRH_PYTHON
+    fi
+elif [ "${CI:-}" = true ]; then
+    echo "python3 is needed in CI for the HdrHistogram interop tests" >&2
+    exit 1
+fi
+
+exec cargo test --workspace --locked "$@"
