@@ -21,7 +21,12 @@ pub use exit::{Failure, Outcome};
 /// invalid profile (the message names the file, line and key); 3 the run could not be
 /// carried out.
 #[derive(Debug, Parser)]
-#[command(name = "surge", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "surge",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

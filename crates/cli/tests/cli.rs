@@ -53,7 +53,13 @@ fn every_shipped_profile_checks() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
             let out = surge(&["check", path.to_str().unwrap()]);
-            assert_eq!(out.status.code(), Some(0), "{}: {}", path.display(), text(&out).1);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}: {}",
+                path.display(),
+                text(&out).1
+            );
         }
     }
 }
@@ -78,7 +84,9 @@ fn invalid_profile_exits_2_naming_file_line_and_key() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("bad.toml:34:1: traffic.stages[0].sessions: expected a whole number, found \"25k\""),
+        stderr.contains(
+            "bad.toml:34:1: traffic.stages[0].sessions: expected a whole number, found \"25k\""
+        ),
         "{stderr}"
     );
 }

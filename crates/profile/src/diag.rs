@@ -229,7 +229,7 @@ fn span_in_value(value: &Spanned<DeValue<'_>>, segs: &[KeySeg]) -> Option<std::o
     match (value.get_ref(), first) {
         (DeValue::Table(t), KeySeg::Key(_)) => span_of(t, segs),
         (DeValue::Array(a), KeySeg::Index(i)) => {
-            let item = a.iter().nth(*i)?;
+            let item = a.get(*i)?;
             if rest.is_empty() {
                 Some(item.span())
             } else {
@@ -255,12 +255,22 @@ mod tests {
     fn locates_nested_keys_and_array_items() {
         let text = "name = \"x\"\n\n[traffic]\narrival = \"poisson\"\n\n[[traffic.stages]]\nsessions = 1\n\n[[traffic.stages]]\n  sessions = 2\n";
         let f = SourceFile::new("p.toml", text.to_string());
-        let pos = f.locate(&KeyPath::parse("traffic.stages[1].sessions")).unwrap();
-        assert_eq!(pos, Position { line: 10, column: 3 });
+        let pos = f
+            .locate(&KeyPath::parse("traffic.stages[1].sessions"))
+            .unwrap();
+        assert_eq!(
+            pos,
+            Position {
+                line: 10,
+                column: 3
+            }
+        );
         let pos = f.locate(&KeyPath::parse("traffic.arrival")).unwrap();
         assert_eq!(pos, Position { line: 4, column: 1 });
         // A missing key falls back to its table.
-        let pos = f.locate(&KeyPath::parse("traffic.stages[0].duration")).unwrap();
+        let pos = f
+            .locate(&KeyPath::parse("traffic.stages[0].duration"))
+            .unwrap();
         assert_eq!(pos.line, 6);
     }
 

@@ -324,7 +324,9 @@ impl Threshold {
             LimitUnit::Duration => {
                 Limit::Duration(rest.parse().map_err(|_| wrong_unit("duration"))?)
             }
-            LimitUnit::Percent => Limit::Percent(rest.parse().map_err(|_| wrong_unit("percentage"))?),
+            LimitUnit::Percent => {
+                Limit::Percent(rest.parse().map_err(|_| wrong_unit("percentage"))?)
+            }
         };
         Ok(Self {
             metric,

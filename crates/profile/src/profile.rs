@@ -140,9 +140,7 @@ fn parse_table(file: &SourceFile) -> Result<toml::Table, Diagnostic> {
 }
 
 /// Deserializes `table` into `T`, turning the first error into a diagnostic with its key.
-fn typed<T: serde::de::DeserializeOwned>(
-    table: toml::Table,
-) -> Result<T, (KeyPath, String)> {
+fn typed<T: serde::de::DeserializeOwned>(table: toml::Table) -> Result<T, (KeyPath, String)> {
     serde_path_to_error::deserialize(table).map_err(|e| {
         let path = KeyPath::from(e.path());
         humanize(path, e.inner().message())
@@ -217,9 +215,8 @@ impl Profile {
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ProfileError> {
         let profile_src = read(path.as_ref())?;
         let table = parse_table(&profile_src).map_err(|d| ProfileError::Invalid(vec![d]))?;
-        let file: ProfileFile = typed(table).map_err(|(key, msg)| {
-            ProfileError::Invalid(vec![profile_src.diagnostic(key, msg)])
-        })?;
+        let file: ProfileFile = typed(table)
+            .map_err(|(key, msg)| ProfileError::Invalid(vec![profile_src.diagnostic(key, msg)]))?;
         let ProfileFile {
             name,
             description,
@@ -303,7 +300,9 @@ impl Profile {
                         {
                             report(
                                 &key,
-                                format!("\"{q}\" is neither a store nor a model of the system model"),
+                                format!(
+                                    "\"{q}\" is neither a store nor a model of the system model"
+                                ),
                             );
                         }
                     }
@@ -317,7 +316,9 @@ impl Profile {
             match parse_ws_url(url) {
                 Ok((_, host)) if !target.allows(host) => report(
                     "target.url",
-                    format!("host \"{host}\" is not loopback and matches no pattern in target.allowed"),
+                    format!(
+                        "host \"{host}\" is not loopback and matches no pattern in target.allowed"
+                    ),
                 ),
                 Ok(_) => {}
                 Err(e) => report("target.url", e),
@@ -338,7 +339,10 @@ impl Profile {
         }
         if let Some(c) = &cost {
             if c.conversations_per_day <= 0.0 {
-                report("cost.conversations_per_day", "must be greater than zero".into());
+                report(
+                    "cost.conversations_per_day",
+                    "must be greater than zero".into(),
+                );
             }
             if c.days_per_month <= 0.0 {
                 report("cost.days_per_month", "must be greater than zero".into());
@@ -412,9 +416,12 @@ fn check_traffic(
     let mut end = Duration::ZERO;
     for (i, stage) in traffic.stages.iter().enumerate() {
         let key = format!("traffic.stages[{i}]");
-        end = end + stage.duration;
+        end += stage.duration;
         if stage.duration == Duration::ZERO {
-            report(&format!("{key}.duration"), "must be longer than zero".into());
+            report(
+                &format!("{key}.duration"),
+                "must be longer than zero".into(),
+            );
         }
         if stage.ramp > stage.duration {
             report(
@@ -454,7 +461,10 @@ fn check_traffic(
     if traffic.conversation_turns <= 0.0 {
         report(
             "traffic.conversation_turns",
-            format!("must be greater than zero, found {}", traffic.conversation_turns),
+            format!(
+                "must be greater than zero, found {}",
+                traffic.conversation_turns
+            ),
         );
     }
     if traffic.reply_timeout == Duration::ZERO {
@@ -463,14 +473,20 @@ fn check_traffic(
     if traffic.connect_rate.per_second() <= 0.0 {
         report(
             "traffic.connect_rate",
-            format!("must be greater than zero, found \"{}\"", traffic.connect_rate),
+            format!(
+                "must be greater than zero, found \"{}\"",
+                traffic.connect_rate
+            ),
         );
     }
     let stores = mix_sum(traffic.stores.values());
     if (stores - 1.0).abs() > 1e-4 {
         report(
             "traffic.stores",
-            format!("store shares must add up to 100%, they add up to {:.4}%", stores * 100.0),
+            format!(
+                "store shares must add up to 100%, they add up to {:.4}%",
+                stores * 100.0
+            ),
         );
     }
     for store in traffic.stores.keys() {
@@ -488,7 +504,10 @@ fn check_traffic(
     if (intents - 1.0).abs() > 1e-4 {
         report(
             "traffic.intents",
-            format!("intent shares must add up to 100%, they add up to {:.4}%", intents * 100.0),
+            format!(
+                "intent shares must add up to 100%, they add up to {:.4}%",
+                intents * 100.0
+            ),
         );
     }
     for name in traffic.intents.keys() {
@@ -497,7 +516,12 @@ fn check_traffic(
                 &format!("traffic.intents.{name}"),
                 format!(
                     "unknown intent; the system model has {}",
-                    system.intents.keys().cloned().collect::<Vec<_>>().join(", ")
+                    system
+                        .intents
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             );
         }

@@ -29,7 +29,10 @@ pub struct Target {
 impl Target {
     /// Whether `host` may be targeted: loopback always, otherwise an `allowed` pattern.
     pub fn allows(&self, host: &str) -> bool {
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         is_loopback(&host)
             || self
                 .allowed
@@ -184,18 +187,36 @@ mod tests {
             allowed: vec!["*.staging.example.com".into(), "chat.example.org".into()],
             ..Default::default()
         };
-        for ok in ["127.0.0.1", "127.3.0.9", "localhost", "[::1]", "a.staging.example.com", "chat.example.org"] {
+        for ok in [
+            "127.0.0.1",
+            "127.3.0.9",
+            "localhost",
+            "[::1]",
+            "a.staging.example.com",
+            "chat.example.org",
+        ] {
             assert!(t.allows(ok), "{ok}");
         }
-        for bad in ["staging.example.com", "evil.com", "chat.example.org.evil.com", "10.0.0.1"] {
+        for bad in [
+            "staging.example.com",
+            "evil.com",
+            "chat.example.org.evil.com",
+            "10.0.0.1",
+        ] {
             assert!(!t.allows(bad), "{bad}");
         }
     }
 
     #[test]
     fn parses_ws_urls() {
-        assert_eq!(parse_ws_url("ws://127.0.0.1:8080/chat").unwrap(), ("ws", "127.0.0.1"));
-        assert_eq!(parse_ws_url("wss://u:p@host.example/x?y").unwrap(), ("wss", "host.example"));
+        assert_eq!(
+            parse_ws_url("ws://127.0.0.1:8080/chat").unwrap(),
+            ("ws", "127.0.0.1")
+        );
+        assert_eq!(
+            parse_ws_url("wss://u:p@host.example/x?y").unwrap(),
+            ("wss", "host.example")
+        );
         assert_eq!(parse_ws_url("ws://[::1]:9/").unwrap(), ("ws", "::1"));
         assert!(parse_ws_url("http://host/").is_err());
         assert!(parse_ws_url("ws:///chat").is_err());

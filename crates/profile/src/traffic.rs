@@ -197,7 +197,7 @@ impl Schedule {
                     rate_to: target_rate,
                 });
             }
-            t = t + stage.duration;
+            t += stage.duration;
             sessions = target_sessions;
             rate = target_rate;
         }
@@ -227,7 +227,11 @@ impl Schedule {
         self.segments
             .iter()
             .find(|s| t >= s.start && t < s.end)
-            .or_else(|| self.segments.last().filter(|s| t >= s.end && t <= self.duration))
+            .or_else(|| {
+                self.segments
+                    .last()
+                    .filter(|s| t >= s.end && t <= self.duration)
+            })
     }
 
     /// Sessions that should be open at `t`.
@@ -239,8 +243,9 @@ impl Schedule {
 
     /// Total messages per second due at `t`.
     pub fn rate_at(&self, t: Duration) -> f64 {
-        self.segment_at(t)
-            .map_or(0.0, |s| s.rate_from + (s.rate_to - s.rate_from) * s.fraction(t))
+        self.segment_at(t).map_or(0.0, |s| {
+            s.rate_from + (s.rate_to - s.rate_from) * s.fraction(t)
+        })
     }
 
     /// Index of the stage running at `t`.

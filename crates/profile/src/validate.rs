@@ -13,7 +13,10 @@ pub fn system_problems(s: &SystemModel) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     let mut positive_rate = |key: &str, r: &Rate| {
         if r.per_second() <= 0.0 {
-            out.push((key.into(), format!("must be greater than zero, found \"{r}\"")));
+            out.push((
+                key.into(),
+                format!("must be greater than zero, found \"{r}\""),
+            ));
         }
     };
     let g = &s.gateway;
@@ -28,7 +31,10 @@ pub fn system_problems(s: &SystemModel) -> Vec<(String, String)> {
     positive_rate("memory.new_table_writes", &m.new_table_writes);
     positive_rate("memory.new_table_reads", &m.new_table_reads);
     for (name, model) in &s.bedrock.models {
-        positive_rate(&format!("bedrock.models.{name}.output_rate"), &model.output_rate);
+        positive_rate(
+            &format!("bedrock.models.{name}.output_rate"),
+            &model.output_rate,
+        );
     }
 
     let mut check = |ok: bool, key: &str, msg: String| {
@@ -40,7 +46,10 @@ pub fn system_problems(s: &SystemModel) -> Vec<(String, String)> {
     check(
         o.min_tasks <= o.max_tasks,
         "orchestrator.min_tasks",
-        format!("min_tasks ({}) is above max_tasks ({})", o.min_tasks, o.max_tasks),
+        format!(
+            "min_tasks ({}) is above max_tasks ({})",
+            o.min_tasks, o.max_tasks
+        ),
     );
     check(
         o.max_tasks >= 1,
@@ -126,7 +135,10 @@ pub fn system_problems(s: &SystemModel) -> Vec<(String, String)> {
     check(
         s.prompt.chars_per_token > 0.0,
         "prompt.chars_per_token",
-        format!("must be greater than zero, found {}", s.prompt.chars_per_token),
+        format!(
+            "must be greater than zero, found {}",
+            s.prompt.chars_per_token
+        ),
     );
     let models = &s.bedrock.models;
     let known = || models.keys().cloned().collect::<Vec<_>>().join(", ");

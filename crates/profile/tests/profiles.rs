@@ -143,7 +143,10 @@ fn valid_profile_loads_with_per_session_rates() {
 fn bad_unit_names_the_key_and_what_was_expected() {
     let text = valid_profile().replace("reply_timeout = \"30s\"", "reply_timeout = \"30 parsecs\"");
     let msg = only_problem(&text);
-    assert!(msg.starts_with("11:1: traffic.reply_timeout: expected a duration"), "{msg}");
+    assert!(
+        msg.starts_with("11:1: traffic.reply_timeout: expected a duration"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -158,9 +161,13 @@ fn whole_number_expected() {
 
 #[test]
 fn unknown_key_is_an_error() {
-    let text = valid_profile().replace("arrival = \"poisson\"", "arrival = \"poisson\"\narival = 3");
+    let text =
+        valid_profile().replace("arrival = \"poisson\"", "arrival = \"poisson\"\narival = 3");
     let msg = only_problem(&text);
-    assert!(msg.contains("traffic.arival: unknown key; expected one of"), "{msg}");
+    assert!(
+        msg.contains("traffic.arival: unknown key; expected one of"),
+        "{msg}"
+    );
     assert!(msg.starts_with("10:1:"), "{msg}");
 }
 
@@ -176,7 +183,8 @@ fn unknown_key_in_system_override_points_at_the_profile() {
 
 #[test]
 fn bad_override_value_points_at_the_profile_line() {
-    let text = valid_profile().replace("[traffic]\n", "orchestrator.min_tasks = 500\n\n[traffic]\n");
+    let text =
+        valid_profile().replace("[traffic]\n", "orchestrator.min_tasks = 500\n\n[traffic]\n");
     let err = load_text(&text).unwrap_err();
     let d = &err.diagnostics()[0];
     assert!(d.file.ends_with("p.toml"), "{err}");
@@ -189,7 +197,10 @@ fn bad_override_value_points_at_the_profile_line() {
 fn unknown_metric_in_threshold() {
     let text = valid_profile().replace("\"ttft.p99\" = \"< 1s\"", "\"latency.p99\" = \"< 1s\"");
     let msg = only_problem(&text);
-    assert!(msg.contains("thresholds.latency.p99: unknown metric"), "{msg}");
+    assert!(
+        msg.contains("thresholds.latency.p99: unknown metric"),
+        "{msg}"
+    );
     let text = valid_profile().replace("\"ttft.p99\" = \"< 1s\"", "\"ttft:mars.p99\" = \"< 1s\"");
     let msg = only_problem(&text);
     assert!(msg.contains("neither a store nor a model"), "{msg}");
@@ -208,7 +219,10 @@ fn missing_field_is_named() {
     );
     let text = valid_profile().replace("session_rate = \"10/min\"\n", "");
     let msg = only_problem(&text);
-    assert!(msg.contains("traffic.stages[1]: a stage needs message_rate"), "{msg}");
+    assert!(
+        msg.contains("traffic.stages[1]: a stage needs message_rate"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -224,7 +238,10 @@ fn zero_and_negative_rates_are_rejected() {
     assert!(msg.contains("traffic.stages[0].message_rate"), "{msg}");
     let text = valid_profile().replace("connect_rate = \"500/s\"", "connect_rate = \"0/s\"");
     let msg = only_problem(&text);
-    assert!(msg.contains("traffic.connect_rate: must be greater than zero"), "{msg}");
+    assert!(
+        msg.contains("traffic.connect_rate: must be greater than zero"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -241,10 +258,16 @@ fn stage_ending_after_the_duration() {
 fn mixes_must_add_up_and_name_known_things() {
     let text = valid_profile().replace("recommendation = \"10%\"", "recommendation = \"20%\"");
     let msg = only_problem(&text);
-    assert!(msg.contains("traffic.intents: intent shares must add up to 100%"), "{msg}");
+    assert!(
+        msg.contains("traffic.intents: intent shares must add up to 100%"),
+        "{msg}"
+    );
     let text = valid_profile().replace("manga_jp = \"100%\"", "manga_fr = \"100%\"");
     let msg = only_problem(&text);
-    assert!(msg.contains("traffic.stores.manga_fr: unknown store"), "{msg}");
+    assert!(
+        msg.contains("traffic.stores.manga_fr: unknown store"),
+        "{msg}"
+    );
 }
 
 #[test]

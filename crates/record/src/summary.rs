@@ -262,14 +262,21 @@ mod tests {
 
     #[test]
     fn thresholds_evaluate() {
-        let t =
-            ThresholdVerdict::evaluate("latency_ms.e2e.p99", ThresholdOp::Less, 2000.0, Some(1500.0));
+        let t = ThresholdVerdict::evaluate(
+            "latency_ms.e2e.p99",
+            ThresholdOp::Less,
+            2000.0,
+            Some(1500.0),
+        );
         assert!(t.passed);
         let t = ThresholdVerdict::evaluate("x", ThresholdOp::Less, 1.0, None);
         assert!(!t.passed);
         let t = ThresholdVerdict::evaluate("x", ThresholdOp::GreaterOrEqual, 1.0, Some(f64::NAN));
         assert!(!t.passed && t.measured.is_none());
-        assert_eq!(serde_json::to_string(&ThresholdOp::LessOrEqual).unwrap(), "\"<=\"");
+        assert_eq!(
+            serde_json::to_string(&ThresholdOp::LessOrEqual).unwrap(),
+            "\"<=\""
+        );
     }
 
     #[test]

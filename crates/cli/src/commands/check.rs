@@ -25,7 +25,12 @@ pub fn render(profile: &Profile) -> String {
     let ov = Overview::of(profile);
     let mut out = String::new();
     let w = &mut out;
-    let _ = writeln!(w, "profile   {}  ({})", profile.name, profile.files.profile.display());
+    let _ = writeln!(
+        w,
+        "profile   {}  ({})",
+        profile.name,
+        profile.files.profile.display()
+    );
     let _ = writeln!(w, "          {}", profile.description);
     let _ = writeln!(
         w,
@@ -165,7 +170,11 @@ fn render_system(s: &SystemModel) -> String {
             b.provisioned
         ),
     );
-    row("classifier", s.classifier.enabled, s.classifier.latency.to_string());
+    row(
+        "classifier",
+        s.classifier.enabled,
+        s.classifier.latency.to_string(),
+    );
     let m = &s.memory;
     row(
         "memory",
@@ -195,7 +204,10 @@ fn render_system(s: &SystemModel) -> String {
     row(
         "semantic cache",
         sc.enabled,
-        format!("hit {} at similarity ≥ {}, {}", sc.hit_ratio, sc.threshold, sc.latency),
+        format!(
+            "hit {} at similarity ≥ {}, {}",
+            sc.hit_ratio, sc.threshold, sc.latency
+        ),
     );
     let p = &s.precomputed;
     row(
@@ -242,7 +254,11 @@ fn render_system(s: &SystemModel) -> String {
             ),
         );
     }
-    row("guardrails", s.guardrails.enabled, s.guardrails.latency.to_string());
+    row(
+        "guardrails",
+        s.guardrails.enabled,
+        s.guardrails.latency.to_string(),
+    );
     row("format", s.format.enabled, s.format.latency.to_string());
     t.render()
 }
