@@ -30,4 +30,13 @@ elif [ "${CI:-}" = true ]; then
     exit 1
 fi
 
+# The HTML report check runs when Chromium is installed (CI installs it).
+if [ -z "${SURGE_CHROMIUM:-}" ] && command -v chromium >/dev/null 2>&1; then
+    SURGE_CHROMIUM="$(command -v chromium)"
+    export SURGE_CHROMIUM
+elif [ -z "${SURGE_CHROMIUM:-}" ] && [ "${CI:-}" = true ]; then
+    echo "chromium is needed in CI for the HTML report check (.ci/run installs it)" >&2
+    exit 1
+fi
+
 exec cargo test --workspace --locked "$@"

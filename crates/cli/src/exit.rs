@@ -12,6 +12,8 @@ pub enum Outcome {
     Success,
     /// The command ran, but thresholds or regression limits failed.
     Failed,
+    /// Stopped by Ctrl-C after writing what it had (exit 130, as shells report SIGINT).
+    Interrupted,
 }
 
 impl From<Outcome> for ExitCode {
@@ -19,6 +21,7 @@ impl From<Outcome> for ExitCode {
         match o {
             Outcome::Success => ExitCode::SUCCESS,
             Outcome::Failed => ExitCode::from(1),
+            Outcome::Interrupted => ExitCode::from(130),
         }
     }
 }

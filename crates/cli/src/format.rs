@@ -15,6 +15,13 @@ pub fn thousands(v: f64) -> String {
     if neg { format!("-{out}") } else { out }
 }
 
+/// `1800.0` → `$1,800.00`.
+pub fn dollars(v: f64) -> String {
+    let cents = (v * 100.0).round();
+    let whole = thousands((cents / 100.0).trunc());
+    format!("${whole}.{:02}", (cents.abs() % 100.0) as u64)
+}
+
 /// A plain-text table: the first column left-aligned, numbers right-aligned.
 pub struct Table {
     rows: Vec<Vec<String>>,
@@ -85,5 +92,8 @@ mod tests {
         assert_eq!(thousands(25_000.0), "25,000");
         assert_eq!(thousands(30_177_500.0), "30,177,500");
         assert_eq!(thousands(-1234.0), "-1,234");
+        assert_eq!(dollars(1800.0), "$1,800.00");
+        assert_eq!(dollars(0.625), "$0.63");
+        assert_eq!(dollars(54_000.5), "$54,000.50");
     }
 }

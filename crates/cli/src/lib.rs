@@ -5,8 +5,6 @@ mod commands;
 mod exit;
 mod format;
 
-use std::path::PathBuf;
-
 use clap::{Parser, Subcommand};
 
 pub use exit::{Failure, Outcome};
@@ -42,21 +40,132 @@ pub enum Command {
     /// model in effect after the profile's overrides.
     ///
     /// Example: surge check profiles/one-piece-spike.toml
-    Check(CheckArgs),
-}
+    Check(commands::check::Args),
 
-#[derive(Debug, clap::Args)]
-pub struct CheckArgs {
-    /// The profile to check (a TOML file, e.g. profiles/local.toml).
-    pub profile: PathBuf,
-    /// Print the resolved profile as JSON instead of the human summary.
-    #[arg(long)]
-    pub json: bool,
+    /// Predict a profile with the discrete-event simulation.
+    ///
+    /// Runs the profile's traffic through the model of the whole architecture (gateway
+    /// limits, orchestrator queue and autoscaling, Lambda burst workers, DynamoDB capacity,
+    /// caches, RAG, Bedrock quotas and provisioned throughput, token streaming) and prints
+    /// the latency table (e2e and TTFT, overall and per stage), throttles per layer, peak
+    /// capacity used and where the time went. Writes a run directory of kind "simulated"
+    /// (hlog, timeline.csv, summary.json, run.json) under --out. Exits 1 when a threshold
+    /// of the profile fails.
+    ///
+    /// With --replications N, runs N seeds in parallel and adds the mean and 95%
+    /// confidence interval (Student t) of every headline figure.
+    ///
+    /// Example: surge simulate profiles/one-piece-spike.toml --replications 4
+    Simulate(commands::simulate::Args),
+
+    /// Cost table from first principles: per component, per conversation, per store.
+    ///
+    /// Derives one day of the profile's [cost] scenario the way the seed's Q35 reasons
+    /// (conversations × turns × LLM share × tokens × prices from the system model), prices
+    /// every component (Bedrock per model, Fargate, DynamoDB, OpenSearch, ElastiCache, API
+    /// Gateway, Lambda, fixed lines), then stacks the optimizations — model tiering,
+    /// semantic caching, response length limits, provisioned discount — showing each
+    /// saving. Ends with cost per conversation against a human agent, the monthly
+    /// chargeback per store, and where the seed's own arithmetic differs.
+    ///
+    /// Example: surge cost profiles/cost-100k.toml
+    Cost(commands::cost::Args),
+
+    /// Find the cheapest system settings that meet latency SLOs, by simulation.
+    ///
+    /// Varies keys of the system model — ranges such as orchestrator.min_tasks=10..60 or
+    /// bedrock.models.sonnet.provisioned_units=0..40 (bisected, taken as monotone), choices
+    /// such as cache.prewarm=on|off (all tried) — runs the whole profile with replications
+    /// for each candidate, and keeps the cheapest whose 95% confidence bound meets every
+    /// SLO. Prints the cost/latency frontier it explored and the winner with its margins.
+    /// Exits 1 when no setting explored meets the SLOs.
+    ///
+    /// Example: surge plan profiles/one-piece-spike.toml --slo 'ttft.p99<=2s,errors.rate<=0.1%'
+    ///   --vary orchestrator.min_tasks=10..60 --vary cache.prewarm=on|off
+    Plan(commands::plan::Args),
+
+    /// Report on one or more run directories: percentiles, stages, stores, models, charts.
+    ///
+    /// Merges every shard log of every directory given (histograms are added, never
+    /// percentiles averaged), over the whole run, a window (--from/--to, seconds since the
+    /// start) or per stage, store and model (--by). Prints count, rate and p50/p90/p99/
+    /// p99.9/max of e2e, TTFT, ITL, service and connect time; traffic and errors by class;
+    /// generator health (scheduling lag); the profile's thresholds re-evaluated on exactly
+    /// this data; and for simulated runs the infrastructure peaks and the cost table.
+    /// --format html writes one self-contained page with SVG charts; junit has one test
+    /// case per threshold; --hgrm DIR adds HdrHistogram percentile-distribution files.
+    /// Exits 1 when a threshold fails.
+    ///
+    /// Example: surge report results/local/2026-11-28T13-05-00Z --format html --out r.html
+    Report(commands::report::Args),
+
+    /// Compare two runs side by side; exit 1 on regression beyond the limits.
+    ///
+    /// Shows every figure of BASE and CANDIDATE with absolute and relative differences;
+    /// when one run is simulated and the other measured, also the simulator's prediction
+    /// error per figure. --max-regression names figures as profile thresholds do
+    /// (e2e.p99, ttft:manga_jp.p99, errors.rate) with a relative (+10%), absolute latency
+    /// (+50ms) or percentage-point (+0.05pp) allowance; a figure that is unknown or that
+    /// either run lacks is an error (exit 2), never a silent pass.
+    ///
+    /// Example: surge compare results/baselines/nightly results/nightly-staging/LATEST
+    /// --max-regression 'e2e.p99=+10%,ttft.p99=+50ms,errors.rate=+0.05pp'
+    Compare(commands::compare::Args),
+
+    /// Measure: real WebSocket load on a target, written to a run directory.
+    ///
+    /// Opens the profile's sessions against --target (ws:// or wss://; loopback or a host
+    /// in the profile's target.allowed), ramping connections no faster than
+    /// traffic.connect_rate and following the stages. Messages are due on an open-model
+    /// schedule (Poisson or constant), whatever the server does; latency is measured from
+    /// when each message was due (e2e, ttft: coordinated omission corrected, as wrk2) and
+    /// from when it was actually sent (service), plus itl, connect time and the
+    /// generator's own scheduling lag. Errors are counted by class (refused, timeout, tls,
+    /// upgrade_rejected, throttled, server_error, protocol_violation, reply_timeout,
+    /// closed_mid_answer, dropped) with samples kept. Writes a run directory of kind
+    /// "measured" under --out; exits 1 when a threshold fails, 130 after Ctrl-C (the run
+    /// directory is then complete up to the interrupt and marked "interrupted").
+    ///
+    /// A process may hold only so many sockets: --shards N spreads the sessions over N
+    /// worker processes and merges them; --bind spreads source addresses; --shard I/N with
+    /// --start-at runs one shard of a multi-machine run. Credentials come only from the
+    /// environment (--token-env) and are never written.
+    ///
+    /// Example: surge run profiles/local.toml --target ws://127.0.0.1:8080/chat
+    Run(commands::run::Args),
+
+    /// Serve the mock chatbot, Bedrock Runtime and DynamoDB on one loopback port.
+    ///
+    /// What `surge run` and `surge bench` measure when there is no staging: the seed's
+    /// chatbot on a WebSocket at /chat (per-user throttle, intent classifier learned from
+    /// the intents' texts, DynamoDB memory, caches and semantic cache, RAG, model tiering,
+    /// streamed tokens at the model's TTFT and output rate, guardrails, a done frame with
+    /// usage and cost), with every delay a real sleep drawn from the profile's system
+    /// model. The same port serves the Bedrock Runtime API (POST /model/{id}/converse,
+    /// converse-stream, invoke, invoke-with-response-stream; event-stream framing; model
+    /// quotas → ThrottlingException) and the DynamoDB API (POST / with X-Amz-Target;
+    /// tables in memory; on-demand capacity → ProvisionedThroughputExceededException), so
+    /// AWS SDKs work with AWS_ENDPOINT_URL=http://ADDR and any credentials. GET /metrics
+    /// is Prometheus text, GET /healthz is a liveness check.
+    ///
+    /// Prints `listening on ADDR` as its first line. --workers N serves one port from N
+    /// processes for more sessions than one process may hold files; --fault-* flags
+    /// inject errors, latency spikes, stalls, dropped sockets and refused upgrades.
+    ///
+    /// Example: surge mock --profile profiles/local.toml --listen 127.0.0.1:0 --workers 2
+    Mock(commands::mock::Args),
 }
 
 /// Runs one command.
 pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
     match cli.command {
         Command::Check(args) => commands::check::run(&args),
+        Command::Simulate(args) => commands::simulate::run(&args),
+        Command::Cost(args) => commands::cost::run(&args),
+        Command::Plan(args) => commands::plan::run(&args),
+        Command::Report(args) => commands::report::run(&args),
+        Command::Compare(args) => commands::compare::run(&args),
+        Command::Run(args) => commands::run::run(&args).await,
+        Command::Mock(args) => commands::mock::run(&args).await,
     }
 }

@@ -112,3 +112,186 @@ fn help_explains_commands_and_exit_codes() {
     assert!(stdout.contains("Example: surge check"), "{stdout}");
     assert!(stdout.contains("--json"), "{stdout}");
 }
+
+/// A copy of `profiles/local.toml` in `dir` with its system file made absolute and one
+/// text replacement applied.
+fn local_variant(dir: &Path, from: &str, to: &str) -> PathBuf {
+    let system = repo()
+        .join("profiles/system/mangaassist.toml")
+        .canonicalize()
+        .unwrap();
+    let text = std::fs::read_to_string(repo().join("profiles/local.toml"))
+        .unwrap()
+        .replace(
+            "file = \"system/mangaassist.toml\"",
+            &format!("file = \"{}\"", system.display()),
+        )
+        .replace(from, to);
+    let path = dir.join("local.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn json_file(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// The run-directory files a real run writes validate against the versioned schemas.
+fn assert_valid(schema: &str, doc: &serde_json::Value) {
+    let schema = json_file(&repo().join("crates/record/schema").join(schema));
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+#[test]
+fn simulate_writes_a_run_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results");
+    let out_s = out.to_str().unwrap();
+    let res = surge(&["simulate", "profiles/local.toml", "--out", out_s]);
+    let (stdout, stderr) = text(&res);
+    assert_eq!(res.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("latency (ms)"), "{stdout}");
+    let runs: Vec<_> = std::fs::read_dir(out.join("local")).unwrap().collect();
+    assert_eq!(runs.len(), 1);
+    let run = runs.into_iter().next().unwrap().unwrap().path();
+    for file in ["run.json", "summary.json", "timeline.csv", "shard-000.hlog"] {
+        assert!(
+            run.join(file).is_file(),
+            "{file} missing in {}",
+            run.display()
+        );
+    }
+    let run_json = json_file(&run.join("run.json"));
+    assert_valid("run.v1.schema.json", &run_json);
+    assert_valid(
+        "summary.v1.schema.json",
+        &json_file(&run.join("summary.json")),
+    );
+    assert_eq!(run_json["kind"], "simulated");
+    assert_eq!(run_json["status"], "complete");
+    assert!(stdout.contains(&run.display().to_string()), "{stdout}");
+}
+
+#[test]
+fn simulate_exits_1_when_a_threshold_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = local_variant(
+        dir.path(),
+        "\"e2e.p99\" = \"< 5s\"",
+        "\"e2e.p99\" = \"< 1ms\"",
+    );
+    let res = surge(&["simulate", profile.to_str().unwrap(), "--no-write"]);
+    let (_, stderr) = text(&res);
+    assert_eq!(res.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("threshold failed: "), "{stderr}");
+    assert!(stderr.contains("e2e"), "{stderr}");
+}
+
+#[test]
+fn simulate_rejects_zero_replications() {
+    let res = surge(&[
+        "simulate",
+        "profiles/local.toml",
+        "--replications",
+        "0",
+        "--no-write",
+    ]);
+    assert_eq!(res.status.code(), Some(2));
+}
+
+#[test]
+fn cost_prints_the_q35_table_and_corrections() {
+    let out = surge(&["cost", "profiles/cost-100k.toml"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let llm = stdout
+        .lines()
+        .find(|l| l.starts_with("LLM sonnet"))
+        .unwrap();
+    assert!(
+        llm.contains("$1,800.00") && llm.contains("$54,000.00"),
+        "{llm}"
+    );
+    assert!(
+        stdout.contains("+ model tiering             $810.00"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("$0.0185 per conversation"), "{stdout}");
+    assert!(
+        stdout.contains("where the seed's arithmetic differs"),
+        "{stdout}"
+    );
+    let json = surge(&["cost", "--json", "profiles/cost-10m.toml"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let llm_month = v["unoptimized"]["llm_per_day"].as_f64().unwrap() * 30.0;
+    assert!((llm_month - 5.4e6).abs() < 1.0, "{llm_month}");
+}
+
+#[test]
+fn cost_needs_a_cost_table() {
+    let out = surge(&["cost", "profiles/local.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("no [cost] table"));
+}
+
+#[test]
+fn plan_reports_the_cheapest_setting_or_exits_1() {
+    let out = surge(&[
+        "plan",
+        "profiles/local.toml",
+        "--slo",
+        "ttft.p99<=3s,errors.rate<=1%",
+        "--vary",
+        "orchestrator.min_tasks=1..10",
+        "--replications",
+        "1",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("cheapest setting that meets every SLO: orchestrator.min_tasks="),
+        "{stdout}"
+    );
+    // An SLO nothing can meet: exit 1, not an error.
+    let out = surge(&[
+        "plan",
+        "profiles/local.toml",
+        "--slo",
+        "e2e.p50<=1ms",
+        "--vary",
+        "orchestrator.min_tasks=1..2",
+        "--replications",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+    assert!(text(&out).0.contains("no setting explored meets every SLO"));
+}
+
+#[test]
+fn plan_rejects_unknown_knobs_and_metrics() {
+    let out = surge(&[
+        "plan",
+        "profiles/local.toml",
+        "--slo",
+        "ttft.p99<=1s",
+        "--vary",
+        "orchestrator.tasks=1..5",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("no such key"), "{}", text(&out).1);
+    let out = surge(&[
+        "plan",
+        "profiles/local.toml",
+        "--slo",
+        "latency.p99<=1s",
+        "--vary",
+        "orchestrator.min_tasks=1..5",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("unknown metric"), "{}", text(&out).1);
+}

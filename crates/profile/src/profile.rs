@@ -55,6 +55,11 @@ pub struct CostSpec {
     /// What one interaction with a human support agent costs, low and high (Q35: $3–7).
     pub human_agent_low: Money,
     pub human_agent_high: Money,
+    /// WebSocket connection minutes per conversation (Q35: ~5 min average).
+    pub connection_minutes: f64,
+    /// Lambda burst workers on overflow only, as a flat monthly amount (Q35: ~$50/month);
+    /// simulated runs price the invocations they actually made instead.
+    pub lambda_overflow_monthly: Money,
 }
 
 fn serialize_thresholds<S: Serializer>(t: &[Threshold], s: S) -> Result<S::Ok, S::Error> {
@@ -346,6 +351,15 @@ impl Profile {
             }
             if c.days_per_month <= 0.0 {
                 report("cost.days_per_month", "must be greater than zero".into());
+            }
+            if c.connection_minutes < 0.0 {
+                report("cost.connection_minutes", "must not be negative".into());
+            }
+            if c.human_agent_high.dollars() < c.human_agent_low.dollars() {
+                report(
+                    "cost.human_agent_high",
+                    "must not be below human_agent_low".into(),
+                );
             }
         }
 

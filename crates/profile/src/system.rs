@@ -360,6 +360,9 @@ pub struct Prices {
     pub lambda_gb_second: Money,
     pub lambda_request_million: Money,
     pub lambda_provisioned_hour: Money,
+    /// Discount of Bedrock provisioned throughput against on-demand token prices at scale
+    /// (Q35: ~20%).
+    pub provisioned_discount: Percent,
     /// Lines the seed gives as flat monthly amounts (CloudWatch, Kinesis, classifier).
     pub fixed_monthly: BTreeMap<String, Money>,
 }
@@ -367,7 +370,12 @@ pub struct Prices {
 impl SystemModel {
     /// The model a turn of `intent` is sent to.
     pub fn model_for(&self, intent: &Intent) -> &str {
-        if self.bedrock.tiering && intent.tier == Tier::Fast {
+        self.model_with_tiering(intent, self.bedrock.tiering)
+    }
+
+    /// The model a turn of `intent` would go to with tiering on or off.
+    pub fn model_with_tiering(&self, intent: &Intent, tiering: bool) -> &str {
+        if tiering && intent.tier == Tier::Fast {
             &self.bedrock.fast_model
         } else {
             &self.bedrock.smart_model
@@ -383,6 +391,12 @@ impl SystemModel {
             .replace("{tone}", &store.tone)
             .replace("{marketplace}", &store.marketplace)
             .replace("{language}", &store.language)
+    }
+
+    /// Values that parse but describe no real system, as (dotted key, message): the
+    /// loader reports them with positions; the planner checks the settings it tries.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        crate::validate::system_problems(self)
     }
 
     /// Input tokens the rendered system prompt of `store` adds to each LLM call.

@@ -11,6 +11,8 @@ use std::path::Path;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use surge_profile::metric::{MetricRef, RatioMetric, Stat, Threshold};
+
 use crate::error::{Error, Result};
 use crate::tag::Tag;
 
@@ -26,6 +28,9 @@ pub struct LatencyStats {
     pub p99: f64,
     pub p999: f64,
     pub max: f64,
+    /// Mean in ms (absent from summaries written before it was added: read as 0).
+    #[serde(default)]
+    pub mean: f64,
 }
 
 impl LatencyStats {
@@ -41,6 +46,7 @@ impl LatencyStats {
             p99: ms(h.value_at_quantile(0.99)),
             p999: ms(h.value_at_quantile(0.999)),
             max: ms(h.max()),
+            mean: if h.is_empty() { 0.0 } else { h.mean() / 1000.0 },
         }
     }
 }
@@ -165,6 +171,43 @@ fn schema_summary<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result
 }
 
 impl Summary {
+    /// The value of a figure named the profile's way (`ttft.p99`, `e2e:haiku.mean`,
+    /// `errors.rate`): milliseconds for latencies, a fraction for ratios; `None` when the
+    /// run recorded nothing under that tag.
+    pub fn measure(&self, metric: &MetricRef) -> Option<f64> {
+        match metric {
+            MetricRef::Latency { stat, .. } => {
+                let tag: Tag = metric.tag()?.parse().ok()?;
+                let s = self.latency_ms.get(&tag)?;
+                Some(match stat {
+                    Stat::P50 => s.p50,
+                    Stat::P90 => s.p90,
+                    Stat::P99 => s.p99,
+                    Stat::P999 => s.p999,
+                    Stat::Max => s.max,
+                    Stat::Mean => s.mean,
+                })
+            }
+            MetricRef::Ratio(RatioMetric::Errors) => Some(self.rates.error_ratio),
+            MetricRef::Ratio(RatioMetric::Late) => Some(self.rates.late_ratio),
+        }
+    }
+
+    /// Evaluates `thresholds` against this summary.
+    pub fn evaluate(&self, thresholds: &[Threshold]) -> Vec<ThresholdVerdict> {
+        thresholds
+            .iter()
+            .map(|t| {
+                ThresholdVerdict::evaluate(
+                    t.metric.to_string(),
+                    t.comparison,
+                    t.limit.value(),
+                    self.measure(&t.metric),
+                )
+            })
+            .collect()
+    }
+
     /// An empty summary for a run of `duration_s` seconds.
     pub fn new(duration_s: f64) -> Summary {
         Summary {

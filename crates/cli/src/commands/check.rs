@@ -1,14 +1,24 @@
 //! `surge check PROFILE`: validate a profile and print the resolved scenario.
 
 use std::fmt::Write;
+use std::path::PathBuf;
 
 use surge_profile::overview::Overview;
 use surge_profile::{Profile, SystemModel};
 
 use crate::format::{Table, thousands};
-use crate::{CheckArgs, Failure, Outcome};
+use crate::{Failure, Outcome};
 
-pub fn run(args: &CheckArgs) -> Result<Outcome, Failure> {
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The profile to check (a TOML file, e.g. profiles/local.toml).
+    pub profile: PathBuf,
+    /// Print the resolved profile as JSON instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &Args) -> Result<Outcome, Failure> {
     let profile = Profile::load(&args.profile)?;
     if args.json {
         let json = serde_json::to_string_pretty(&profile)

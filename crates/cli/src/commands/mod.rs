@@ -1,3 +1,10 @@
 //! One module per `surge` subcommand.
 
 pub mod check;
+pub mod compare;
+pub mod cost;
+pub mod mock;
+pub mod plan;
+pub mod report;
+pub mod run;
+pub mod simulate;

@@ -1,0 +1,207 @@
+//! `surge run PROFILE --target URL`: real WebSocket load, measured into a run directory.
+//!
+//! Argument parsing and wiring only; the load generator is `surge-loadgen`. With
+//! `--shards N` this same binary is started N times with the hidden `--worker` flag, each
+//! worker reading its brief from stdin and reporting on stdout.
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Read};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use surge_loadgen::wire::{ShardId, WorkerSpec};
+use surge_loadgen::{RunError, RunOptions, RunStatus};
+use surge_profile::Profile;
+
+use crate::{Failure, Outcome};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The profile to run (a TOML file, e.g. profiles/local.toml).
+    #[arg(required_unless_present_any = ["worker", "merge"])]
+    pub profile: Option<PathBuf>,
+    /// WebSocket URL to load: ws://HOST:PORT/PATH or wss://… (default: the profile's
+    /// target.url). The host must be loopback or match the profile's target.allowed.
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// Worker processes to spread the sessions over (a process may hold only so many
+    /// sockets); their measurements are merged into one run directory.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub shards: u32,
+    /// Source addresses to connect from, past the ~28,000 ports of one address:
+    /// 127.0.0.1-127.0.0.8 or a comma list.
+    #[arg(long, value_name = "ADDRS")]
+    pub bind: Option<String>,
+    /// Where run directories go: OUT/<profile>/<UTC timestamp>/ (with --shard: OUT/shard-NNN/).
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Serve live Prometheus metrics at http://ADDR/metrics during the run.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Push the final figures to this Prometheus Pushgateway at the end.
+    #[arg(long, value_name = "URL")]
+    pub pushgateway: Option<String>,
+    /// Extra header on the WebSocket upgrade (repeatable). Never put secrets here: use
+    /// --token-env.
+    #[arg(long = "header", value_name = "K:V")]
+    pub headers: Vec<String>,
+    /// Environment variable holding a bearer token (default: the profile's
+    /// target.token_env); sent as Authorization: Bearer, never written anywhere.
+    #[arg(long, value_name = "VAR")]
+    pub token_env: Option<String>,
+    /// Run only shard I of N of a multi-machine run (e.g. a Kubernetes Indexed Job).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Time zero of the run, so shards on several machines start together: RFC 3339
+    /// (2026-11-28T14:00:00Z) or Unix seconds.
+    #[arg(long, value_name = "TIME")]
+    pub start_at: Option<String>,
+    /// Merge the shard directories of a multi-machine run (OUT/shard-NNN/ written by
+    /// --shard I/N) into one run directory under --out, instead of running load.
+    #[arg(long, num_args = 1.., value_name = "SHARD_DIR", conflicts_with_all = ["profile", "target", "shard"])]
+    pub merge: Vec<PathBuf>,
+    /// Do not draw the live progress line.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Internal: run as a worker of a sharded run (brief on stdin, reports on stdout).
+    #[arg(long, hide = true)]
+    pub worker: bool,
+}
+
+fn failure(e: RunError) -> Failure {
+    match e {
+        RunError::Usage(m) => Failure::Usage(m),
+        RunError::CouldNotRun(m) => Failure::CouldNotRun(m),
+    }
+}
+
+fn parse_header(h: &str) -> Result<(String, String), Failure> {
+    h.split_once(':')
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| Failure::Usage(format!("--header \"{h}\": expected NAME:VALUE")))
+}
+
+pub async fn run(args: &Args) -> Result<Outcome, Failure> {
+    if args.worker {
+        return worker().await;
+    }
+    if !args.merge.is_empty() {
+        let (dir, summary, status) =
+            surge_loadgen::merge::merge(&args.merge, &args.out).map_err(failure)?;
+        println!("{}", surge_loadgen::summary::render(&summary));
+        println!("run directory: {}", dir.display());
+        return verdict(status, summary.passed(), &dir);
+    }
+    let path = args.profile.as_ref().expect("clap requires PROFILE");
+    let profile = Profile::load(path)?;
+    let target = args
+        .target
+        .clone()
+        .or_else(|| profile.target.url.clone())
+        .ok_or_else(|| {
+            Failure::Usage(format!(
+                "no target: give --target ws://HOST:PORT/PATH or set target.url in {}",
+                path.display()
+            ))
+        })?;
+    let headers = args
+        .headers
+        .iter()
+        .map(|h| parse_header(h))
+        .collect::<Result<_, _>>()?;
+    let bind = match &args.bind {
+        Some(b) => surge_loadgen::bind::parse_bind(b).map_err(Failure::Usage)?,
+        None => Vec::new(),
+    };
+    let shard = match &args.shard {
+        Some(s) => Some(s.parse::<ShardId>().map_err(Failure::Usage)?),
+        None => None,
+    };
+    let start_at = args
+        .start_at
+        .as_deref()
+        .map(|s| surge_loadgen::wire::parse_start_at(s).map_err(Failure::Usage))
+        .transpose()?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::could_not_run(format!("cannot find this program: {e}")))?;
+    let opts = RunOptions {
+        profile,
+        target,
+        headers,
+        token_env: args.token_env.clone(),
+        shards: args.shards,
+        bind,
+        out: args.out.clone(),
+        metrics_addr: args.metrics_addr,
+        pushgateway: args.pushgateway.clone(),
+        progress: !args.no_progress && std::io::stderr().is_terminal(),
+        shard,
+        start_at,
+        worker_command: vec![
+            exe.into(),
+            OsString::from("run"),
+            OsString::from("--worker"),
+        ],
+    };
+    let outcome = surge_loadgen::run(opts, interrupted())
+        .await
+        .map_err(failure)?;
+    println!("{}", outcome.report);
+    println!("run directory: {}", outcome.dir.display());
+    for p in &outcome.problems {
+        eprintln!("warning: {p}");
+    }
+    verdict(outcome.status, outcome.summary.passed(), &outcome.dir)
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM (what Kubernetes sends a pod that must stop).
+async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => if r.is_err() { std::future::pending::<()>().await },
+        Some(_) = async { term.as_mut()?.recv().await } => {}
+    }
+}
+
+/// The exit of a run: 130 after Ctrl-C, 3 when shards failed, else by the thresholds.
+fn verdict(status: RunStatus, passed: bool, dir: &std::path::Path) -> Result<Outcome, Failure> {
+    match status {
+        RunStatus::Interrupted => Ok(Outcome::Interrupted),
+        RunStatus::Failed => Err(Failure::could_not_run(format!(
+            "the run did not complete (see warnings); what was measured is in {} (status failed)",
+            dir.display()
+        ))),
+        _ if passed => Ok(Outcome::Success),
+        _ => Ok(Outcome::Failed),
+    }
+}
+
+/// A worker process: brief from stdin, its own single-threaded runtime (one core, so a
+/// busy worker shows as a busy core), reports on stdout, SIGINT to stop.
+async fn worker() -> Result<Outcome, Failure> {
+    let mut brief = String::new();
+    std::io::stdin()
+        .read_to_string(&mut brief)
+        .map_err(|e| Failure::could_not_run(format!("worker: reading the brief: {e}")))?;
+    let spec: WorkerSpec = serde_json::from_str(&brief)
+        .map_err(|e| Failure::could_not_run(format!("worker: bad brief: {e}")))?;
+    tokio::task::spawn_blocking(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Failure::could_not_run(format!("worker runtime: {e}")))?;
+        rt.block_on(async move {
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                interrupted().await;
+                let _ = stop_tx.send(true);
+            });
+            surge_loadgen::worker(spec, stop_rx).await.map_err(failure)
+        })
+    })
+    .await
+    .map_err(|e| Failure::could_not_run(format!("worker: {e}")))??;
+    Ok(Outcome::Success)
+}

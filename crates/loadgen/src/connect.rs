@@ -1,0 +1,258 @@
+//! Opening one session's WebSocket: TCP (from a chosen source address), TLS, upgrade.
+//!
+//! Each step fails in its own way and is classified here ([`ErrorClass`]), so an operator
+//! can tell a full backlog (refused) from a certificate problem (tls) from a gateway that
+//! says 429 to the upgrade (upgrade_rejected). Buffers are kept small: tungstenite's default
+//! 128 KiB read buffer per connection would take 3 GB for 25,000 sessions.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::net::{TcpSocket, TcpStream, lookup_host};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::errors::{ErrorClass, Failure};
+
+/// An open session connection.
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Per-connection buffers: chat frames are small, and there are tens of thousands.
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(256 * 1024)
+        .max_message_size(Some(1024 * 1024))
+        .max_frame_size(Some(1024 * 1024))
+}
+
+/// Where and how sessions connect; built once, shared by every session.
+#[derive(Debug)]
+pub struct Connector {
+    url: String,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    bind: Vec<IpAddr>,
+    timeout: Duration,
+    resolved: tokio::sync::OnceCell<SocketAddr>,
+}
+
+impl Connector {
+    /// `headers` are sent on every upgrade; `token` becomes `Authorization: Bearer …`.
+    pub fn new(
+        url: &str,
+        headers: &[(String, String)],
+        token: Option<&str>,
+        bind: Vec<IpAddr>,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        url.into_client_request()
+            .map_err(|e| format!("--target {}: {e}", surge_record::redact_url(url)))?;
+        let mut out = Vec::new();
+        for (k, v) in headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| format!("header name \"{k}\" is not valid"))?;
+            let value = HeaderValue::from_str(v)
+                .map_err(|_| format!("the value of header \"{k}\" is not valid"))?;
+            out.push((name, value));
+        }
+        if let Some(token) = token {
+            let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| "the token is not a valid header value".to_string())?;
+            value.set_sensitive(true);
+            out.push((HeaderName::from_static("authorization"), value));
+        }
+        Ok(Self {
+            url: url.to_string(),
+            headers: out,
+            bind,
+            timeout,
+            resolved: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    fn request(&self) -> Request {
+        let mut req = self
+            .url
+            .as_str()
+            .into_client_request()
+            .expect("checked in Connector::new");
+        for (k, v) in &self.headers {
+            req.headers_mut().insert(k.clone(), v.clone());
+        }
+        req
+    }
+
+    async fn destination(&self, req: &Request) -> Result<SocketAddr, Failure> {
+        self.resolved
+            .get_or_try_init(|| async {
+                let uri = req.uri();
+                let host = uri.host().unwrap_or("").trim_matches(['[', ']']);
+                let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+                    Some("wss") => 443,
+                    _ => 80,
+                });
+                lookup_host((host, port))
+                    .await
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .ok_or_else(|| {
+                        Failure::new(ErrorClass::Refused, format!("cannot resolve {host}"))
+                    })
+            })
+            .await
+            .copied()
+    }
+
+    /// Connects session `k`; returns the stream and how long TCP + TLS + upgrade took.
+    pub async fn connect(&self, k: u64) -> Result<(Ws, Duration), Failure> {
+        let started = Instant::now();
+        match tokio::time::timeout(self.timeout, self.connect_inner(k)).await {
+            Ok(Ok(ws)) => Ok((ws, started.elapsed())),
+            Ok(Err(f)) => Err(f),
+            Err(_) => Err(Failure::new(
+                ErrorClass::Timeout,
+                format!("no connection within {:?}", self.timeout),
+            )),
+        }
+    }
+
+    async fn connect_inner(&self, k: u64) -> Result<Ws, Failure> {
+        let req = self.request();
+        let dest = self.destination(&req).await?;
+        let socket = if dest.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+        .map_err(|e| Failure::new(ErrorClass::Refused, format!("socket: {e}")))?;
+        if !self.bind.is_empty() {
+            let source = self.bind[(k % self.bind.len() as u64) as usize];
+            socket
+                .bind(SocketAddr::new(source, 0))
+                .map_err(|e| Failure::new(ErrorClass::Refused, format!("bind {source}: {e}")))?;
+        }
+        let tcp = socket.connect(dest).await.map_err(|e| {
+            let class = match e.kind() {
+                std::io::ErrorKind::TimedOut => ErrorClass::Timeout,
+                _ => ErrorClass::Refused,
+            };
+            Failure::new(class, format!("connect {dest}: {e}"))
+        })?;
+        let _ = tcp.set_nodelay(true);
+        let tls = req.uri().scheme_str() == Some("wss");
+        tokio_tungstenite::client_async_tls_with_config(req, tcp, Some(ws_config()), None)
+            .await
+            .map(|(ws, _)| ws)
+            .map_err(|e| classify_handshake(e, tls))
+    }
+}
+
+fn classify_handshake(e: tokio_tungstenite::tungstenite::Error, tls: bool) -> Failure {
+    use tokio_tungstenite::tungstenite::Error as E;
+    match e {
+        E::Http(resp) => Failure {
+            class: ErrorClass::UpgradeRejected,
+            message: format!("upgrade rejected with HTTP {}", resp.status()),
+            status: Some(resp.status().as_u16()),
+        },
+        E::Tls(e) => Failure::new(ErrorClass::Tls, format!("TLS: {e}")),
+        // With TLS, an I/O error before the upgrade completes is the TLS handshake failing.
+        E::Io(e) if tls => Failure::new(ErrorClass::Tls, format!("TLS: {e}")),
+        E::Io(e) => Failure::new(ErrorClass::Refused, format!("upgrade: {e}")),
+        other => Failure::new(ErrorClass::ProtocolViolation, format!("upgrade: {other}")),
+    }
+}
+
+/// Paces new connections to `traffic.connect_rate` (API Gateway admits 500/s): each
+/// connection takes the next free slot, so a ramp of 25,000 sessions takes ≥ 50 s as it would
+/// in production.
+#[derive(Debug)]
+pub struct ConnectGate {
+    spacing: Duration,
+    next: Mutex<Instant>,
+}
+
+impl ConnectGate {
+    pub fn new(per_second: f64) -> Self {
+        Self {
+            spacing: Duration::from_secs_f64(1.0 / per_second.max(1e-3)),
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Waits for this connection's slot.
+    pub async fn admit(&self) {
+        let slot = {
+            let mut next = self.next.lock().expect("gate lock");
+            let now = Instant::now();
+            let slot = (*next).max(now);
+            *next = slot + self.spacing;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+/// Reconnection delays: exponential from 100 ms to 5 s with full jitter.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    attempt: u32,
+}
+
+impl Backoff {
+    const BASE: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(5);
+
+    pub fn next(&mut self, rng: &mut impl rand::Rng) -> Duration {
+        let cap = Self::BASE
+            .saturating_mul(1u32 << self.attempt.min(10))
+            .min(Self::MAX);
+        self.attempt += 1;
+        cap.mul_f64(0.5 + 0.5 * rng.random::<f64>())
+    }
+
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_resets() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(3);
+        let mut b = Backoff::default();
+        let first = b.next(&mut rng);
+        assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+        for _ in 0..20 {
+            assert!(b.next(&mut rng) <= Backoff::MAX);
+        }
+        b.reset();
+        assert!(b.next(&mut rng) <= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn the_token_is_marked_sensitive() {
+        let c = Connector::new(
+            "ws://127.0.0.1:1/chat",
+            &[("X-Run".into(), "n".into())],
+            Some("secret"),
+            vec![],
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let req = c.request();
+        assert!(req.headers()["authorization"].is_sensitive());
+        assert_eq!(req.headers()["x-run"], "n");
+        assert!(!format!("{c:?}").contains("secret"));
+    }
+}

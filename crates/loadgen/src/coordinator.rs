@@ -1,0 +1,395 @@
+//! The coordinator: starts the shards, merges what they report into one run directory.
+//!
+//! Shards report intervals in order; the coordinator writes each shard's histograms to its
+//! own `shard-NNN.hlog` as they arrive (a crash keeps every finished interval) and writes one
+//! combined `timeline.csv` row once every live shard has reported that second. Totals for
+//! `summary.json` are merged histograms, never averaged percentiles. A shard that dies is
+//! reported and dropped from the rows to come; what it sent before is kept.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use surge_profile::Profile;
+use surge_record::{
+    ErrorSampleWriter, Histogram, HlogWriter, IntervalRecorder, IntervalSnapshot, Metric, RunDir,
+    RunInfo, RunKind, RunStatus, Summary, Tag, TimelineColumns, TimelineRow, TimelineWriter,
+    new_histogram,
+};
+
+use crate::RunError;
+use crate::errors::ErrorClass;
+use crate::exporter::Exporter;
+use crate::progress::{Progress, Tick};
+use crate::recording::{CounterValues, SAMPLES_PER_CLASS};
+use crate::wire::{IntervalReport, ShardFinal, ShardMessage};
+use crate::workers::ShardEvent;
+
+/// Extra timeline columns after sessions, sent, completed and the error classes.
+const EXTRA_COLUMNS: [&str; 5] = [
+    "late",
+    "unsent",
+    "sessions_opened",
+    "cpu_share_max",
+    "shards_alive",
+];
+
+struct ShardState {
+    index: u32,
+    rec: IntervalRecorder,
+    hlog: Option<HlogWriter>,
+    samples: Option<ErrorSampleWriter>,
+    last_index: u64,
+    last_end: Duration,
+    finished: Option<ShardFinal>,
+    gone: Option<String>,
+    sessions_open: u64,
+    cpu_s: f64,
+    wall_s: f64,
+    cores: f64,
+    busiest: f64,
+}
+
+impl ShardState {
+    fn done(&self) -> bool {
+        self.finished.is_some() || self.gone.is_some()
+    }
+}
+
+/// A timeline row being filled by the shards.
+#[derive(Default)]
+struct Row {
+    end: Duration,
+    sessions_open: u64,
+    counts: CounterValues,
+    cpu_share_max: f64,
+}
+
+/// Merges the shards' reports into the run directory.
+pub struct Aggregator {
+    dir: RunDir,
+    shards: Vec<ShardState>,
+    timeline: Option<TimelineWriter>,
+    rows: BTreeMap<u64, Row>,
+    written: u64,
+    totals: CounterValues,
+    ttft: Histogram<u64>,
+    pub exporter: Option<Arc<Exporter>>,
+    progress: Progress,
+    pub problems: Vec<String>,
+}
+
+fn io(e: surge_record::Error) -> RunError {
+    RunError::CouldNotRun(e.to_string())
+}
+
+impl Aggregator {
+    pub fn new(
+        dir: RunDir,
+        shard_indices: &[u32],
+        start: SystemTime,
+        exporter: Option<Arc<Exporter>>,
+        progress: Progress,
+    ) -> Result<Self, RunError> {
+        let mut shards = Vec::new();
+        for &index in shard_indices {
+            shards.push(ShardState {
+                index,
+                rec: IntervalRecorder::new(Duration::ZERO),
+                hlog: Some(dir.create_hlog(index, start).map_err(io)?),
+                samples: Some(
+                    dir.create_error_samples(
+                        index,
+                        SAMPLES_PER_CLASS as u32,
+                        SAMPLES_PER_CLASS as u32 * ErrorClass::COUNT as u32,
+                    )
+                    .map_err(io)?,
+                ),
+                last_index: 0,
+                last_end: Duration::ZERO,
+                finished: None,
+                gone: None,
+                sessions_open: 0,
+                cpu_s: 0.0,
+                wall_s: 0.0,
+                cores: 1.0,
+                busiest: 0.0,
+            });
+        }
+        let columns = TimelineColumns::new(ErrorClass::ALL.map(ErrorClass::name), EXTRA_COLUMNS)
+            .map_err(io)?;
+        let timeline = Some(dir.create_timeline(&columns).map_err(io)?);
+        Ok(Self {
+            dir,
+            shards,
+            timeline,
+            rows: BTreeMap::new(),
+            written: 0,
+            totals: CounterValues::default(),
+            ttft: new_histogram(),
+            exporter,
+            progress,
+            problems: Vec::new(),
+        })
+    }
+
+    pub fn dir(&self) -> &RunDir {
+        &self.dir
+    }
+
+    /// Says something now, above the progress line.
+    pub fn note(&self, line: &str) {
+        self.progress.note(line);
+    }
+
+    pub fn all_done(&self) -> bool {
+        self.shards.iter().all(ShardState::done)
+    }
+
+    fn shard(&mut self, index: u32) -> Option<&mut ShardState> {
+        self.shards.iter_mut().find(|s| s.index == index)
+    }
+
+    /// Takes one event from shard `index`.
+    pub fn on_event(&mut self, index: u32, event: ShardEvent) -> Result<(), RunError> {
+        match event {
+            ShardEvent::Message(ShardMessage::Interval(r)) => self.on_interval(index, r)?,
+            ShardEvent::Message(ShardMessage::Error(sample)) => {
+                if let Some(w) = self.shard(index).and_then(|s| s.samples.as_mut()) {
+                    w.sample(&sample).map_err(io)?;
+                }
+            }
+            ShardEvent::Message(ShardMessage::Finished(f)) => {
+                if let Some(s) = self.shard(index) {
+                    s.finished = Some(f);
+                }
+                self.write_rows()?;
+            }
+            ShardEvent::Gone(why) => {
+                if let Some(s) = self.shard(index).filter(|s| !s.done()) {
+                    s.gone = Some(why.clone());
+                    s.sessions_open = 0;
+                    self.progress.note(&format!("warning: {why}"));
+                    self.problems.push(why);
+                }
+                self.write_rows()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn on_interval(&mut self, index: u32, r: IntervalReport) -> Result<(), RunError> {
+        if let Some(ex) = &self.exporter {
+            for e in &r.snapshot.entries {
+                if e.tag.qualifier().is_none() {
+                    ex.observe(e.tag.metric(), &e.histogram);
+                }
+            }
+        }
+        if let Some(h) = ttft_of(&r.snapshot) {
+            let _ = self.ttft.add(h);
+        }
+        let Some(s) = self.shard(index) else {
+            return Ok(());
+        };
+        s.rec.merge_interval(&r.snapshot).map_err(io)?;
+        if let Some(log) = s.hlog.as_mut() {
+            s.rec.close_interval(r.snapshot.end, log).map_err(io)?;
+        }
+        let wall = r.snapshot.end.saturating_sub(s.last_end).as_secs_f64();
+        let share = if wall > 0.0 {
+            r.cpu_s / wall / r.cores
+        } else {
+            0.0
+        };
+        // Very short closing intervals say little about load.
+        if wall >= 0.5 {
+            s.busiest = s.busiest.max(share);
+        }
+        s.cpu_s += r.cpu_s;
+        s.wall_s += wall;
+        s.cores = r.cores;
+        s.last_index = r.index;
+        s.last_end = r.snapshot.end;
+        s.sessions_open = r.sessions_open;
+        let row = self.rows.entry(r.index).or_default();
+        row.end = row.end.max(r.snapshot.end);
+        row.sessions_open += r.sessions_open;
+        row.counts = add(&row.counts, &r.counts);
+        row.cpu_share_max = row.cpu_share_max.max(share);
+        self.write_rows()
+    }
+
+    /// Writes every row that all live shards have reported.
+    fn write_rows(&mut self) -> Result<(), RunError> {
+        while let Some((&k, _)) = self.rows.first_key_value() {
+            let complete = self.shards.iter().all(|s| s.done() || s.last_index >= k);
+            if !complete {
+                break;
+            }
+            let row = self.rows.remove(&k).expect("present");
+            let alive = self.shards.iter().filter(|s| s.gone.is_none()).count();
+            let errors: Vec<u64> = row.counts.errors.to_vec();
+            let c = &row.counts;
+            if let Some(t) = self.timeline.as_mut() {
+                t.write_row(&TimelineRow {
+                    t_s: row.end.as_secs_f64(),
+                    sessions_open: row.sessions_open,
+                    sent: c.sent,
+                    completed: c.completed,
+                    errors: &errors,
+                    extra: &[
+                        c.late as f64,
+                        c.unsent as f64,
+                        c.sessions_opened as f64,
+                        row.cpu_share_max,
+                        alive as f64,
+                    ],
+                })
+                .map_err(io)?;
+            }
+            self.totals = add(&self.totals, c);
+            self.written = k;
+            if let Some(ex) = &self.exporter {
+                ex.sessions_open.set(row.sessions_open as i64);
+                ex.sent.inc_by(c.sent);
+                ex.completed.inc_by(c.completed);
+                ex.late.inc_by(c.late);
+                for class in ErrorClass::ALL {
+                    ex.errors
+                        .with_label_values(&[class.name()])
+                        .inc_by(c.errors[class.index()]);
+                }
+            }
+            self.progress.tick(&Tick {
+                elapsed: row.end,
+                sessions_open: row.sessions_open,
+                sent_per_s: c.sent as f64,
+                ttft_p99: (!self.ttft.is_empty())
+                    .then(|| Duration::from_micros(self.ttft.value_at_quantile(0.99))),
+                errors: self.totals.errors.iter().sum(),
+                shards_alive: alive,
+            });
+        }
+        Ok(())
+    }
+
+    /// Closes every file and builds the summary. `interrupted` marks a Ctrl-C.
+    pub fn finish(mut self, profile: &Profile) -> Result<Finished, RunError> {
+        // Rows that can never complete (a shard died mid-row) are written as they are.
+        for s in &mut self.shards {
+            if !s.done() {
+                s.gone = Some(format!("shard {} did not finish", s.index));
+            }
+        }
+        self.write_rows()?;
+        self.progress.finish();
+        let mut totals: BTreeMap<Tag, Histogram<u64>> = BTreeMap::new();
+        let mut tokens_per_s = new_histogram();
+        let mut upgrade_status: BTreeMap<u16, u64> = BTreeMap::new();
+        let mut duration = Duration::ZERO;
+        let mut busiest: f64 = 0.0;
+        for s in &mut self.shards {
+            for (tag, h) in s.rec.totals() {
+                if !h.is_empty() {
+                    let _ = totals
+                        .entry(tag.clone())
+                        .or_insert_with(new_histogram)
+                        .add(h);
+                }
+            }
+            if let Some(f) = &s.finished {
+                let _ = tokens_per_s.add(&f.tokens_per_s);
+                for (status, n) in &f.upgrade_status {
+                    if let Ok(status) = status.parse::<u16>() {
+                        *upgrade_status.entry(status).or_default() += n;
+                    }
+                }
+            }
+            duration = duration.max(s.last_end);
+            busiest = busiest.max(s.busiest);
+            if let Some(h) = s.hlog.take() {
+                h.finish().map_err(io)?;
+            }
+            if let Some(w) = s.samples.take() {
+                w.finish().map_err(io)?;
+            }
+        }
+        if let Some(t) = self.timeline.take() {
+            t.finish().map_err(io)?;
+        }
+        let dead: Vec<String> = self.shards.iter().filter_map(|s| s.gone.clone()).collect();
+        let summary = crate::summary::build(&crate::summary::Inputs {
+            thresholds: &crate::summary::Wanted::of(profile),
+            duration,
+            counts: &self.totals,
+            totals: &totals,
+            tokens_per_s: &tokens_per_s,
+            upgrade_status: &upgrade_status,
+            busiest_cpu_share: busiest,
+            shards: self.shards.len(),
+            dead: &dead,
+        });
+        self.dir.write_summary(&summary).map_err(io)?;
+        Ok(Finished {
+            dir: self.dir.path().to_path_buf(),
+            summary,
+            dead,
+            problems: self.problems,
+            interrupted: self
+                .shards
+                .iter()
+                .any(|s| s.finished.as_ref().is_some_and(|f| f.interrupted)),
+        })
+    }
+}
+
+/// What the aggregator leaves behind.
+pub struct Finished {
+    pub dir: PathBuf,
+    pub summary: Summary,
+    pub dead: Vec<String>,
+    pub problems: Vec<String>,
+    pub interrupted: bool,
+}
+
+fn ttft_of(s: &IntervalSnapshot) -> Option<&Histogram<u64>> {
+    s.entries
+        .iter()
+        .find(|e| e.tag == Tag::from(Metric::Ttft))
+        .map(|e| &e.histogram)
+}
+
+fn add(a: &CounterValues, b: &CounterValues) -> CounterValues {
+    CounterValues {
+        sessions_opened: a.sessions_opened + b.sessions_opened,
+        sent: a.sent + b.sent,
+        completed: a.completed + b.completed,
+        late: a.late + b.late,
+        unsent: a.unsent + b.unsent,
+        errors: std::array::from_fn(|i| a.errors[i] + b.errors[i]),
+    }
+}
+
+/// The run.json of a measured run.
+pub fn run_info(profile: &Profile, target: &str, start: SystemTime, shards: u32) -> RunInfo {
+    let mut resolved = serde_json::to_value(profile).unwrap_or(serde_json::Value::Null);
+    // The profile's own URL may carry credentials too.
+    if let Some(url) = resolved.pointer_mut("/target/url") {
+        if let Some(u) = url.as_str() {
+            *url = serde_json::Value::String(surge_record::redact_url(u));
+        }
+    }
+    let mut info = RunInfo::new(RunKind::Measured, profile.name.clone(), resolved, start);
+    info.set_target(target);
+    info.seed = Some(profile.seed);
+    info.shards = shards;
+    info
+}
+
+/// Marks the run finished in run.json.
+pub fn finish_info(dir: &RunDir, info: &mut RunInfo, status: RunStatus) -> Result<(), RunError> {
+    info.finish(status, SystemTime::now());
+    dir.write_run_info(info).map_err(io)
+}

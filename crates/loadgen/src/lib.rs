@@ -1,0 +1,395 @@
+//! surge's load generator: tens of thousands of WebSocket chat sessions following a
+//! profile's stages, measured the way wrk2 measures — from when each message was *due*.
+//!
+//! How a run is put together, one module per job:
+//!
+//! | module | job |
+//! |---|---|
+//! | [`plan`] | when each session is open and when its messages are due (open model) |
+//! | [`session`] | one session: connect, send on schedule, time the answer, reconnect |
+//! | [`connect`] | TCP from a chosen source address, TLS, upgrade; connect pacing; backoff |
+//! | [`bind`] | `--bind` source-address lists |
+//! | [`correlate`] | which message a frame answers |
+//! | [`recording`] | histograms per tag, counters, error samples of one process |
+//! | [`errors`] | the error classes |
+//! | [`shard`] | a share of the sessions, the lag probe, the one-second interval clock |
+//! | [`wire`] | what shards tell the coordinator (JSON lines) |
+//! | [`workers`] | shards as child processes of this binary |
+//! | [`coordinator`] | merges shards into one run directory |
+//! | [`merge`] | merges the directories of a multi-machine run |
+//! | [`summary`] | `summary.json`, thresholds, the printed report |
+//! | [`exporter`] | Prometheus `/metrics` and the Pushgateway push |
+//! | [`progress`] | the live line |
+//! | [`limits`], [`health`] | open-file limits; the generator's own CPU and lag |
+//! | [`testkit`] | a scripted chat server for tests |
+//!
+//! Entry points: [`run`] (a whole run, in process or with worker processes) and
+//! [`worker`] (the body of one worker process).
+
+pub mod bind;
+pub mod connect;
+pub mod coordinator;
+pub mod correlate;
+pub mod errors;
+pub mod exporter;
+pub mod health;
+pub mod limits;
+pub mod merge;
+pub mod plan;
+pub mod progress;
+pub mod recording;
+pub mod session;
+pub mod shard;
+pub mod summary;
+pub mod testkit;
+pub mod wire;
+pub mod workers;
+
+use std::ffi::OsString;
+use std::future::Future;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use surge_profile::Profile;
+use surge_profile::target::parse_ws_url;
+pub use surge_record::RunStatus;
+use surge_record::{RunDir, Summary};
+use tokio::sync::{mpsc, watch};
+
+use crate::coordinator::Aggregator;
+use crate::exporter::Exporter;
+use crate::progress::Progress;
+use crate::shard::ShardSpec;
+use crate::wire::{ShardId, ShardMessage, WorkerSpec};
+use crate::workers::{ShardEvent, Workers};
+
+/// How long the coordinator waits for shards after Ctrl-C before giving up on them.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
+
+/// What `surge run` asks for.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub profile: Profile,
+    /// `ws://` or `wss://` URL (may carry credentials; it is only ever written redacted).
+    pub target: String,
+    /// Extra upgrade headers, on top of the profile's `target.headers`.
+    pub headers: Vec<(String, String)>,
+    /// Environment variable with the bearer token (else the profile's `target.token_env`).
+    pub token_env: Option<String>,
+    /// Worker processes (1: everything in this process).
+    pub shards: u32,
+    pub bind: Vec<IpAddr>,
+    /// Results root: run directories go to OUT/<profile>/<UTC timestamp>/.
+    pub out: PathBuf,
+    pub metrics_addr: Option<SocketAddr>,
+    pub pushgateway: Option<String>,
+    /// Show the live progress line.
+    pub progress: bool,
+    /// Run only this shard of a multi-machine run (writes OUT/shard-NNN/).
+    pub shard: Option<ShardId>,
+    /// Time zero (for shards on several machines to start together).
+    pub start_at: Option<SystemTime>,
+    /// How to start a worker process: program and arguments (`surge run --worker`).
+    pub worker_command: Vec<OsString>,
+}
+
+/// Why a run did not happen (or could not be completed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    /// Bad usage: target not allowed, missing token, too many sessions per process, …
+    #[error("{0}")]
+    Usage(String),
+    /// The run could not be carried out.
+    #[error("{0}")]
+    CouldNotRun(String),
+}
+
+/// How a run came out.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub dir: PathBuf,
+    pub summary: Summary,
+    pub status: RunStatus,
+    /// The printed report.
+    pub report: String,
+    /// Shards that died, a failed push, …
+    pub problems: Vec<String>,
+    /// Where `/metrics` was served.
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+/// The credentials and headers of a run, checked.
+struct Access {
+    headers: Vec<(String, String)>,
+    token_env: Option<String>,
+    token: Option<String>,
+}
+
+fn check_access(opts: &RunOptions) -> Result<Access, RunError> {
+    let profile = &opts.profile;
+    let (_, host) =
+        parse_ws_url(&opts.target).map_err(|e| RunError::Usage(format!("--target: {e}")))?;
+    if !profile.target.allows(host) {
+        return Err(RunError::Usage(format!(
+            "refusing to send load to \"{host}\": it is not loopback and matches no pattern in \
+             target.allowed of {} (add it there if this target is meant to take load)",
+            profile.files.profile.display()
+        )));
+    }
+    let token_env = opts
+        .token_env
+        .clone()
+        .or_else(|| profile.target.token_env.clone());
+    let token = match &token_env {
+        Some(var) => Some(std::env::var(var).map_err(|_| {
+            RunError::Usage(format!(
+                "the token variable {var} is not set (credentials come only from the environment)"
+            ))
+        })?),
+        None => None,
+    };
+    let mut headers: Vec<(String, String)> = profile
+        .target
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    headers.extend(opts.headers.iter().cloned());
+    Ok(Access {
+        headers,
+        token_env,
+        token,
+    })
+}
+
+fn check_capacity(opts: &RunOptions) -> Result<(), RunError> {
+    let peak = plan::Plan::new(&opts.profile).peak_sessions();
+    let processes = match opts.shard {
+        Some(s) => s.count,
+        None => opts.shards,
+    };
+    let limit = limits::raise_open_files()
+        .map_err(|e| RunError::CouldNotRun(format!("cannot read the open-file limit: {e}")))?;
+    limits::check_fits(peak, processes, limit).map_err(RunError::Usage)?;
+    let sources = opts.bind.len().max(1) as u64;
+    let here = match opts.shard {
+        Some(s) => peak.div_ceil(u64::from(s.count)),
+        None => peak,
+    };
+    if here > bind::PORTS_PER_ADDRESS * sources {
+        return Err(RunError::Usage(format!(
+            "{here} sessions toward one destination need more than the ~{} ephemeral ports of \
+             {sources} source address(es); spread them with --bind 127.0.0.1-127.0.0.{}",
+            bind::PORTS_PER_ADDRESS,
+            here.div_ceil(bind::PORTS_PER_ADDRESS)
+        )));
+    }
+    Ok(())
+}
+
+/// Runs a whole measured run and writes its run directory. `interrupt` resolves on Ctrl-C:
+/// the shards then close their interval and the run is marked `interrupted`.
+pub async fn run(
+    opts: RunOptions,
+    interrupt: impl Future<Output = ()>,
+) -> Result<RunOutcome, RunError> {
+    if opts.shards == 0 {
+        return Err(RunError::Usage("--shards must be at least 1".into()));
+    }
+    let access = check_access(&opts)?;
+    check_capacity(&opts)?;
+    let profile = &opts.profile;
+    let in_process = opts.shards == 1 || opts.shard.is_some();
+    let lead = if in_process {
+        Duration::from_millis(200)
+    } else {
+        Duration::from_millis(1500)
+    };
+    let start = opts.start_at.unwrap_or_else(|| SystemTime::now() + lead);
+    let shard_ids: Vec<ShardId> = match opts.shard {
+        Some(s) => vec![s],
+        None => (0..opts.shards)
+            .map(|index| ShardId {
+                index,
+                count: opts.shards,
+            })
+            .collect(),
+    };
+    let dir = match opts.shard {
+        Some(s) => RunDir::create_at(&opts.out.join(format!("shard-{:03}", s.index))),
+        None => RunDir::create(&opts.out, &profile.name, start),
+    }
+    .map_err(|e| RunError::CouldNotRun(e.to_string()))?;
+    let mut info = coordinator::run_info(profile, &opts.target, start, shard_ids[0].count);
+    dir.write_run_info(&info)
+        .map_err(|e| RunError::CouldNotRun(e.to_string()))?;
+
+    let exporter = (opts.metrics_addr.is_some() || opts.pushgateway.is_some())
+        .then(|| Arc::new(Exporter::new()));
+    let mut serving = None;
+    if let (Some(addr), Some(ex)) = (opts.metrics_addr, &exporter) {
+        let (bound, task) = ex
+            .clone()
+            .serve(addr)
+            .await
+            .map_err(|e| RunError::CouldNotRun(format!("--metrics-addr {addr}: {e}")))?;
+        serving = Some((bound, task));
+    }
+    let progress = Progress::new(profile.duration.to_std(), opts.progress);
+    let indices: Vec<u32> = shard_ids.iter().map(|s| s.index).collect();
+    let mut agg = Aggregator::new(dir.clone(), &indices, start, exporter.clone(), progress)?;
+
+    let (events_tx, mut events) = mpsc::unbounded_channel::<(u32, ShardEvent)>();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut workers = None;
+    if in_process {
+        let spec = ShardSpec {
+            profile: profile.clone(),
+            target: opts.target.clone(),
+            headers: access.headers.clone(),
+            token: access.token.clone(),
+            bind: opts.bind.clone(),
+            shard: shard_ids[0],
+            start_at: start,
+            cores: std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64),
+        };
+        spawn_in_process(spec, events_tx, stop_rx);
+    } else {
+        let start_ms = surge_record::UtcTime::from(start).unix_millis();
+        let specs = shard_ids
+            .iter()
+            .map(|&shard| WorkerSpec {
+                profile: profile.files.profile.clone(),
+                target: opts.target.clone(),
+                headers: access.headers.clone(),
+                token_env: access.token_env.clone(),
+                bind: opts.bind.clone(),
+                shard,
+                start_at_ms: start_ms,
+            })
+            .collect();
+        let spawned = Workers::spawn(&opts.worker_command, specs, events_tx).await;
+        match spawned {
+            Ok(w) => workers = Some(w),
+            Err(e) => {
+                let _ = coordinator::finish_info(&dir, &mut info, RunStatus::Failed);
+                return Err(RunError::CouldNotRun(e));
+            }
+        }
+    }
+
+    let mut interrupted = false;
+    let mut interrupt = std::pin::pin!(interrupt);
+    let mut grace = std::pin::pin!(tokio::time::sleep(Duration::MAX / 4));
+    loop {
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Some((i, ev)) => {
+                    agg.on_event(i, ev)?;
+                    if agg.all_done() { break; }
+                }
+                None => break,
+            },
+            _ = &mut interrupt, if !interrupted => {
+                interrupted = true;
+                agg.note("interrupted: closing the interval and writing the run directory");
+                let _ = stop_tx.send(true);
+                if let Some(w) = &workers { w.interrupt(); }
+                grace.as_mut().reset(tokio::time::Instant::now() + INTERRUPT_GRACE);
+            }
+            _ = &mut grace => {
+                agg.problems.push("shards did not finish within 10 s of the interrupt".into());
+                break;
+            }
+        }
+    }
+    drop(workers);
+    let finished = agg.finish(profile)?;
+    let mut problems = finished.problems;
+    let status = if !finished.dead.is_empty() {
+        RunStatus::Failed
+    } else if interrupted || finished.interrupted {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Complete
+    };
+    coordinator::finish_info(&dir, &mut info, status)?;
+    if let (Some(gw), Some(ex)) = (&opts.pushgateway, &exporter) {
+        if let Err(e) = ex.push(gw, &profile.name).await {
+            problems.push(e);
+        }
+    }
+    if let Some((_, task)) = &serving {
+        task.abort();
+    }
+    let report = summary::render(&finished.summary);
+    Ok(RunOutcome {
+        dir: finished.dir,
+        summary: finished.summary,
+        status,
+        report,
+        problems,
+        metrics_addr: serving.map(|(a, _)| a),
+    })
+}
+
+fn spawn_in_process(
+    spec: ShardSpec,
+    events: mpsc::UnboundedSender<(u32, ShardEvent)>,
+    stop: watch::Receiver<bool>,
+) {
+    let index = spec.shard.index;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let forward = events.clone();
+    tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
+            let _ = forward.send((index, ShardEvent::Message(m)));
+        }
+    });
+    tokio::spawn(async move {
+        if let Err(e) = shard::run(spec, tx, stop).await {
+            let _ = events.send((index, ShardEvent::Gone(e)));
+        }
+    });
+}
+
+/// The body of a worker process: reads nothing more, runs its shard, writes one JSON line
+/// per [`ShardMessage`] to stdout. Stops early when `stop` turns true (SIGINT).
+pub async fn worker(spec: WorkerSpec, stop: watch::Receiver<bool>) -> Result<(), RunError> {
+    let profile = Profile::load(&spec.profile).map_err(|e| RunError::Usage(e.to_string()))?;
+    let token = match &spec.token_env {
+        Some(var) => Some(std::env::var(var).map_err(|_| {
+            RunError::Usage(format!("the token variable {var} is not set in the worker"))
+        })?),
+        None => None,
+    };
+    limits::raise_open_files().map_err(|e| RunError::CouldNotRun(e.to_string()))?;
+    let shard_spec = ShardSpec {
+        profile,
+        target: spec.target,
+        headers: spec.headers,
+        token,
+        bind: spec.bind,
+        shard: spec.shard,
+        start_at: surge_record::UtcTime::from_unix_millis(spec.start_at_ms).to_system_time(),
+        cores: 1.0,
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<ShardMessage>();
+    let writer = tokio::task::spawn_blocking(move || {
+        let stdout = std::io::stdout();
+        while let Some(m) = rx.blocking_recv() {
+            let mut line = serde_json::to_vec(&m).expect("shard messages serialize");
+            line.push(b'\n');
+            let mut out = stdout.lock();
+            if out.write_all(&line).and_then(|()| out.flush()).is_err() {
+                break;
+            }
+        }
+    });
+    let result = shard::run(shard_spec, tx, stop).await;
+    let _ = writer.await;
+    result.map_err(RunError::CouldNotRun)
+}

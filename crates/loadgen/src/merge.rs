@@ -1,0 +1,209 @@
+//! The merge step of a multi-machine run: shard directories → one run directory.
+//!
+//! Each machine (a pod of the Kubernetes Indexed Job) runs `surge run --shard I/N` and
+//! writes `OUT/shard-NNN/` on a shared volume. Merging copies every `shard-NNN.hlog` and
+//! error sample file unchanged (they are already named by shard), adds the timelines row
+//! by row (the shards shared time zero), and rebuilds `summary.json` from the merged
+//! histograms — so percentiles are of all messages, never averages of shard percentiles —
+//! and re-judges the thresholds the shards carried.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use surge_record::{
+    Histogram, RunDir, RunInfo, RunStatus, Summary, Tag, TimelineColumns, TimelineRow,
+    new_histogram,
+};
+
+use crate::RunError;
+use crate::errors::ErrorClass;
+use crate::recording::CounterValues;
+use crate::summary::{Inputs, Wanted, build};
+
+fn err(e: impl std::fmt::Display) -> RunError {
+    RunError::CouldNotRun(e.to_string())
+}
+
+struct ShardDir {
+    dir: RunDir,
+    info: RunInfo,
+    summary: Summary,
+}
+
+/// Merges the shard directories `shards` into a new run directory under `out`; returns its
+/// path and the merged summary.
+pub fn merge(shards: &[PathBuf], out: &Path) -> Result<(PathBuf, Summary, RunStatus), RunError> {
+    if shards.is_empty() {
+        return Err(RunError::Usage(
+            "--merge needs at least one shard directory".into(),
+        ));
+    }
+    let mut parts = Vec::new();
+    for path in shards {
+        let dir = RunDir::open(path).map_err(err)?;
+        let info = dir.read_run_info().map_err(err)?;
+        let summary = dir.read_summary().map_err(|e| {
+            RunError::CouldNotRun(format!("{e} (did shard {} finish?)", path.display()))
+        })?;
+        parts.push(ShardDir { dir, info, summary });
+    }
+    let first = &parts[0].info;
+    let start = parts.iter().map(|p| p.info.started_at).min().expect("one");
+    let target = RunDir::create(out, &first.profile, start).map_err(err)?;
+
+    // Histograms and samples: copied as they are, and merged for the summary.
+    let mut totals: BTreeMap<Tag, Histogram<u64>> = BTreeMap::new();
+    for p in &parts {
+        for hlog in p.dir.list_hlogs().map_err(err)? {
+            let name = hlog.file_name().expect("a file");
+            let to = target.path().join(name);
+            if to.exists() {
+                return Err(RunError::Usage(format!(
+                    "two shard directories hold {}: give each shard directory once",
+                    name.to_string_lossy()
+                )));
+            }
+            std::fs::copy(&hlog, &to).map_err(err)?;
+            for interval in surge_record::hlog::read_file(&hlog).map_err(err)?.intervals {
+                if let Some(tag) = interval.tag.surge() {
+                    let _ = totals
+                        .entry(tag.clone())
+                        .or_insert_with(new_histogram)
+                        .add(&interval.histogram);
+                }
+            }
+        }
+        for samples in p.dir.list_error_samples().map_err(err)? {
+            let to = target
+                .errors_dir()
+                .join(samples.file_name().expect("a file"));
+            std::fs::copy(&samples, to).map_err(err)?;
+        }
+    }
+    merge_timelines(&parts, &target)?;
+
+    let mut counts = CounterValues::default();
+    let mut upgrade_status: BTreeMap<u16, u64> = BTreeMap::new();
+    let mut busiest: f64 = 0.0;
+    let mut duration: f64 = 0.0;
+    for p in &parts {
+        let s = &p.summary;
+        counts.sessions_opened += s.counts.sessions;
+        counts.sent += s.counts.sent;
+        counts.completed += s.counts.completed;
+        counts.late += s.counts.late;
+        counts.unsent += s.extra.get("unsent").and_then(|v| v.as_u64()).unwrap_or(0);
+        for c in ErrorClass::ALL {
+            counts.errors[c.index()] += s.errors.get(c.name()).copied().unwrap_or(0);
+        }
+        if let Some(by) = s
+            .extra
+            .get("upgrade_rejected_by_status")
+            .and_then(|v| v.as_object())
+        {
+            for (k, v) in by {
+                if let (Ok(code), Some(n)) = (k.parse(), v.as_u64()) {
+                    *upgrade_status.entry(code).or_default() += n;
+                }
+            }
+        }
+        busiest = busiest.max(
+            s.extra["generator"]["cpu_share_max"]
+                .as_f64()
+                .unwrap_or(0.0),
+        );
+        duration = duration.max(s.duration_s);
+    }
+    let thresholds: Vec<Wanted> = parts[0]
+        .summary
+        .thresholds
+        .iter()
+        .filter_map(|t| {
+            Some(Wanted {
+                metric: t.metric.parse().ok()?,
+                op: t.op,
+                limit: t.limit,
+            })
+        })
+        .collect();
+    let dead: Vec<String> = parts
+        .iter()
+        .filter(|p| p.info.status == RunStatus::Failed)
+        .map(|p| format!("{} failed", p.dir.path().display()))
+        .collect();
+    let summary = build(&Inputs {
+        thresholds: &thresholds,
+        duration: Duration::from_secs_f64(duration),
+        counts: &counts,
+        totals: &totals,
+        tokens_per_s: &new_histogram(),
+        upgrade_status: &upgrade_status,
+        busiest_cpu_share: busiest,
+        shards: parts.len(),
+        dead: &dead,
+    });
+    target.write_summary(&summary).map_err(err)?;
+
+    let status = [
+        RunStatus::Failed,
+        RunStatus::Interrupted,
+        RunStatus::Running,
+    ]
+    .into_iter()
+    .find(|s| parts.iter().any(|p| p.info.status == *s))
+    .unwrap_or(RunStatus::Complete);
+    let mut info = first.clone();
+    info.started_at = start;
+    info.shards = parts.iter().map(|p| p.info.shards).max().unwrap_or(1);
+    let ended = parts.iter().filter_map(|p| p.info.ended_at).max();
+    info.finish(status, ended.unwrap_or(start));
+    target.write_run_info(&info).map_err(err)?;
+    Ok((target.path().to_path_buf(), summary, status))
+}
+
+/// Adds the shards' timelines row by row.
+fn merge_timelines(parts: &[ShardDir], target: &RunDir) -> Result<(), RunError> {
+    let timelines = parts
+        .iter()
+        .map(|p| p.dir.read_timeline().map_err(err))
+        .collect::<Result<Vec<_>, _>>()?;
+    let classes: Vec<&str> = ErrorClass::ALL.iter().map(|c| c.name()).collect();
+    let extra: Vec<String> = timelines[0].extra_columns().map(str::to_string).collect();
+    let columns = TimelineColumns::new(&classes, &extra).map_err(err)?;
+    let mut w = target.create_timeline(&columns).map_err(err)?;
+    let rows = timelines.iter().map(|t| t.len()).max().unwrap_or(0);
+    for i in 0..rows {
+        let sum = |name: &str| -> f64 {
+            timelines
+                .iter()
+                .filter_map(|t| t.column(name).and_then(|c| c.get(i)))
+                .filter(|v| v.is_finite())
+                .sum()
+        };
+        let max = |name: &str| -> f64 {
+            timelines
+                .iter()
+                .filter_map(|t| t.column(name).and_then(|c| c.get(i)))
+                .fold(0.0, |a, b| a.max(*b))
+        };
+        let errors: Vec<u64> = classes
+            .iter()
+            .map(|c| sum(&format!("errors_{c}")) as u64)
+            .collect();
+        let extra_values: Vec<f64> = extra
+            .iter()
+            .map(|c| if c.ends_with("_max") { max(c) } else { sum(c) })
+            .collect();
+        w.write_row(&TimelineRow {
+            t_s: max("t_s"),
+            sessions_open: sum("sessions_open") as u64,
+            sent: sum("sent") as u64,
+            completed: sum("completed") as u64,
+            errors: &errors,
+            extra: &extra_values,
+        })
+        .map_err(err)?;
+    }
+    w.finish().map_err(err)
+}

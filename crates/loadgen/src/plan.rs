@@ -1,0 +1,274 @@
+//! What each session does when: its open windows, its message arrivals, its store and texts.
+//!
+//! The profile's [`Schedule`] gives sessions(t) and rate(t) for the whole run. Session `k`
+//! (a global index, so shards split sessions without coordinating) is open while
+//! sessions(t) > k: ramps open sessions in index order and close them in reverse. Each open
+//! session sends at rate(t)/sessions(t), so the total is rate(t) whatever the number of
+//! shards — the open model: when a message is due depends only on this plan, never on how
+//! fast answers come back.
+
+use std::time::Duration;
+
+use rand::Rng;
+use rand::rngs::SmallRng;
+use rand_distr::{Distribution, Exp1};
+use surge_profile::traffic::{Arrival, Schedule};
+use surge_profile::{Percent, Profile};
+
+/// A span of run time during which a session is wanted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Window {
+    pub open: Duration,
+    pub close: Duration,
+}
+
+/// The run plan shared by every session of a process.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    schedule: Schedule,
+    arrival: Arrival,
+    stores: Mix<String>,
+    intents: Mix<Vec<String>>,
+    pub duration: Duration,
+    pub reply_timeout: Duration,
+    /// New connections per second for the whole run (all shards together).
+    pub connect_rate: f64,
+    pub seed: u64,
+}
+
+impl Plan {
+    pub fn new(profile: &Profile) -> Self {
+        let stores = Mix::new(
+            profile
+                .traffic
+                .stores
+                .iter()
+                .map(|(name, share)| (name.clone(), *share)),
+        );
+        let intents = Mix::new(profile.traffic.intents.iter().map(|(name, share)| {
+            let texts = profile
+                .system
+                .intents
+                .get(name)
+                .map(|i| i.texts.clone())
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| vec![format!("a question about {name}")]);
+            (texts, *share)
+        }));
+        Self {
+            schedule: profile.schedule(),
+            arrival: profile.traffic.arrival,
+            stores,
+            intents,
+            duration: profile.duration.to_std(),
+            reply_timeout: profile.traffic.reply_timeout.to_std(),
+            connect_rate: profile.traffic.connect_rate.per_second(),
+            seed: profile.seed,
+        }
+    }
+
+    /// Most sessions open at once.
+    pub fn peak_sessions(&self) -> u64 {
+        self.schedule.peak_sessions().ceil() as u64
+    }
+
+    /// Store names, in a fixed order (their index is what sessions carry).
+    pub fn store_names(&self) -> Vec<&str> {
+        self.stores.items.iter().map(|(s, _)| s.as_str()).collect()
+    }
+
+    /// The name of store `i` (an index from [`pick_store`](Self::pick_store)).
+    pub fn store_name(&self, i: usize) -> &str {
+        &self.stores.items[i].0
+    }
+
+    /// The store of a new session (index into [`store_names`](Self::store_names)).
+    pub fn pick_store(&self, rng: &mut SmallRng) -> usize {
+        self.stores.pick_index(rng)
+    }
+
+    /// What the user types next: an intent by the profile's mix, a text of that intent.
+    pub fn pick_text<'a>(&'a self, rng: &mut SmallRng) -> &'a str {
+        let texts = self.intents.pick(rng);
+        &texts[rng.random_range(0..texts.len())]
+    }
+
+    /// When session `k` is wanted: every span where sessions(t) > k.
+    pub fn windows(&self, k: u64) -> Vec<Window> {
+        let level = k as f64;
+        let mut out: Vec<Window> = Vec::new();
+        for seg in self.schedule.segments() {
+            let (t0, t1) = (seg.start.as_secs_f64(), seg.end.as_secs_f64());
+            let (a, b) = (seg.sessions_from, seg.sessions_to);
+            let span = if a > level && b > level {
+                Some((t0, t1))
+            } else if a <= level && b <= level {
+                None
+            } else {
+                // Linear: crosses `level` once inside the piece.
+                let cross = t0 + (t1 - t0) * (level - a) / (b - a);
+                if b > a {
+                    Some((cross, t1))
+                } else {
+                    Some((t0, cross))
+                }
+            };
+            if let Some((s, e)) = span.filter(|(s, e)| e > s) {
+                let (s, e) = (Duration::from_secs_f64(s), Duration::from_secs_f64(e));
+                match out.last_mut() {
+                    Some(last) if last.close >= s => last.close = e,
+                    _ => out.push(Window { open: s, close: e }),
+                }
+            }
+        }
+        out
+    }
+
+    /// The gap to a session's next message, due at rate(t)/sessions(t) at time `t`; `None`
+    /// when no messages are due at `t` (the caller looks again a little later).
+    pub fn gap(&self, t: Duration, rng: &mut SmallRng) -> Option<Duration> {
+        let sessions = self.schedule.sessions_at(t.into_profile());
+        let rate = self.schedule.rate_at(t.into_profile());
+        if sessions < 1e-9 || rate <= 0.0 {
+            return None;
+        }
+        let mean = sessions / rate;
+        let secs = match self.arrival {
+            Arrival::Constant => mean,
+            Arrival::Poisson => mean * Distribution::<f64>::sample(&Exp1, rng),
+        };
+        Some(Duration::from_secs_f64(secs.min(1e6)))
+    }
+
+    /// The first message of a session opened at `t`: a random phase of one gap, so that
+    /// constant-rate sessions do not all fire together.
+    pub fn first_gap(&self, t: Duration, rng: &mut SmallRng) -> Option<Duration> {
+        let gap = self.gap(t, rng)?;
+        Some(match self.arrival {
+            Arrival::Constant => gap.mul_f64(rng.random::<f64>()),
+            Arrival::Poisson => gap,
+        })
+    }
+}
+
+trait IntoProfileDuration {
+    fn into_profile(self) -> surge_profile::Duration;
+}
+
+impl IntoProfileDuration for Duration {
+    fn into_profile(self) -> surge_profile::Duration {
+        surge_profile::Duration::from_nanos(self.as_nanos().min(u64::MAX as u128) as u64)
+    }
+}
+
+/// A weighted choice (a store mix, an intent mix).
+#[derive(Debug, Clone)]
+struct Mix<T> {
+    items: Vec<(T, f64)>,
+    total: f64,
+}
+
+impl<T> Mix<T> {
+    fn new(items: impl Iterator<Item = (T, Percent)>) -> Self {
+        let items: Vec<(T, f64)> = items.map(|(t, p)| (t, p.fraction())).collect();
+        let total = items.iter().map(|(_, w)| w).sum();
+        Self { items, total }
+    }
+
+    fn pick_index(&self, rng: &mut SmallRng) -> usize {
+        let mut x = rng.random::<f64>() * self.total;
+        for (i, (_, w)) in self.items.iter().enumerate() {
+            if x < *w {
+                return i;
+            }
+            x -= w;
+        }
+        self.items.len().saturating_sub(1)
+    }
+
+    fn pick(&self, rng: &mut SmallRng) -> &T {
+        &self.items[self.pick_index(rng)].0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn profile(stages: &str) -> Profile {
+        let dir = tempfile::tempdir().unwrap();
+        let system = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../profiles/system/mangaassist.toml")
+            .canonicalize()
+            .unwrap();
+        let text = format!(
+            r#"description = "t"
+seed = 1
+[system]
+file = "{}"
+[traffic]
+arrival = "constant"
+conversation_turns = 5
+reply_timeout = "5s"
+connect_rate = "500/s"
+[traffic.stores]
+manga_jp = "100%"
+[traffic.intents]
+chitchat = "100%"
+{stages}"#,
+            system.display()
+        );
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, text).unwrap();
+        Profile::load(&path).unwrap()
+    }
+
+    #[test]
+    fn sessions_open_in_index_order_and_close_in_reverse() {
+        let p = profile(
+            r#"[[traffic.stages]]
+name = "up"
+duration = "10s"
+ramp = "10s"
+sessions = 10
+session_rate = "60/min"
+[[traffic.stages]]
+name = "down"
+duration = "10s"
+ramp = "10s"
+sessions = 0
+message_rate = "0/min"
+"#,
+        );
+        let plan = Plan::new(&p);
+        assert_eq!(plan.peak_sessions(), 10);
+        let w0 = plan.windows(0);
+        assert_eq!(w0.len(), 1, "{w0:?}");
+        assert_eq!(w0[0].open, Duration::ZERO);
+        let w9 = plan.windows(9);
+        assert!((w9[0].open.as_secs_f64() - 9.0).abs() < 1e-6, "{w9:?}");
+        assert!((w9[0].close.as_secs_f64() - 11.0).abs() < 1e-6, "{w9:?}");
+        assert!((w0[0].close.as_secs_f64() - 20.0).abs() < 1e-6, "{w0:?}");
+        assert!(plan.windows(10).is_empty());
+    }
+
+    #[test]
+    fn constant_gaps_give_each_session_its_share_of_the_rate() {
+        let p = profile(
+            r#"[[traffic.stages]]
+name = "hold"
+duration = "10s"
+sessions = 4
+message_rate = "8/s"
+"#,
+        );
+        let plan = Plan::new(&p);
+        let mut rng = SmallRng::seed_from_u64(1);
+        let gap = plan.gap(Duration::from_secs(3), &mut rng).unwrap();
+        assert!((gap.as_secs_f64() - 0.5).abs() < 1e-9);
+        assert!(plan.first_gap(Duration::ZERO, &mut rng).unwrap() <= gap);
+        assert_eq!(plan.pick_store(&mut rng), 0);
+        assert!(!plan.pick_text(&mut rng).is_empty());
+    }
+}

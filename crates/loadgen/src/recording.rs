@@ -1,0 +1,257 @@
+//! What one generator process records: latencies into an [`IntervalRecorder`] (one tag per
+//! metric, plus per store and per model), counters, tokens/s per answer, error samples.
+//!
+//! Sessions record a whole answer under one short lock (collected while it streamed), so
+//! the hot path stays one lock per message. The interval clock ([`crate::shard`]) takes the
+//! interval's histograms and the counter deltas once a second.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use surge_record::{
+    ErrorSample, Histogram, IntervalRecorder, IntervalSnapshot, Metric, Tag, TagId, new_histogram,
+};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::errors::{ErrorClass, Failure};
+
+/// Error samples kept per class and process (the run directory keeps a few of each).
+pub const SAMPLES_PER_CLASS: u64 = 5;
+
+/// Counters of one process since it started.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub sessions_open: AtomicU64,
+    pub sessions_opened: AtomicU64,
+    pub sent: AtomicU64,
+    pub completed: AtomicU64,
+    pub late: AtomicU64,
+    /// Messages that fell due but were never sent: the session's window closed first.
+    pub unsent: AtomicU64,
+    pub errors: [AtomicU64; ErrorClass::COUNT],
+    samples: [AtomicU64; ErrorClass::COUNT],
+}
+
+/// A copy of the counters at one instant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CounterValues {
+    pub sessions_opened: u64,
+    pub sent: u64,
+    pub completed: u64,
+    pub late: u64,
+    pub unsent: u64,
+    pub errors: [u64; ErrorClass::COUNT],
+}
+
+impl Counters {
+    pub fn values(&self) -> CounterValues {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        CounterValues {
+            sessions_opened: get(&self.sessions_opened),
+            sent: get(&self.sent),
+            completed: get(&self.completed),
+            late: get(&self.late),
+            unsent: get(&self.unsent),
+            errors: std::array::from_fn(|i| get(&self.errors[i])),
+        }
+    }
+}
+
+impl CounterValues {
+    /// What happened between `earlier` and `self`.
+    pub fn since(&self, earlier: &CounterValues) -> CounterValues {
+        CounterValues {
+            sessions_opened: self.sessions_opened - earlier.sessions_opened,
+            sent: self.sent - earlier.sent,
+            completed: self.completed - earlier.completed,
+            late: self.late - earlier.late,
+            unsent: self.unsent - earlier.unsent,
+            errors: std::array::from_fn(|i| self.errors[i] - earlier.errors[i]),
+        }
+    }
+}
+
+/// One complete answer, as a session saw it (all µs).
+#[derive(Debug, Default)]
+pub struct Answer<'a> {
+    pub store: usize,
+    pub model: Option<&'a str>,
+    /// Intended send → first token (none when no token frame came).
+    pub ttft: Option<u64>,
+    /// Intended send → done.
+    pub e2e: u64,
+    /// Actual send → done.
+    pub service: u64,
+    /// Gaps between token frames.
+    pub itl: &'a [u64],
+    /// Tokens per second from the first token to done.
+    pub tokens_per_s: Option<f64>,
+}
+
+struct Base {
+    e2e: TagId,
+    ttft: TagId,
+    itl: TagId,
+    service: TagId,
+    connect: TagId,
+    lag: TagId,
+}
+
+/// Per-qualifier tags (a store or a model).
+#[derive(Clone, Copy)]
+struct Qualified {
+    e2e: TagId,
+    ttft: TagId,
+}
+
+struct Inner {
+    rec: IntervalRecorder,
+    base: Base,
+    stores: Vec<Qualified>,
+    models: HashMap<String, Qualified>,
+    tokens_per_s: Histogram<u64>,
+    upgrade_status: HashMap<u16, u64>,
+}
+
+/// Everything a process records.
+pub struct Recording {
+    inner: Mutex<Inner>,
+    pub counters: Counters,
+    samples: UnboundedSender<ErrorSample>,
+    start: tokio::time::Instant,
+}
+
+fn qualified(rec: &mut IntervalRecorder, name: &str) -> Option<Qualified> {
+    Some(Qualified {
+        e2e: rec.register(&Tag::qualified(Metric::E2e, name).ok()?),
+        ttft: rec.register(&Tag::qualified(Metric::Ttft, name).ok()?),
+    })
+}
+
+impl Recording {
+    /// A recording whose intervals are offsets from `start`; `stores` in plan order.
+    pub fn new(
+        stores: &[&str],
+        start: tokio::time::Instant,
+        samples: UnboundedSender<ErrorSample>,
+    ) -> Self {
+        let mut rec = IntervalRecorder::new(Duration::ZERO);
+        let mut reg = |m: Metric| rec.register(&m.into());
+        let base = Base {
+            e2e: reg(Metric::E2e),
+            ttft: reg(Metric::Ttft),
+            itl: reg(Metric::Itl),
+            service: reg(Metric::Service),
+            connect: reg(Metric::Connect),
+            lag: reg(Metric::Lag),
+        };
+        let stores = stores
+            .iter()
+            .map(|s| qualified(&mut rec, s).expect("store names are valid tags"))
+            .collect();
+        Self {
+            inner: Mutex::new(Inner {
+                rec,
+                base,
+                stores,
+                models: HashMap::new(),
+                tokens_per_s: new_histogram(),
+                upgrade_status: HashMap::new(),
+            }),
+            counters: Counters::default(),
+            samples,
+            start,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn answer(&self, a: &Answer<'_>) {
+        let mut g = self.lock();
+        let inner = &mut *g;
+        let model = a.model.and_then(|m| match inner.models.get(m) {
+            Some(q) => Some(*q),
+            None => {
+                let q = qualified(&mut inner.rec, m)?;
+                inner.models.insert(m.to_string(), q);
+                Some(q)
+            }
+        });
+        let store = inner.stores.get(a.store).copied();
+        let rec = &mut inner.rec;
+        rec.record(inner.base.e2e, a.e2e);
+        rec.record(inner.base.service, a.service);
+        for q in [store, model].into_iter().flatten() {
+            rec.record(q.e2e, a.e2e);
+            if let Some(t) = a.ttft {
+                rec.record(q.ttft, t);
+            }
+        }
+        if let Some(t) = a.ttft {
+            rec.record(inner.base.ttft, t);
+        }
+        for &gap in a.itl {
+            rec.record(inner.base.itl, gap);
+        }
+        if let Some(tps) = a.tokens_per_s.filter(|t| t.is_finite() && *t >= 0.0) {
+            let _ = inner.tokens_per_s.record(tps.round().max(1.0) as u64);
+        }
+        drop(g);
+        self.counters.completed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connected(&self, took: Duration) {
+        let mut g = self.lock();
+        let id = g.base.connect;
+        g.rec.record(id, micros(took));
+    }
+
+    /// Scheduling lag: how late a timer fired.
+    pub fn lag(&self, lag: Duration) {
+        let mut g = self.lock();
+        let id = g.base.lag;
+        g.rec.record(id, micros(lag));
+    }
+
+    /// Counts a failure and keeps a sample of the first few of its class.
+    pub fn error(&self, f: &Failure) {
+        let i = f.class.index();
+        self.counters.errors[i].fetch_add(1, Ordering::Relaxed);
+        if let Some(status) = f.status {
+            *self.lock().upgrade_status.entry(status).or_default() += 1;
+        }
+        if self.counters.samples[i].fetch_add(1, Ordering::Relaxed) < SAMPLES_PER_CLASS {
+            let _ = self.samples.send(ErrorSample {
+                t_s: self.start.elapsed().as_secs_f64(),
+                class: f.class.name().to_string(),
+                message: f.message.clone(),
+                detail: f.status.map(|s| serde_json::json!({ "status": s })),
+            });
+        }
+    }
+
+    /// Closes the interval at `end` (offset from the start).
+    pub fn take_interval(&self, end: Duration) -> IntervalSnapshot {
+        let mut g = self.lock();
+        let end = end.max(g.rec.interval_start());
+        g.rec
+            .take_interval(end)
+            .expect("interval ends never go backwards")
+    }
+
+    pub fn tokens_per_s(&self) -> Histogram<u64> {
+        self.lock().tokens_per_s.clone()
+    }
+
+    pub fn upgrade_status(&self) -> HashMap<u16, u64> {
+        self.lock().upgrade_status.clone()
+    }
+}
+
+pub fn micros(d: Duration) -> u64 {
+    d.as_micros().min(u128::from(u64::MAX)) as u64
+}

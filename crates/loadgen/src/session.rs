@@ -1,0 +1,394 @@
+//! One session: connect, send messages when they are due, time the answers, reconnect.
+//!
+//! Open model, as wrk2 measures: a message's latency starts at its *intended* time from the
+//! plan. A session never sends while an answer streams (users wait); a message that fell due
+//! meanwhile goes out when the answer ends, counted late, its clock still started at the
+//! intended time — so a stalled server shows in `e2e`/`ttft` and not in `service` (actual
+//! send → done). Nothing is corrected twice: values are recorded as measured.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use surge_profile::target::Correlate;
+use surge_protocol::{Codec, IncomingKind};
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::connect::{Backoff, ConnectGate, Connector, Ws};
+use crate::correlate::{Abandoned, answers};
+use crate::errors::{ErrorClass, Failure};
+use crate::plan::{Plan, Window};
+use crate::recording::{Answer, Recording, micros};
+
+/// How long a closing session waits for the server to acknowledge the close.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// Shortest token stream whose rate is recorded (tokens/s per answer).
+const MIN_STREAMING_S: f64 = 0.001;
+/// How often a session looks again while no messages are due (rate 0).
+const IDLE_POLL: Duration = Duration::from_millis(100);
+
+/// What every session of a process shares.
+pub struct Ctx {
+    pub plan: Plan,
+    pub codec: Codec,
+    pub connector: Connector,
+    pub gate: ConnectGate,
+    pub rec: Recording,
+    /// Time zero of the run; every plan offset is from here.
+    pub start: Instant,
+    pub stop: watch::Receiver<bool>,
+}
+
+impl Ctx {
+    fn at(&self, offset: Duration) -> Instant {
+        self.start + offset
+    }
+
+    fn stopped(&self) -> bool {
+        *self.stop.borrow()
+    }
+}
+
+/// Resolves once the run is stopped (Ctrl-C); never if the stop switch is gone.
+pub async fn stopped(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// How a connection ended.
+enum End {
+    /// The window closed (or the run ended): close and stop.
+    Closed,
+    /// Ctrl-C.
+    Stopped,
+    /// The connection is unusable: reconnect.
+    Reconnect,
+}
+
+/// Runs session `k` through all its windows.
+pub async fn run(ctx: Arc<Ctx>, k: u64) {
+    let mut rng = SmallRng::seed_from_u64(ctx.plan.seed ^ k.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let store = ctx.plan.pick_store(&mut rng);
+    let mut session = Session {
+        ctx: &ctx,
+        k,
+        store,
+        rng,
+        sent: 0,
+        stop: ctx.stop.clone(),
+        abandoned: Abandoned::default(),
+    };
+    for window in ctx.plan.windows(k) {
+        if window.open >= ctx.plan.duration || ctx.stopped() {
+            break;
+        }
+        let window = Window {
+            open: window.open,
+            close: window.close.min(ctx.plan.duration),
+        };
+        if !session.wait(ctx.at(window.open)).await {
+            break;
+        }
+        if !session.run_window(window).await {
+            break;
+        }
+    }
+}
+
+struct Session<'a> {
+    ctx: &'a Ctx,
+    k: u64,
+    store: usize,
+    rng: SmallRng,
+    sent: u64,
+    stop: watch::Receiver<bool>,
+    /// Messages given up on whose answers may still come (correlation by id).
+    abandoned: Abandoned,
+}
+
+impl Session<'_> {
+    /// Sleeps until `until`; false when stopped first.
+    async fn wait(&mut self, until: Instant) -> bool {
+        tokio::select! {
+            _ = sleep_until(until) => true,
+            _ = stopped(&mut self.stop) => false,
+        }
+    }
+
+    /// The next message due after `from`, or `None` when none is due before `close`.
+    fn next_due(&mut self, from: Duration, close: Duration, first: bool) -> Option<Duration> {
+        let mut t = from;
+        while t < close {
+            let gap = if first {
+                self.ctx.plan.first_gap(t, &mut self.rng)
+            } else {
+                self.ctx.plan.gap(t, &mut self.rng)
+            };
+            if let Some(g) = gap {
+                return Some(t + g).filter(|due| *due < close);
+            }
+            t += IDLE_POLL;
+        }
+        None
+    }
+
+    /// One open window: connect (paced), converse, reconnect with backoff; false on Ctrl-C.
+    async fn run_window(&mut self, window: Window) -> bool {
+        let ctx = self.ctx;
+        let mut due = self.next_due(window.open, window.close, true);
+        let mut backoff = Backoff::default();
+        let deadline = ctx.at(window.close);
+        loop {
+            tokio::select! {
+                _ = ctx.gate.admit() => {}
+                _ = stopped(&mut self.stop) => return false,
+                _ = sleep_until(deadline) => {
+                    self.count_unsent(due, window.close);
+                    return true;
+                }
+            }
+            match ctx.connector.connect(self.k).await {
+                Ok((mut ws, took)) => {
+                    backoff.reset();
+                    ctx.rec.connected(took);
+                    let c = &ctx.rec.counters;
+                    c.sessions_opened.fetch_add(1, Ordering::Relaxed);
+                    c.sessions_open.fetch_add(1, Ordering::Relaxed);
+                    let end = self.converse(&mut ws, &mut due, window).await;
+                    c.sessions_open.fetch_sub(1, Ordering::Relaxed);
+                    match end {
+                        End::Closed => {
+                            let _ = tokio::time::timeout(CLOSE_GRACE, ws.close(None)).await;
+                            return true;
+                        }
+                        End::Stopped => {
+                            let _ = tokio::time::timeout(CLOSE_GRACE, ws.close(None)).await;
+                            return false;
+                        }
+                        End::Reconnect => {}
+                    }
+                }
+                Err(f) => ctx.rec.error(&f),
+            }
+            let pause = backoff.next(&mut self.rng);
+            if Instant::now() + pause >= deadline || !self.wait(Instant::now() + pause).await {
+                if ctx.stopped() {
+                    return false;
+                }
+                self.count_unsent(due, window.close);
+                return true;
+            }
+        }
+    }
+
+    /// Sends messages as they fall due and reads their answers until the window closes.
+    async fn converse(&mut self, ws: &mut Ws, due: &mut Option<Duration>, window: Window) -> End {
+        let ctx = self.ctx;
+        let close = ctx.at(window.close);
+        let mut stop = ctx.stop.clone();
+        let mut idle_since = Instant::now();
+        loop {
+            let wake = due.map_or(close, |d| ctx.at(d).min(close));
+            tokio::select! {
+                _ = sleep_until(wake) => {}
+                frame = ws.next() => match frame {
+                    Some(Ok(Message::Text(text))) => self.unexpected(&text),
+                    Some(Ok(Message::Binary(_))) => ctx.rec.error(&Failure::new(
+                        ErrorClass::ProtocolViolation, "binary frame while idle")),
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                        ctx.rec.error(&Failure::new(ErrorClass::Dropped, "connection closed while idle"));
+                        return End::Reconnect;
+                    }
+                    Some(Ok(_)) => {} // ping (answered by tungstenite), pong
+                },
+                _ = stopped(&mut stop) => return End::Stopped,
+            }
+            let Some(d) = *due else {
+                if Instant::now() >= close {
+                    return End::Closed;
+                }
+                continue;
+            };
+            let intended = ctx.at(d);
+            let now = Instant::now();
+            if now >= close {
+                // The window is over: what fell due but could not be sent (the server was
+                // too slow) is counted, not sent after the fact.
+                self.count_unsent(Some(d), window.close);
+                return End::Closed;
+            }
+            if now < intended {
+                continue;
+            }
+            // The message is due: it was late if the session was busy when it fell due.
+            let late = intended < idle_since;
+            if !late {
+                ctx.rec.lag(now - intended);
+            }
+            *due = self.next_due(d, window.close, false);
+            match self.exchange(ws, intended, late).await {
+                Ok(()) => idle_since = Instant::now(),
+                Err(end) => return end,
+            }
+        }
+    }
+
+    /// Counts the messages still due before `close`, from `due` on, as never sent.
+    fn count_unsent(&mut self, due: Option<Duration>, close: Duration) {
+        let mut n = 0;
+        let mut next = due;
+        while let Some(d) = next {
+            n += 1;
+            next = self.next_due(d, close, false);
+        }
+        self.ctx.rec.counters.unsent.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A text frame while nothing is in flight.
+    fn unexpected(&mut self, text: &str) {
+        let f = match self.ctx.codec.decode(text) {
+            Ok(inc) if self.abandoned.absorbs(&inc) => return,
+            Ok(inc) => match inc.kind {
+                IncomingKind::Throttle => Failure::new(ErrorClass::Throttled, text),
+                IncomingKind::Error { message } => Failure::new(ErrorClass::ServerError, message),
+                _ => Failure::new(
+                    ErrorClass::ProtocolViolation,
+                    format!("frame while idle: {text}"),
+                ),
+            },
+            Err(e) => Failure::new(ErrorClass::ProtocolViolation, e.to_string()),
+        };
+        self.ctx.rec.error(&f);
+    }
+
+    /// Sends one message and reads its answer.
+    async fn exchange(&mut self, ws: &mut Ws, intended: Instant, late: bool) -> Result<(), End> {
+        let ctx = self.ctx;
+        let id = format!("{}-{}", self.k, self.sent);
+        let text = ctx.plan.pick_text(&mut self.rng);
+        let store_name = ctx.plan.store_name(self.store);
+        let frame = ctx
+            .codec
+            .encode(&format!("s-{}", self.k), &id, store_name, text);
+        if ws.send(Message::text(frame)).await.is_err() {
+            ctx.rec.error(&Failure::new(
+                ErrorClass::Dropped,
+                "connection closed before the message could be sent",
+            ));
+            return Err(End::Reconnect);
+        }
+        let sent_at = Instant::now();
+        self.sent += 1;
+        let c = &ctx.rec.counters;
+        c.sent.fetch_add(1, Ordering::Relaxed);
+        if late {
+            c.late.fetch_add(1, Ordering::Relaxed);
+        }
+        let deadline = sent_at + ctx.plan.reply_timeout;
+        let mut first: Option<Instant> = None;
+        let mut last: Option<Instant> = None;
+        let mut itl: Vec<u64> = Vec::new();
+        // Tokens that streamed after the first token frame (the rate's numerator).
+        let mut streamed: u64 = 0;
+        let mut stop = ctx.stop.clone();
+        loop {
+            let frame = tokio::select! {
+                _ = sleep_until(deadline) => {
+                    ctx.rec.error(&Failure::new(ErrorClass::ReplyTimeout, format!(
+                        "no complete answer to {id} within {:?}", ctx.plan.reply_timeout)));
+                    // By id, a late answer can be recognised and dropped: keep the
+                    // connection. By order it would be taken for the next one's.
+                    return match ctx.codec.correlate() {
+                        Correlate::Id => {
+                            self.abandoned.add(id);
+                            Ok(())
+                        }
+                        Correlate::Order => Err(End::Reconnect),
+                    };
+                }
+                _ = stopped(&mut stop) => return Err(End::Stopped),
+                frame = ws.next() => frame,
+            };
+            let text = match frame {
+                Some(Ok(Message::Text(t))) => t,
+                Some(Ok(Message::Binary(_))) => {
+                    ctx.rec
+                        .error(&Failure::new(ErrorClass::ProtocolViolation, "binary frame"));
+                    continue;
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                    ctx.rec.error(&Failure::new(
+                        ErrorClass::ClosedMidAnswer,
+                        format!("connection closed while waiting for the answer to {id}"),
+                    ));
+                    return Err(End::Reconnect);
+                }
+                Some(Ok(_)) => continue,
+            };
+            let now = Instant::now();
+            let inc = match ctx.codec.decode(text.as_str()) {
+                Ok(inc) if self.abandoned.absorbs(&inc) => continue,
+                Ok(inc) if answers(ctx.codec.correlate(), &id, &inc) => inc,
+                Ok(_) => {
+                    ctx.rec.error(&Failure::new(
+                        ErrorClass::ProtocolViolation,
+                        format!(
+                            "frame for another message while {id} is in flight: {}",
+                            text.as_str()
+                        ),
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    ctx.rec
+                        .error(&Failure::new(ErrorClass::ProtocolViolation, e.to_string()));
+                    continue;
+                }
+            };
+            match inc.kind {
+                IncomingKind::Token { tokens: n } => {
+                    if let Some(prev) = last {
+                        itl.push(micros(now - prev));
+                        streamed += u64::from(n);
+                    }
+                    first.get_or_insert(now);
+                    last = Some(now);
+                }
+                IncomingKind::Done => {
+                    // From the first to the last token frame; an answer that came in one
+                    // burst has no meaningful rate.
+                    let streaming = first
+                        .zip(last)
+                        .map(|(f, l)| (l - f).as_secs_f64())
+                        .filter(|s| *s >= MIN_STREAMING_S && streamed > 0);
+                    ctx.rec.answer(&Answer {
+                        store: self.store,
+                        model: inc.model.as_deref(),
+                        ttft: first.map(|f| micros(f - intended)),
+                        e2e: micros(now - intended),
+                        service: micros(now - sent_at),
+                        itl: &itl,
+                        tokens_per_s: streaming.map(|s| streamed as f64 / s),
+                    });
+                    return Ok(());
+                }
+                IncomingKind::Throttle => {
+                    ctx.rec
+                        .error(&Failure::new(ErrorClass::Throttled, text.as_str()));
+                    return Ok(());
+                }
+                IncomingKind::Error { message } => {
+                    ctx.rec
+                        .error(&Failure::new(ErrorClass::ServerError, message));
+                    return Ok(());
+                }
+            }
+        }
+    }
+}

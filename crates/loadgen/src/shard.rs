@@ -1,0 +1,189 @@
+//! One shard: its share of the sessions, a lag probe and the one-second interval clock.
+//!
+//! A shard owns the sessions whose global index is `index mod count`, so N shards together
+//! run exactly the profile's sessions and rate without talking to each other; they share
+//! only time zero. Every second the clock closes the interval (histograms, counter deltas,
+//! sessions open, CPU) and sends it to the coordinator; at the end — or at Ctrl-C — it
+//! closes the partial last interval, so nothing measured is lost.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use surge_profile::Profile;
+use surge_protocol::Codec;
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep_until};
+
+use crate::connect::{ConnectGate, Connector};
+use crate::health::cpu_time;
+use crate::plan::Plan;
+use crate::recording::{CounterValues, Recording};
+use crate::session::{self, Ctx};
+use crate::wire::{IntervalReport, ShardFinal, ShardId, ShardMessage};
+
+/// How often the lag probe wakes up.
+const PROBE_EVERY: Duration = Duration::from_millis(10);
+/// Length of one interval.
+pub const INTERVAL: Duration = Duration::from_secs(1);
+
+/// Everything one shard needs.
+#[derive(Debug, Clone)]
+pub struct ShardSpec {
+    pub profile: Profile,
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub token: Option<String>,
+    pub bind: Vec<IpAddr>,
+    pub shard: ShardId,
+    pub start_at: SystemTime,
+    /// Cores this shard's runtime may use (for the CPU health check).
+    pub cores: f64,
+}
+
+/// The `Instant` that corresponds to a wall-clock time (now if it has passed).
+fn instant_of(at: SystemTime) -> Instant {
+    let now = Instant::now();
+    match at.duration_since(SystemTime::now()) {
+        Ok(ahead) => now + ahead,
+        Err(_) => now,
+    }
+}
+
+/// Runs the shard to the end of the profile (or until `stop`), sending its messages to `out`.
+pub async fn run(
+    spec: ShardSpec,
+    out: UnboundedSender<ShardMessage>,
+    stop: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let plan = Plan::new(&spec.profile);
+    let start = instant_of(spec.start_at);
+    let connector = Connector::new(
+        &spec.target,
+        &spec.headers,
+        spec.token.as_deref(),
+        spec.bind.clone(),
+        plan.reply_timeout,
+    )?;
+    let (samples_tx, mut samples_rx) = unbounded_channel();
+    let forward = {
+        let out = out.clone();
+        tokio::spawn(async move {
+            while let Some(s) = samples_rx.recv().await {
+                let _ = out.send(ShardMessage::Error(s));
+            }
+        })
+    };
+    let ctx = Arc::new(Ctx {
+        gate: ConnectGate::new(plan.connect_rate / f64::from(spec.shard.count)),
+        codec: Codec::for_profile(spec.profile.protocol.as_ref()),
+        rec: Recording::new(&plan.store_names(), start, samples_tx),
+        plan,
+        connector,
+        start,
+        stop: stop.clone(),
+    });
+
+    let peak = ctx.plan.peak_sessions();
+    let mut sessions = JoinSet::new();
+    for k in (u64::from(spec.shard.index)..peak).step_by(spec.shard.count as usize) {
+        sessions.spawn(session::run(ctx.clone(), k));
+    }
+    let probe = tokio::spawn(lag_probe(ctx.clone()));
+
+    let mut clock = Clock::new(&ctx, spec.cores);
+    let mut stop_rx = stop.clone();
+    let mut done = false;
+    while !done {
+        let tick = start + INTERVAL * (clock.index as u32 + 1);
+        let mut stopping = false;
+        tokio::select! {
+            _ = sleep_until(tick) => {}
+            next = sessions.join_next() => {
+                if next.is_some() { continue; }
+                done = true;
+            }
+            _ = session::stopped(&mut stop_rx) => stopping = true,
+        }
+        if stopping {
+            // Sessions close on their own (bounded by the close grace); then finish.
+            while sessions.join_next().await.is_some() {}
+            done = true;
+        }
+        let end = if done { start.elapsed() } else { tick - start };
+        let _ = out.send(ShardMessage::Interval(clock.close(&ctx, end)));
+    }
+    probe.abort();
+    let _ = probe.await;
+    let final_msg = ShardFinal {
+        tokens_per_s: ctx.rec.tokens_per_s(),
+        upgrade_status: ctx
+            .rec
+            .upgrade_status()
+            .into_iter()
+            .map(|(status, n)| (status.to_string(), n))
+            .collect(),
+        interrupted: *stop.borrow(),
+    };
+    // Every session is gone, so the sample channel closes once `ctx` is dropped.
+    drop(ctx);
+    let _ = forward.await;
+    let _ = out.send(ShardMessage::Finished(final_msg));
+    Ok(())
+}
+
+/// Closes intervals: histograms, counter deltas, CPU.
+struct Clock {
+    index: u64,
+    counted: CounterValues,
+    cpu: Duration,
+    cores: f64,
+}
+
+impl Clock {
+    fn new(ctx: &Ctx, cores: f64) -> Self {
+        Self {
+            index: 0,
+            counted: ctx.rec.counters.values(),
+            cpu: cpu_time(),
+            cores,
+        }
+    }
+
+    fn close(&mut self, ctx: &Ctx, end: Duration) -> IntervalReport {
+        self.index += 1;
+        let snapshot = ctx.rec.take_interval(end);
+        let now = ctx.rec.counters.values();
+        let counts = now.since(&self.counted);
+        self.counted = now;
+        let cpu = cpu_time();
+        let cpu_s = cpu.saturating_sub(self.cpu).as_secs_f64();
+        self.cpu = cpu;
+        IntervalReport {
+            index: self.index,
+            snapshot,
+            sessions_open: ctx.rec.counters.sessions_open.load(Ordering::Relaxed),
+            counts,
+            cpu_s,
+            cores: self.cores,
+        }
+    }
+}
+
+/// Wakes up every 10 ms and records how late it woke: the generator's own scheduling lag,
+/// measured even while sessions are quiet.
+async fn lag_probe(ctx: Arc<Ctx>) {
+    let mut next = Instant::now().max(ctx.start) + PROBE_EVERY;
+    loop {
+        sleep_until(next).await;
+        ctx.rec.lag(Instant::now().saturating_duration_since(next));
+        next += PROBE_EVERY;
+        let now = Instant::now();
+        if next < now {
+            next = now + PROBE_EVERY;
+        }
+    }
+}

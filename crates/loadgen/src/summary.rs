@@ -1,0 +1,248 @@
+//! `summary.json` and the printed report of a measured run, from merged totals.
+//!
+//! Thresholds are evaluated on the run's totals, the way the simulator evaluates them, so a
+//! prediction and a measurement of the same profile are judged by the same rules. The
+//! generator's own health goes into `extra.generator`, and the report says when the
+//! generator, not the server, was the bottleneck.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::time::Duration;
+
+use serde_json::json;
+use surge_profile::Profile;
+use surge_profile::metric::{Comparison, MetricRef, RatioMetric, Stat};
+use surge_record::{Counts, Histogram, LatencyStats, Metric, Summary, Tag, ThresholdVerdict};
+
+use crate::errors::ErrorClass;
+use crate::health::bottleneck;
+use crate::recording::CounterValues;
+
+/// A threshold to judge the run by: the figure, the comparison, the limit (ms or fraction).
+#[derive(Debug, Clone)]
+pub struct Wanted {
+    pub metric: MetricRef,
+    pub op: Comparison,
+    pub limit: f64,
+}
+
+impl Wanted {
+    /// The profile's thresholds.
+    pub fn of(profile: &Profile) -> Vec<Wanted> {
+        profile
+            .thresholds
+            .iter()
+            .map(|t| Wanted {
+                metric: t.metric.clone(),
+                op: t.comparison,
+                limit: t.limit.value(),
+            })
+            .collect()
+    }
+}
+
+pub struct Inputs<'a> {
+    pub thresholds: &'a [Wanted],
+    pub duration: Duration,
+    pub counts: &'a CounterValues,
+    pub totals: &'a BTreeMap<Tag, Histogram<u64>>,
+    pub tokens_per_s: &'a Histogram<u64>,
+    pub upgrade_status: &'a BTreeMap<u16, u64>,
+    pub busiest_cpu_share: f64,
+    pub shards: usize,
+    pub dead: &'a [String],
+}
+
+pub fn build(i: &Inputs<'_>) -> Summary {
+    let mut s = Summary::new(i.duration.as_secs_f64());
+    s.counts = Counts {
+        sessions: i.counts.sessions_opened,
+        sent: i.counts.sent,
+        completed: i.counts.completed,
+        late: i.counts.late,
+    };
+    s.latency_ms = i
+        .totals
+        .iter()
+        .map(|(t, h)| (t.clone(), LatencyStats::from_histogram(h)))
+        .collect();
+    s.errors = ErrorClass::ALL
+        .iter()
+        .map(|c| (c.name().to_string(), i.counts.errors[c.index()]))
+        .collect();
+    s.compute_rates();
+    s.thresholds = verdicts(i.thresholds, i.totals, &s);
+    let lag_p99 = i
+        .totals
+        .get(&Tag::from(Metric::Lag))
+        .map(|h| Duration::from_micros(h.value_at_quantile(0.99)));
+    let note = bottleneck(lag_p99, i.busiest_cpu_share);
+    s.extra.insert(
+        "generator".into(),
+        json!({
+            "lag_p99_ms": lag_p99.map(|l| l.as_secs_f64() * 1e3),
+            "cpu_share_max": i.busiest_cpu_share,
+            "bottleneck": note.is_some(),
+            "note": note,
+            "shards": i.shards,
+            "shards_failed": i.dead,
+        }),
+    );
+    // Due but never sent: the open model's lost load (the server was too slow to catch up
+    // before the session's window closed).
+    s.extra.insert("unsent".into(), json!(i.counts.unsent));
+    if !i.tokens_per_s.is_empty() {
+        let h = i.tokens_per_s;
+        s.extra.insert(
+            "tokens_per_s".into(),
+            json!({
+                "count": h.len(),
+                "p50": h.value_at_quantile(0.5),
+                "p90": h.value_at_quantile(0.9),
+                "p99": h.value_at_quantile(0.99),
+                "mean": h.mean(),
+            }),
+        );
+    }
+    if !i.upgrade_status.is_empty() {
+        let by: BTreeMap<String, u64> = i
+            .upgrade_status
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect();
+        s.extra
+            .insert("upgrade_rejected_by_status".into(), json!(by));
+    }
+    s
+}
+
+fn verdicts(
+    wanted: &[Wanted],
+    totals: &BTreeMap<Tag, Histogram<u64>>,
+    s: &Summary,
+) -> Vec<ThresholdVerdict> {
+    wanted
+        .iter()
+        .map(|t| {
+            let measured = match &t.metric {
+                MetricRef::Latency { stat, .. } => t
+                    .metric
+                    .tag()
+                    .and_then(|tag| tag.parse::<Tag>().ok())
+                    .and_then(|tag| {
+                        let st = s.latency_ms.get(&tag)?;
+                        Some(match stat {
+                            Stat::P50 => st.p50,
+                            Stat::P90 => st.p90,
+                            Stat::P99 => st.p99,
+                            Stat::P999 => st.p999,
+                            Stat::Max => st.max,
+                            Stat::Mean => totals.get(&tag)?.mean() / 1e3,
+                        })
+                    }),
+                MetricRef::Ratio(RatioMetric::Errors) => Some(s.rates.error_ratio),
+                MetricRef::Ratio(RatioMetric::Late) => Some(s.rates.late_ratio),
+            };
+            ThresholdVerdict::evaluate(t.metric.to_string(), t.op, t.limit, measured)
+        })
+        .collect()
+}
+
+/// The report printed at the end of a run.
+pub fn render(s: &Summary) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    let c = &s.counts;
+    let _ = writeln!(
+        w,
+        "{:.1} s   sessions opened {}   sent {} ({:.1}/s)   completed {}   late {} ({:.2}%)",
+        s.duration_s,
+        c.sessions,
+        c.sent,
+        s.rates.sent_per_s,
+        c.completed,
+        c.late,
+        s.rates.late_ratio * 100.0
+    );
+    if let Some(n) = s
+        .extra
+        .get("unsent")
+        .and_then(|v| v.as_u64())
+        .filter(|n| *n > 0)
+    {
+        let _ = writeln!(
+            w,
+            "{n} messages fell due but were never sent: their sessions ended while waiting for answers"
+        );
+    }
+    let _ = writeln!(
+        w,
+        "\n{:<22} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "latency (ms)", "count", "p50", "p90", "p99", "p99.9", "max"
+    );
+    for (tag, st) in &s.latency_ms {
+        let _ = writeln!(
+            w,
+            "{:<22} {:>9} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
+            tag.to_string(),
+            st.count,
+            st.p50,
+            st.p90,
+            st.p99,
+            st.p999,
+            st.max
+        );
+    }
+    if let Some(t) = s.extra.get("tokens_per_s") {
+        let _ = writeln!(
+            w,
+            "\ntokens/s per answer    p50 {}  p90 {}  p99 {}",
+            t["p50"], t["p90"], t["p99"]
+        );
+    }
+    let errors: Vec<String> = s
+        .errors
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    let _ = writeln!(
+        w,
+        "\nerrors {} ({:.3}% of sent){}{}",
+        s.errors_total(),
+        s.rates.error_ratio * 100.0,
+        if errors.is_empty() { "" } else { ": " },
+        errors.join(", ")
+    );
+    if let Some(by) = s.extra.get("upgrade_rejected_by_status") {
+        let _ = writeln!(w, "upgrade rejected by HTTP status: {by}");
+    }
+    if let Some(g) = s.extra.get("generator") {
+        let lag = g["lag_p99_ms"]
+            .as_f64()
+            .map_or("-".to_string(), |l| format!("{l:.1} ms"));
+        let cpu = g["cpu_share_max"].as_f64().unwrap_or(0.0);
+        let _ = writeln!(
+            w,
+            "generator: scheduling lag p99 {lag}, busiest process {:.0}% of its cores",
+            cpu * 100.0
+        );
+        if let Some(note) = g["note"].as_str() {
+            let _ = writeln!(w, "WARNING: {note}");
+        }
+    }
+    for t in &s.thresholds {
+        let measured = t
+            .measured
+            .map_or_else(|| "no data".to_string(), |m| format!("{m:.3}"));
+        let _ = writeln!(
+            w,
+            "threshold {} {} {} {}: measured {measured}",
+            if t.passed { "passed" } else { "FAILED" },
+            t.metric,
+            t.op.symbol(),
+            t.limit
+        );
+    }
+    out
+}

@@ -1,0 +1,191 @@
+//! The mock Bedrock: models of the system model with their speed and quotas, shared by the
+//! HTTP API ([`api`]) and the chat pipeline, so chat turns and SDK calls compete for the
+//! same capacity.
+//!
+//! A call reserves input tokens + max tokens at its start and settles at its end, giving
+//! back what the answer did not use (Bedrock's quota accounting, mirrored from the
+//! simulator): first from provisioned throughput (units × unit tokens per minute), else
+//! from the on-demand tokens- and requests-per-minute quotas. With `--workers N` each
+//! worker has 1/N of every quota.
+
+pub mod api;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use surge_profile::system::Model;
+use surge_profile::{Dist, SystemModel};
+use tokio::sync::Semaphore;
+
+use crate::bucket::TokenBucket;
+
+/// Where a call's reservation came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lease {
+    Provisioned,
+    OnDemand,
+}
+
+#[derive(Debug)]
+struct Quota {
+    provisioned: Option<TokenBucket>,
+    tokens: TokenBucket,
+    requests: TokenBucket,
+}
+
+/// One model: its spec and its quotas.
+#[derive(Debug)]
+pub struct ModelState {
+    /// The system model's name for it (`sonnet`).
+    pub name: String,
+    pub spec: Model,
+    quota: Mutex<Quota>,
+}
+
+impl ModelState {
+    fn new(name: &str, spec: &Model, workers: f64) -> Self {
+        let provisioned =
+            spec.provisioned_units as f64 * spec.unit_tokens_per_minute as f64 / workers;
+        Self {
+            name: name.to_string(),
+            spec: spec.clone(),
+            quota: Mutex::new(Quota {
+                provisioned: (provisioned > 0.0).then(|| TokenBucket::per_minute(provisioned)),
+                tokens: TokenBucket::per_minute(spec.tokens_per_minute as f64 / workers),
+                requests: TokenBucket::per_minute(spec.requests_per_minute as f64 / workers),
+            }),
+        }
+    }
+
+    /// Reserves `tokens` for a call, or `None` when it is throttled.
+    pub fn reserve(&self, tokens: f64) -> Option<Lease> {
+        let now = Instant::now();
+        let mut q = self.quota.lock().expect("quota lock");
+        if let Some(p) = &mut q.provisioned {
+            if p.try_take(now, tokens) {
+                return Some(Lease::Provisioned);
+            }
+        }
+        if q.requests.has(now, 1.0) && q.tokens.has(now, tokens) {
+            q.requests.try_take(now, 1.0);
+            q.tokens.try_take(now, tokens);
+            return Some(Lease::OnDemand);
+        }
+        None
+    }
+
+    /// Gives back the part of a reservation the call did not use.
+    pub fn settle(&self, lease: Lease, reserved: f64, used: f64) {
+        let unused = (reserved - used).max(0.0);
+        let mut q = self.quota.lock().expect("quota lock");
+        match (lease, &mut q.provisioned) {
+            (Lease::Provisioned, Some(p)) => p.refund(unused),
+            _ => q.tokens.refund(unused),
+        }
+    }
+
+    /// When each token of an answer is due: TTFT drawn from the model, then one token
+    /// every `1 / output_rate`.
+    pub fn timing(&self, rng: &mut impl Rng) -> Timing {
+        Timing {
+            start: Instant::now(),
+            ttft: self.spec.ttft.sample(rng).to_std(),
+            per_token: Duration::from_secs_f64(1.0 / self.spec.output_rate.per_second().max(1e-9)),
+        }
+    }
+
+    /// Cost of a call in US dollars.
+    pub fn cost(&self, input: u32, output: u32) -> f64 {
+        f64::from(input) * self.spec.input_price_per_million.dollars() / 1e6
+            + f64::from(output) * self.spec.output_price_per_million.dollars() / 1e6
+    }
+}
+
+/// The token schedule of one answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub start: Instant,
+    pub ttft: Duration,
+    pub per_token: Duration,
+}
+
+impl Timing {
+    /// When token `i` (from 0) is due.
+    pub fn due(&self, i: u32) -> Instant {
+        self.start + self.ttft + self.per_token * i
+    }
+}
+
+/// All models, and the bound on open response streams.
+pub struct Bedrock {
+    pub enabled: bool,
+    pub models: Vec<ModelState>,
+    /// Output lengths of the LLM intents: an API call without an intent draws from one.
+    outputs: Vec<Dist<f64>>,
+    chars_per_token: f64,
+    pub streams: Arc<Semaphore>,
+}
+
+/// A few words the mock "generates"; one word is one token.
+const WORDS: [&str; 16] = [
+    " manga", " volume", " story", " the", " series", " a", " new", " read", " art", " chapter",
+    " you", " hero", " and", " world", " of", " great",
+];
+
+/// The text of token `i` of an answer.
+pub fn token_text(i: u32) -> &'static str {
+    WORDS[(i as usize * 7 + i as usize / 16) % WORDS.len()]
+}
+
+/// The text of tokens `from..to`.
+pub fn text_of(from: u32, to: u32) -> String {
+    (from..to).map(token_text).collect()
+}
+
+impl Bedrock {
+    pub fn new(sys: &SystemModel, workers: u32, max_streams: usize) -> Self {
+        let w = f64::from(workers.max(1));
+        Self {
+            enabled: sys.bedrock.enabled,
+            models: sys
+                .bedrock
+                .models
+                .iter()
+                .map(|(name, m)| ModelState::new(name, m, w))
+                .collect(),
+            outputs: sys
+                .intents
+                .values()
+                .filter(|i| i.llm)
+                .map(|i| i.output_tokens.clone())
+                .collect(),
+            chars_per_token: sys.prompt.chars_per_token.max(1.0),
+            streams: Arc::new(Semaphore::new(max_streams)),
+        }
+    }
+
+    /// The model a request names: its Bedrock id (URL-decoded) or its name in the system
+    /// model.
+    pub fn find(&self, id: &str) -> Option<&ModelState> {
+        self.models.iter().find(|m| m.spec.id == id || m.name == id)
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&ModelState> {
+        self.models.iter().find(|m| m.name == name)
+    }
+
+    /// Output tokens of an API call: drawn like a chat answer, capped at `max_tokens`.
+    pub fn draw_output(&self, max_tokens: u32, rng: &mut impl Rng) -> u32 {
+        let drawn = match self.outputs.len() {
+            0 => 100.0,
+            n => self.outputs[rng.random_range(0..n)].sample(rng),
+        };
+        (drawn.round() as u32).clamp(1, max_tokens.max(1))
+    }
+
+    /// Input tokens of a prompt of `chars` characters.
+    pub fn input_tokens(&self, chars: usize) -> u32 {
+        ((chars as f64 / self.chars_per_token).ceil() as u32).max(1)
+    }
+}

@@ -1,0 +1,235 @@
+//! The chat WebSocket (`/chat`): the seed's chatbot, in-process.
+//!
+//! One task per connection reads messages and writes frames; each message is answered by
+//! its own task ([`turn`]) that sends frames back through a channel, so a client that
+//! pipelines gets its answers interleaved, correlated by message id. Per connection the
+//! mock keeps a small read buffer and no write buffer (the frames are small), so tens of
+//! thousands of idle sessions cost little. Frames larger than the gateway's `max_frame`
+//! or messages larger than `max_message` close the connection with 1009, as API Gateway
+//! does.
+
+mod classifier;
+mod semantic;
+mod turn;
+
+pub use classifier::{Classifier, Script};
+pub use semantic::{SemanticCache, Vector};
+
+use std::sync::{Arc, Mutex};
+
+use futures::{SinkExt, StreamExt};
+use http::{Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use surge_profile::SystemModel;
+use surge_profile::system::Intent;
+use surge_protocol::{ChatMessage, ErrorCode, ServerFrame};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+use crate::App;
+use crate::bucket::TokenBucket;
+use crate::dynamodb::{Dynamo, Operation};
+use crate::metrics::Api;
+use crate::server::{Body, full};
+
+/// The DynamoDB table conversation memory is kept in.
+pub const MEMORY_TABLE: &str = "surge-memory";
+
+/// What a turn hands the connection task.
+#[derive(Debug)]
+pub enum Out {
+    Frame(ServerFrame),
+    /// Close the TCP connection at once, without a close frame (fault injection).
+    Drop,
+}
+
+/// Chat state shared by every connection of this process.
+pub struct Chat {
+    pub(crate) sys: SystemModel,
+    pub(crate) classifier: Classifier,
+    /// The system model's intents, in the classifier's order.
+    pub(crate) intents: Vec<(String, Intent)>,
+    pub(crate) semantic: Option<SemanticCache>,
+    account: Mutex<TokenBucket>,
+    requests_per_message: f64,
+    /// Orchestrator workers: `initial_tasks × workers_per_task` (÷ worker processes).
+    pub(crate) orchestrator: Option<Semaphore>,
+    ws_config: WebSocketConfig,
+}
+
+impl Chat {
+    pub fn new(sys: &SystemModel, workers: u32, dynamo: &Dynamo) -> Self {
+        let w = f64::from(workers.max(1));
+        let g = &sys.gateway;
+        if sys.memory.enabled {
+            let create = json!({
+                "TableName": MEMORY_TABLE,
+                "AttributeDefinitions": [{"AttributeName": "session", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "session", "KeyType": "HASH"}],
+                "BillingMode": "PAY_PER_REQUEST"
+            });
+            dynamo
+                .call_json(Operation::CreateTable, &create)
+                .expect("the memory table is created on a fresh server");
+        }
+        let o = &sys.orchestrator;
+        let workers_total = (o.initial_tasks * o.workers_per_task) as f64 / w;
+        Self {
+            classifier: Classifier::learn(&sys.intents),
+            intents: sys
+                .intents
+                .iter()
+                .map(|(n, i)| (n.clone(), i.clone()))
+                .collect(),
+            semantic: sys
+                .semantic_cache
+                .enabled
+                .then(|| SemanticCache::new(sys.semantic_cache.threshold)),
+            account: Mutex::new(TokenBucket::new(
+                g.account_rate.per_second() / w,
+                (g.account_burst as f64 / w).max(1.0),
+            )),
+            requests_per_message: if sys.bedrock.streaming { 3.0 } else { 2.0 },
+            orchestrator: o
+                .enabled
+                .then(|| Semaphore::new(workers_total.ceil().max(1.0) as usize)),
+            ws_config: WebSocketConfig::default()
+                .read_buffer_size(4096)
+                .write_buffer_size(0)
+                .max_frame_size(Some(g.max_frame.bytes() as usize))
+                .max_message_size(Some(g.max_message.bytes() as usize)),
+            sys: sys.clone(),
+        }
+    }
+
+    /// Whether the account-level gateway limit admits one more message.
+    pub(crate) fn admit_account(&self) -> bool {
+        self.account
+            .lock()
+            .expect("account bucket lock")
+            .try_take(std::time::Instant::now(), self.requests_per_message)
+    }
+
+    /// A fresh per-user bucket: `per_user_rate`, one minute of burst.
+    pub(crate) fn user_bucket(&self) -> TokenBucket {
+        let r = self.sys.gateway.per_user_rate;
+        TokenBucket::new(r.per_second(), r.per_minute())
+    }
+}
+
+fn refuse(status: u16, text: &str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(full(text.to_string()))
+        .expect("valid response")
+}
+
+/// Answers a WebSocket upgrade on `/chat` and serves the connection on its own task.
+pub fn upgrade(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
+    let is_upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let Some(key) = req.headers().get("sec-websocket-key").cloned() else {
+        return refuse(400, "expected a WebSocket upgrade\n");
+    };
+    if !is_upgrade {
+        return refuse(400, "expected a WebSocket upgrade\n");
+    }
+    if let Some(status) = app.faults.refuse_upgrade(&app.metrics) {
+        let text = if status == 429 {
+            "Too Many Requests\n"
+        } else {
+            "Service Unavailable\n"
+        };
+        return refuse(status, text);
+    }
+    let accept = derive_accept_key(key.as_bytes());
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let config = app.chat.ws_config;
+        let ws =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
+                .await;
+        session(app, ws).await;
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::UPGRADE, "websocket")
+        .header(header::CONNECTION, "Upgrade")
+        .header("sec-websocket-accept", accept)
+        .body(full(""))
+        .expect("valid response")
+}
+
+/// One connection: messages in, frames out, until either side closes.
+async fn session<S>(app: Arc<App>, mut ws: WebSocketStream<S>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let _open = app.metrics.stream(Api::Chat);
+    let (tx, mut rx) = mpsc::channel::<Out>(64);
+    let user = Arc::new(Mutex::new(app.chat.user_bucket()));
+    loop {
+        tokio::select! {
+            incoming = ws.next() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    match ChatMessage::from_json(text.as_str()) {
+                        Ok(msg) => {
+                            tokio::spawn(turn::answer(app.clone(), user.clone(), msg, tx.clone()));
+                        }
+                        Err(e) => {
+                            app.metrics.error(Api::Chat);
+                            let frame = ServerFrame::Error {
+                                id: None,
+                                code: ErrorCode::BadRequest,
+                                message: format!("not a chat message: {e}"),
+                            };
+                            if ws.send(Message::Text(frame.to_json().into())).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    let frame = ServerFrame::Error {
+                        id: None,
+                        code: ErrorCode::BadRequest,
+                        message: "binary frames are not chat messages".into(),
+                    };
+                    if ws.send(Message::Text(frame.to_json().into())).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Err(WsError::Capacity(_))) => {
+                    let close = CloseFrame { code: CloseCode::Size, reason: "message too big".into() };
+                    let _ = ws.close(Some(close)).await;
+                    return;
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+            Some(out) = rx.recv() => match out {
+                Out::Frame(f) => {
+                    if ws.send(Message::Text(f.to_json().into())).await.is_err() {
+                        return;
+                    }
+                }
+                Out::Drop => return,
+            },
+        }
+    }
+}

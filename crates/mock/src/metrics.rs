@@ -1,0 +1,162 @@
+//! Prometheus metrics of the mock, served on `/metrics`.
+//!
+//! Histograms (aggregatable across workers), base units, `_total` counters, and labels of
+//! low cardinality only: `api` is `chat`, `bedrock` or `dynamodb`; `operation` is a fixed
+//! operation name (never a table, a model id or a session).
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// The APIs the mock serves, as metric labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Api {
+    Chat,
+    Bedrock,
+    Dynamodb,
+}
+
+impl Api {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Chat => "chat",
+            Self::Bedrock => "bedrock",
+            Self::Dynamodb => "dynamodb",
+        }
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    errors: IntCounterVec,
+    throttles: IntCounterVec,
+    faults: IntCounterVec,
+    streams: IntGaugeVec,
+    latency: HistogramVec,
+}
+
+const BUCKETS: [f64; 16] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0,
+];
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let requests = counter(
+            "surge_mock_requests_total",
+            "Requests served (chat: messages), by API and operation.",
+            &["api", "operation"],
+        );
+        let errors = counter(
+            "surge_mock_errors_total",
+            "Requests answered with an error other than a throttle, by API.",
+            &["api"],
+        );
+        let throttles = counter(
+            "surge_mock_throttles_total",
+            "Requests throttled (429, ProvisionedThroughputExceeded, throttled frames), by API.",
+            &["api"],
+        );
+        let faults = counter(
+            "surge_mock_faults_total",
+            "Faults injected, by kind (error, latency, stall, drop, refuse).",
+            &["kind"],
+        );
+        let streams = IntGaugeVec::new(
+            Opts::new(
+                "surge_mock_streams_open",
+                "Streams open now: Bedrock response streams and chat WebSockets.",
+            ),
+            &["api"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(streams.clone()))
+            .expect("unique metric");
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "surge_mock_request_duration_seconds",
+                "Time from request to the last byte of the answer (chat: message to done frame).",
+            )
+            .buckets(BUCKETS.to_vec()),
+            &["api"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(latency.clone()))
+            .expect("unique metric");
+        Self {
+            registry,
+            requests,
+            errors,
+            throttles,
+            faults,
+            streams,
+            latency,
+        }
+    }
+
+    pub fn request(&self, api: Api, operation: &str) {
+        self.requests
+            .with_label_values(&[api.label(), operation])
+            .inc();
+    }
+
+    pub fn error(&self, api: Api) {
+        self.errors.with_label_values(&[api.label()]).inc();
+    }
+
+    pub fn throttle(&self, api: Api) {
+        self.throttles.with_label_values(&[api.label()]).inc();
+    }
+
+    pub fn fault(&self, kind: &str) {
+        self.faults.with_label_values(&[kind]).inc();
+    }
+
+    pub fn observe(&self, api: Api, seconds: f64) {
+        self.latency
+            .with_label_values(&[api.label()])
+            .observe(seconds);
+    }
+
+    /// Counts a stream open until the guard drops.
+    pub fn stream(&self, api: Api) -> StreamGuard {
+        let g = self.streams.with_label_values(&[api.label()]);
+        g.inc();
+        StreamGuard(g)
+    }
+
+    /// The exposition text.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding never fails");
+        String::from_utf8(buf).expect("exposition is UTF-8")
+    }
+}
+
+/// Decrements the open-streams gauge when dropped.
+pub struct StreamGuard(prometheus::IntGauge);
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}

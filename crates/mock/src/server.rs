@@ -1,0 +1,157 @@
+//! The HTTP server: one port, routed by what the request is.
+//!
+//! - `POST /` with `X-Amz-Target: DynamoDB_20120810.*` → DynamoDB;
+//! - `POST /model/{modelId}/{converse,converse-stream,invoke,invoke-with-response-stream}`
+//!   → Bedrock Runtime;
+//! - `GET /chat` with a WebSocket upgrade → the chat pipeline;
+//! - `GET /metrics`, `GET /healthz`.
+//!
+//! Any `Authorization` (SigV4 or bearer) is accepted. Request bodies are bounded
+//! (`Config::max_body`), and every malformed request gets the answer the real service
+//! would give while the server keeps serving.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::App;
+use crate::dynamodb::{DynamoError, Operation};
+use crate::metrics::Api;
+
+/// Every response body: a whole buffer or a stream of chunks.
+pub type Body = BoxBody<Bytes, Infallible>;
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed()
+}
+
+/// A random request id in the shape AWS uses.
+pub fn request_id() -> String {
+    let r: u128 = rand::random();
+    let h = format!("{r:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+fn plain(status: StatusCode, text: &str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(full(text.to_string()))
+        .expect("valid response")
+}
+
+/// Accepts connections until the listener fails; each connection is served on its own task.
+pub async fn serve(listener: TcpListener, app: Arc<App>) -> std::io::Result<()> {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(c) => c,
+            // Out of file descriptors or a reset before accept: keep serving the others.
+            Err(_) => {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(route(app, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
+async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    match (req.method(), path.as_str()) {
+        (&Method::GET, "/healthz") => plain(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/metrics") => Response::builder()
+            .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
+            .body(full(app.metrics.render()))
+            .expect("valid response"),
+        (&Method::GET, "/chat") => crate::chat::upgrade(app, req),
+        (&Method::POST, "/") if req.headers().contains_key("x-amz-target") => {
+            dynamodb(app, req).await
+        }
+        (&Method::POST, p) if p.starts_with("/model/") => {
+            let rest = p["/model/".len()..].to_string();
+            crate::bedrock::api::handle(app, &rest, req).await
+        }
+        _ => plain(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+/// Reads a body of at most `max` bytes; `None` when it is larger or broken.
+pub async fn read_body(req: Request<Incoming>, max: usize) -> Option<Bytes> {
+    Limited::new(req.into_body(), max)
+        .collect()
+        .await
+        .ok()
+        .map(|c| c.to_bytes())
+}
+
+async fn dynamodb(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
+    let started = Instant::now();
+    let target = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let op = Operation::from_target(&target);
+    app.metrics
+        .request(Api::Dynamodb, op.as_ref().map_or("unknown", |o| o.name()));
+    app.faults.before_request(Api::Dynamodb, &app.metrics).await;
+    let result = match (op, read_body(req, app.config.max_body).await) {
+        (Err(e), _) => Err(e),
+        (Ok(_), None) => Err(DynamoError::Validation(format!(
+            "Request size exceeded {} bytes",
+            app.config.max_body
+        ))),
+        (Ok(_), Some(_)) if app.faults.inject_error(Api::Dynamodb, &app.metrics) => Err(
+            DynamoError::Internal("Internal server error (injected fault)".into()),
+        ),
+        (Ok(op), Some(body)) => app.dynamo.call(op, &body),
+    };
+    let (status, body) = match result {
+        Ok(v) => (200, v.to_string()),
+        Err(e) => {
+            if e == DynamoError::ProvisionedThroughputExceeded {
+                app.metrics.throttle(Api::Dynamodb);
+            } else {
+                app.metrics.error(Api::Dynamodb);
+            }
+            (e.status(), e.body())
+        }
+    };
+    app.metrics
+        .observe(Api::Dynamodb, started.elapsed().as_secs_f64());
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/x-amz-json-1.0")
+        .header("x-amzn-RequestId", request_id())
+        .header("x-amz-crc32", crc32fast::hash(body.as_bytes()).to_string())
+        .body(full(body))
+        .expect("valid response")
+}

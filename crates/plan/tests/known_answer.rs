@@ -1,0 +1,137 @@
+//! The planner's answer on a queue whose answer is known in closed form (Erlang C).
+
+use std::path::Path;
+
+use surge_plan::{Knob, PlanOptions, Slo, plan};
+use surge_profile::Profile;
+
+/// Erlang C: the probability that an arrival waits in an M/M/c queue with offered load `a`.
+fn erlang_c(c: u32, a: f64) -> f64 {
+    let mut term = 1.0;
+    let mut sum = 1.0;
+    for k in 1..c {
+        term *= a / f64::from(k);
+        sum += term;
+    }
+    let last = term * a / f64::from(c) * f64::from(c) / (f64::from(c) - a);
+    last / (sum + last)
+}
+
+/// Mean time in an M/M/c system (wait + service), seconds.
+fn mean_response(c: u32, lambda: f64, mu: f64) -> f64 {
+    erlang_c(c, lambda / mu) / (f64::from(c) * mu - lambda) + 1.0 / mu
+}
+
+/// An M/M/c queue through an ordinary profile: the orchestrator alone, exponential
+/// one-second CPU per message, 9 messages a second, tasks fixed (autoscaling off).
+fn queue_profile() -> Profile {
+    let system = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../profiles/system/mangaassist.toml")
+        .canonicalize()
+        .unwrap();
+    let off: String = [
+        "gateway",
+        "burst",
+        "classifier",
+        "memory",
+        "cache",
+        "semantic_cache",
+        "precomputed",
+        "rag",
+        "bedrock",
+        "guardrails",
+        "format",
+    ]
+    .iter()
+    .map(|l| format!("{l}.enabled = false\n"))
+    .collect();
+    let text = format!(
+        r#"description = "M/M/c planning check"
+seed = 11
+
+[system]
+file = "{}"
+{off}
+orchestrator.autoscaling.enabled = false
+orchestrator.initial_tasks = 12
+orchestrator.min_tasks = 1
+orchestrator.max_tasks = 200
+orchestrator.workers_per_task = 1
+orchestrator.cpu_per_message = "exp(mean=1s)"
+
+[traffic]
+arrival = "poisson"
+conversation_turns = 5
+reply_timeout = "10m"
+connect_rate = "500/s"
+
+[traffic.stores]
+manga_jp = "100%"
+
+[traffic.intents]
+order_tracking = "100%"
+
+[[traffic.stages]]
+name = "steady"
+duration = "4000s"
+sessions = 100
+message_rate = "9/s"
+"#,
+        system.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mmc.toml");
+    std::fs::write(&path, text).unwrap();
+    Profile::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn finds_the_fewest_tasks_that_keep_the_mean_response_under_the_bound() {
+    // Closed form: 10 tasks give 1.669 s, 11 give 1.195 s; the bound is 1.4 s (room for the confidence interval).
+    assert!(mean_response(10, 9.0, 1.0) > 1.4);
+    assert!(mean_response(11, 9.0, 1.0) < 1.4);
+    let knob: Knob = "orchestrator.initial_tasks=9..16".parse().unwrap();
+    let slo: Slo = "e2e.mean<=1.4s".parse().unwrap();
+    let opts = PlanOptions {
+        replications: 4,
+        threads: 2,
+        seed: None,
+    };
+    let mut seen = 0;
+    let result = plan(&queue_profile(), &[knob], &[slo], &opts, |_| seen += 1).unwrap();
+    let winner = result.winner().expect("a setting meets the SLO");
+    assert_eq!(
+        winner.label(),
+        "orchestrator.initial_tasks=11",
+        "{result:#?}"
+    );
+    // Bisection, not a grid: 16, then at most log2(7) + 1 more.
+    assert!(seen <= 5, "{seen} candidates");
+    assert_eq!(seen, result.candidates.len());
+    // The cheaper, failing neighbour was tried and failed.
+    let ten = result
+        .candidates
+        .iter()
+        .find(|c| c.label() == "orchestrator.initial_tasks=10")
+        .expect("10 tasks were tried");
+    assert!(!ten.passed);
+    assert!(ten.cost < winner.cost);
+    assert!(winner.slos[0].margin > 0.0);
+}
+
+#[test]
+fn unknown_knobs_and_bad_values_are_errors() {
+    let p = queue_profile();
+    let slo: Slo = "e2e.mean<=1.4s".parse().unwrap();
+    let opts = PlanOptions {
+        replications: 1,
+        threads: 1,
+        seed: None,
+    };
+    let bad: Knob = "orchestrator.tasks=1..5".parse().unwrap();
+    let err = plan(&p, &[bad], std::slice::from_ref(&slo), &opts, |_| {}).unwrap_err();
+    assert!(err.to_string().contains("no such key"), "{err}");
+    let above: Knob = "orchestrator.initial_tasks=1..500".parse().unwrap();
+    let err = plan(&p, &[above], &[slo], &opts, |_| {}).unwrap_err();
+    assert!(err.to_string().contains("max_tasks"), "{err}");
+}

@@ -1,0 +1,429 @@
+//! The architecture model: how one message travels through the layers, as events.
+//!
+//! A message arrives (gateway admission, auth), waits for an orchestrator worker (or a
+//! Lambda burst worker when the queue is deep), is classified, loads conversation memory
+//! from DynamoDB, fans out to the product cache and retrieval, asks the semantic cache,
+//! calls Bedrock, passes guardrails and formatting, and travels back over the network;
+//! after the answer its memory is written. Only the contended steps — the orchestrator
+//! queue, DynamoDB capacity, Bedrock quotas and the end of the turn — are events; every
+//! uncontended latency in between is drawn and added to the next event's time, so a
+//! typical turn costs three to six events. Periodic events drive connections and
+//! capacity growth (every second), autoscaling (every datapoint) and the outputs.
+
+use surge_profile::{Dist, Duration, Profile, Schedule, SystemModel};
+
+use crate::SimError;
+
+mod turn;
+use crate::arrivals::Arrivals;
+use crate::autoscaling::{Decision, TargetTracking};
+use crate::bedrock;
+use crate::burst::Burst;
+use crate::consumption::Consumption;
+use crate::dynamodb::Table;
+use crate::gateway::{Gateway, TICK};
+use crate::message::Slab;
+use crate::orchestrator::{Integrals, Orchestrator};
+use crate::output::Output;
+use crate::plan::Plan;
+use crate::progress::Progress;
+use crate::queue::EventQueue;
+use crate::report::Peaks;
+use crate::rng::Stream;
+use crate::stats::{Counters, ErrorClass, Latencies, Step, StepTimes};
+use crate::streams::Streams;
+use crate::time::{MINUTE, Nanos, SECOND, nanos};
+use crate::timeline::{Layers, MinuteSampler};
+
+/// How long in-flight messages may take to finish after the last arrival.
+pub const DRAIN: Nanos = 10 * MINUTE;
+
+#[derive(Debug, Clone, Copy)]
+enum Event {
+    /// Once per simulated second: connections, capacity growth, outputs.
+    Tick,
+    /// An autoscaling datapoint.
+    Datapoint,
+    TaskReady,
+    /// The message reaches the orchestrator.
+    Orchestrate(u32),
+    CpuDone(u32),
+    BurstDone(u32),
+    MemoryRead(u32),
+    LlmStart(u32),
+    LlmEnd(u32),
+    Done(u32),
+    MemoryWrite(u32),
+}
+
+/// How an answer was produced, which decides the steps after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// Written by the LLM: guardrails, format, network; may stream.
+    Generated,
+    /// A template or product-data answer: format, network.
+    Template,
+    /// Served ready-made (semantic cache, precomputed): network only.
+    Ready,
+}
+
+#[inline]
+fn draw(d: &Dist<Duration>, rng: &mut Stream) -> Nanos {
+    nanos(d.sample(rng))
+}
+
+/// The ECS service: its workers and queue, its scaling policy and the bookkeeping of both.
+struct Ecs {
+    service: Orchestrator,
+    scaling: TargetTracking,
+    period: Nanos,
+    last_datapoint: Integrals,
+    /// vCPUs per worker: a message's service time is its CPU draw divided by this.
+    slice: f64,
+}
+
+/// How to run: everything but the profile, the seed and the output.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    /// Messages sent before this are simulated but not measured.
+    pub warmup: Nanos,
+    /// Length of one hlog interval.
+    pub hlog_interval: Nanos,
+    pub progress: bool,
+}
+
+/// What [`Sim::run`] hands back.
+pub(crate) struct Finished {
+    pub counters: Counters,
+    pub steps: StepTimes,
+    pub latencies: Latencies,
+    pub peaks: Peaks,
+    pub events: u64,
+    /// Simulated time at which the run ended (arrivals end + drain).
+    pub ended: Nanos,
+    /// Time-average orchestrator queue length after the warm-up.
+    pub queue_mean: f64,
+    pub sessions: u64,
+    pub consumption: Consumption,
+    /// ECS task-seconds over the whole run (for cost).
+    pub task_seconds: f64,
+    pub output: Option<Output>,
+}
+
+pub(crate) struct Sim<'p> {
+    sys: &'p SystemModel,
+    plan: Plan,
+    schedule: Schedule,
+    end: Nanos,
+    warmup: Nanos,
+    hlog_interval: Nanos,
+    reply_timeout: Nanos,
+    /// A constant auth latency in front of the orchestrator: arrivals are handled that
+    /// much later instead of through an event (arrival order is kept, so nothing changes).
+    auth_folded: Nanos,
+    /// Sessions the schedule wants open (updated every second).
+    wanted: f64,
+    now: Nanos,
+    stopped: bool,
+    events: EventQueue<Event>,
+    arrivals: Arrivals,
+    msgs: Slab,
+    rng: Streams,
+    gateway: Gateway,
+    ecs: Option<Ecs>,
+    burst: Option<Burst>,
+    table: Option<Table>,
+    bedrock: Option<bedrock::Capacity>,
+    counters: Counters,
+    consumption: Consumption,
+    steps: StepTimes,
+    lat: Latencies,
+    sampler: MinuteSampler,
+    warm_integrals: Option<Integrals>,
+    sessions_opened: u64,
+    processed: u64,
+    ready: Vec<u32>,
+    progress: Progress,
+    output: Option<Output>,
+}
+
+impl<'p> Sim<'p> {
+    pub fn new(
+        profile: &'p Profile,
+        plan: &Plan,
+        seed: u64,
+        settings: Settings,
+        output: Option<Output>,
+    ) -> Result<Self, SimError> {
+        let sys = &profile.system;
+        let plan = plan.clone();
+        let consumption = Consumption::new(&plan);
+        let Settings {
+            warmup,
+            hlog_interval,
+            progress,
+        } = settings;
+        let schedule = profile.schedule();
+        let rng = Streams::new(seed);
+        let arrivals = Arrivals::new(
+            &schedule,
+            profile.traffic.arrival,
+            Stream::new(seed, "arrivals"),
+        );
+        let o = &sys.orchestrator;
+        let ecs = o.enabled.then(|| Ecs {
+            service: Orchestrator::new(o.initial_tasks, o.workers_per_task),
+            scaling: TargetTracking::new(o),
+            period: nanos(o.autoscaling.period).max(SECOND),
+            last_datapoint: Integrals::default(),
+            slice: o.vcpu_per_task / f64::from(o.workers_per_task),
+        });
+        let burst = (o.enabled && sys.burst.enabled).then(|| Burst::new(&sys.burst));
+        let table = sys.memory.enabled.then(|| Table::new(&sys.memory));
+        let bedrock = sys
+            .bedrock
+            .enabled
+            .then(|| bedrock::Capacity::new(&plan.models));
+        let end = nanos(profile.duration);
+        let mut sim = Self {
+            sys,
+            lat: Latencies::new(&plan),
+            sampler: MinuteSampler::new(&plan),
+            plan,
+            schedule,
+            end,
+            warmup,
+            hlog_interval: hlog_interval.max(SECOND) / SECOND * SECOND,
+            reply_timeout: nanos(profile.traffic.reply_timeout),
+            auth_folded: if sys.gateway.enabled && sys.gateway.auth.is_constant() {
+                draw(&sys.gateway.auth, &mut Stream::new(seed, "auth"))
+            } else {
+                0
+            },
+            wanted: 0.0,
+            now: 0,
+            stopped: false,
+            events: EventQueue::new(),
+            arrivals,
+            msgs: Slab::default(),
+            rng,
+            gateway: Gateway::new(&sys.gateway, sys.bedrock.streaming),
+            ecs,
+            burst,
+            table,
+            bedrock,
+            counters: Counters::default(),
+            consumption,
+            steps: StepTimes::default(),
+            warm_integrals: None,
+            sessions_opened: 0,
+            processed: 0,
+            ready: Vec::new(),
+            progress: Progress::new(progress, end),
+            output,
+        };
+        sim.events.push(0, Event::Tick);
+        if let Some(ecs) = &sim.ecs {
+            if o.autoscaling.enabled {
+                sim.events.push(ecs.period, Event::Datapoint);
+            }
+        }
+        Ok(sim)
+    }
+
+    /// Runs the scenario to its end and the in-flight messages to completion.
+    pub fn run(mut self) -> Result<Finished, SimError> {
+        while !self.stopped {
+            // A message due at t0 is handled at t0 + the folded auth latency.
+            let due = self.arrivals.peek();
+            let next = self.events.peek_time();
+            match due {
+                Some(t0) if next.is_none_or(|e| t0 + self.auth_folded < e) => self.arrival(t0),
+                _ => {
+                    let Some((t, ev)) = self.events.pop() else {
+                        break;
+                    };
+                    self.now = t;
+                    self.dispatch(ev)?;
+                }
+            }
+            self.processed += 1;
+        }
+        self.progress.finish();
+        if self.output.is_none() {
+            // Nothing was written per interval: fold the whole run into the totals.
+            self.lat
+                .recorder
+                .take_interval(std::time::Duration::from_nanos(self.now))?;
+        }
+        let unfinished = self.msgs.in_use() as u64;
+        self.counters.errors[ErrorClass::Unfinished as usize] += unfinished;
+        let queue_mean = match (&mut self.ecs, self.warm_integrals) {
+            (Some(ecs), Some(warm)) => ecs.service.integrals(self.now).queue_since(&warm),
+            _ => 0.0,
+        };
+        let peaks = self.sampler.peaks(
+            &self.plan,
+            self.burst.as_ref(),
+            self.table.as_ref(),
+            self.bedrock.as_ref(),
+        );
+        let task_seconds = match &mut self.ecs {
+            Some(ecs) => {
+                // The integral is in worker-nanoseconds.
+                let workers = f64::from(sys_workers_per_task(self.sys));
+                ecs.service.integrals(self.now).workers / workers / SECOND as f64
+            }
+            None => 0.0,
+        };
+        Ok(Finished {
+            consumption: self.consumption,
+            task_seconds,
+            counters: self.counters,
+            steps: self.steps,
+            latencies: self.lat,
+            peaks,
+            events: self.processed,
+            ended: self.now,
+            queue_mean,
+            sessions: self.sessions_opened,
+            output: self.output,
+        })
+    }
+
+    fn dispatch(&mut self, ev: Event) -> Result<(), SimError> {
+        match ev {
+            Event::Tick => self.tick()?,
+            Event::Datapoint => self.datapoint(),
+            Event::TaskReady => self.task_ready(),
+            Event::Orchestrate(m) => self.orchestrate(m),
+            Event::CpuDone(m) => self.cpu_done(m),
+            Event::BurstDone(m) => {
+                if let Some(b) = &mut self.burst {
+                    b.release(self.now);
+                }
+                self.after_orchestration(m, self.now);
+            }
+            Event::MemoryRead(m) => self.memory_read(m),
+            Event::LlmStart(m) => self.llm_start(m),
+            Event::LlmEnd(m) => self.llm_end(m),
+            Event::Done(m) => self.done(m),
+            Event::MemoryWrite(m) => self.memory_write(m),
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn at(&mut self, t: Nanos, ev: Event) {
+        self.events.push(t, ev);
+    }
+
+    fn step(&mut self, m: u32, step: Step, t: Nanos) {
+        if self.msgs[m].measured {
+            self.steps.add(step, t);
+        }
+    }
+
+    fn fail(&mut self, m: u32, class: ErrorClass) {
+        self.counters.error(class);
+        self.msgs.remove(m);
+    }
+
+    // ---- the orchestrator's own events ---------------------------------------------
+
+    fn task_ready(&mut self) {
+        let ecs = self.ecs.as_mut().expect("orchestrator enabled");
+        let mut ready = std::mem::take(&mut self.ready);
+        ready.extend(ecs.service.task_ready(self.now));
+        for &m in &ready {
+            self.serve(m);
+        }
+        ready.clear();
+        self.ready = ready;
+    }
+
+    fn datapoint(&mut self) {
+        let now = self.now;
+        let ecs = self
+            .ecs
+            .as_mut()
+            .expect("scheduled only with an orchestrator");
+        let integrals = ecs.service.integrals(now);
+        let cpu = integrals.cpu_since(&ecs.last_datapoint);
+        ecs.last_datapoint = integrals;
+        let (running, starting) = (ecs.service.running(), ecs.service.starting());
+        match ecs.scaling.datapoint(now, cpu, running, starting) {
+            Decision::Hold => {}
+            Decision::ScaleOut(n) => {
+                ecs.service.start_tasks(n);
+                for _ in 0..n {
+                    let start = draw(&self.sys.orchestrator.task_start, &mut self.rng.task_start);
+                    self.events.push(now + start, Event::TaskReady);
+                }
+            }
+            Decision::ScaleIn(n) => ecs.service.remove_tasks(now, n),
+        }
+        if !self.stopped {
+            let period = self.ecs.as_ref().expect("checked").period;
+            self.at(now + period, Event::Datapoint);
+        }
+    }
+
+    // ---- once per simulated second -------------------------------------------------
+
+    fn tick(&mut self) -> Result<(), SimError> {
+        let now = self.now;
+        self.wanted = self.schedule.sessions_at(Duration::from_nanos(now));
+        let before = self.gateway.connected();
+        self.consumption.connection_seconds += before as f64 * (TICK as f64 / SECOND as f64);
+        self.gateway.tick(now, self.wanted.round() as u64);
+        self.sessions_opened += self.gateway.connected().saturating_sub(before);
+        if let Some(table) = &mut self.table {
+            table.tick(now);
+        }
+        if self.warm_integrals.is_none() && now >= self.warmup {
+            self.warm_integrals = self.ecs.as_mut().map(|e| e.service.integrals(now));
+        }
+        let over = now >= self.end && (self.msgs.in_use() == 0 || now >= self.end + DRAIN);
+        if now > 0 && (now % MINUTE == 0 || over) {
+            self.sample_minute(now)?;
+        }
+        if now > 0 && (now % self.hlog_interval == 0 || over) {
+            if let Some(out) = &mut self.output {
+                out.close_interval(&mut self.lat.recorder, now)?;
+            }
+        }
+        self.progress.update(now, self.processed);
+        if over {
+            self.stopped = true;
+        } else {
+            self.at(now + TICK, Event::Tick);
+        }
+        Ok(())
+    }
+
+    fn sample_minute(&mut self, now: Nanos) -> Result<(), SimError> {
+        let ecs = self.ecs.as_mut().map(|e| {
+            let integrals = e.service.integrals(now);
+            (&mut e.service, integrals)
+        });
+        let layers = Layers {
+            connected: self.gateway.connected(),
+            backlog: self.gateway.connect_backlog,
+            in_flight: self.msgs.in_use(),
+            ecs,
+            burst: self.burst.as_mut(),
+            table: self.table.as_mut(),
+            bedrock: self.bedrock.as_mut(),
+        };
+        let row = self.sampler.sample(now, &self.counters, layers);
+        if let Some(out) = &mut self.output {
+            out.timeline_row(&row)?;
+        }
+        Ok(())
+    }
+}
+
+fn sys_workers_per_task(sys: &SystemModel) -> u32 {
+    sys.orchestrator.workers_per_task.max(1)
+}

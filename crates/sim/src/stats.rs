@@ -1,0 +1,227 @@
+//! Streaming statistics of a run: latency histograms, counters and time per step.
+//!
+//! Nothing here grows with the number of messages: latencies go into fixed-size HDR
+//! histograms (the run directory's per-interval ones, plus per-stage and queue-wait
+//! histograms for the report), everything else is a counter.
+
+use hdrhistogram::Histogram;
+use surge_record::{IntervalRecorder, Metric, Tag, TagId, new_histogram};
+
+use crate::plan::Plan;
+use crate::time::{Nanos, micros};
+
+macro_rules! named_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub const fn name(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
+named_enum! {
+    /// A step of the pipeline, for "where the time went".
+    Step {
+        Auth => "auth",
+        Queue => "orchestrator_queue",
+        Orchestrator => "orchestrator_cpu",
+        Burst => "lambda_burst",
+        Precomputed => "precomputed",
+        Classifier => "classifier",
+        Memory => "memory",
+        FanOut => "fan_out",
+        SemanticCache => "semantic_cache",
+        Llm => "llm",
+        Guardrails => "guardrails",
+        Format => "format",
+        Network => "network",
+    }
+}
+
+named_enum! {
+    /// Why a message failed (the `errors_<class>` columns and `errors` of summary.json).
+    ErrorClass {
+        GatewayUser => "gateway_user_limit",
+        GatewayAccount => "gateway_account_limit",
+        DynamodbRead => "dynamodb_read",
+        DynamodbWrite => "dynamodb_write",
+        Bedrock => "bedrock_throttled",
+        Timeout => "timeout",
+        Unfinished => "unfinished",
+    }
+}
+
+/// Total time spent in each step and how many messages went through it.
+#[derive(Debug, Clone, Default)]
+pub struct StepTimes {
+    pub nanos: [u64; Step::ALL.len()],
+    /// Messages for which the step took any time.
+    pub count: [u64; Step::ALL.len()],
+    /// Messages measured (admitted after the warm-up).
+    pub measured: u64,
+}
+
+impl StepTimes {
+    #[inline]
+    pub fn add(&mut self, step: Step, t: Nanos) {
+        if t > 0 {
+            self.nanos[step as usize] += t;
+            self.count[step as usize] += 1;
+        }
+    }
+}
+
+/// Counts since the start; the timeline writes differences of two snapshots.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counters {
+    pub sent: u64,
+    pub completed: u64,
+    pub errors: [u64; ErrorClass::ALL.len()],
+    pub cache_lookups: u64,
+    pub cache_hits: u64,
+    pub semantic_lookups: u64,
+    pub semantic_hits: u64,
+    pub precomputed: u64,
+    pub llm_calls: u64,
+    pub burst_invocations: u64,
+    pub memory_retries: u64,
+}
+
+impl Counters {
+    pub fn error(&mut self, class: ErrorClass) {
+        self.errors[class as usize] += 1;
+    }
+
+    pub fn errors_total(&self) -> u64 {
+        self.errors.iter().sum()
+    }
+}
+
+/// Histogram ids of one qualifier (a store or a model).
+#[derive(Debug, Clone, Copy)]
+struct Pair {
+    e2e: TagId,
+    ttft: TagId,
+}
+
+/// Latencies of the run, in µs.
+pub struct Latencies {
+    pub recorder: IntervalRecorder,
+    all: Pair,
+    itl: TagId,
+    stores: Vec<Option<Pair>>,
+    models: Vec<Option<Pair>>,
+    /// e2e and ttft per traffic stage (for the report).
+    pub stages: Vec<[Histogram<u64>; 2]>,
+    /// Orchestrator queue waits, µs, of every message a worker served.
+    pub queue_wait: Histogram<u64>,
+    /// Exact sum of the waits, ns.
+    pub queue_wait_sum: f64,
+    /// Served messages that waited at all.
+    pub waited: u64,
+    /// Exact sums of e2e and ttft, ns, and how many answers they cover.
+    pub e2e_sum: f64,
+    pub ttft_sum: f64,
+    pub answers: u64,
+}
+
+fn pair(rec: &mut IntervalRecorder, q: Option<&str>) -> Pair {
+    let mut tag = |m: Metric| match q {
+        None => rec.register(&Tag::metric_only(m)),
+        Some(q) => rec.register(&Tag::qualified(m, q).expect("validated names")),
+    };
+    Pair {
+        e2e: tag(Metric::E2e),
+        ttft: tag(Metric::Ttft),
+    }
+}
+
+/// Store and model names become hlog tags; the profile crate allows characters tags do
+/// not, so such a name gets no per-store or per-model series rather than a broken log.
+fn qualifier(name: &str) -> Option<&str> {
+    Tag::qualified(Metric::E2e, name).ok().map(|_| name)
+}
+
+impl Latencies {
+    pub fn new(plan: &Plan) -> Self {
+        let mut rec = IntervalRecorder::new(std::time::Duration::ZERO);
+        let all = pair(&mut rec, None);
+        let itl = rec.register(&Tag::metric_only(Metric::Itl));
+        let mut named = |name: &str| qualifier(name).map(|q| pair(&mut rec, Some(q)));
+        let stores = plan.stores.iter().map(|s| named(&s.name)).collect();
+        let models = plan.models.iter().map(|m| named(&m.name)).collect();
+        Self {
+            recorder: rec,
+            all,
+            itl,
+            stores,
+            models,
+            stages: plan
+                .stages
+                .iter()
+                .map(|_| [new_histogram(), new_histogram()])
+                .collect(),
+            queue_wait: new_histogram(),
+            queue_wait_sum: 0.0,
+            waited: 0,
+            e2e_sum: 0.0,
+            ttft_sum: 0.0,
+            answers: 0,
+        }
+    }
+
+    /// One answered message: e2e and ttft overall, per store, per model (if generated)
+    /// and per stage.
+    pub fn answered(
+        &mut self,
+        e2e: Nanos,
+        ttft: Nanos,
+        store: usize,
+        model: Option<usize>,
+        stage: usize,
+    ) {
+        self.e2e_sum += e2e as f64;
+        self.ttft_sum += ttft as f64;
+        self.answers += 1;
+        let (e2e, ttft) = (micros(e2e), micros(ttft));
+        let pairs = [
+            Some(self.all),
+            self.stores[store],
+            model.and_then(|m| self.models[m]),
+        ];
+        for p in pairs.iter().flatten() {
+            self.recorder.record(p.e2e, e2e);
+            self.recorder.record(p.ttft, ttft);
+        }
+        if let Some([e, t]) = self.stages.get_mut(stage) {
+            let _ = e.record(e2e);
+            let _ = t.record(ttft);
+        }
+    }
+
+    /// `count` inter-token gaps of `gap`.
+    pub fn itl(&mut self, gap: Nanos, count: u64) {
+        if count > 0 {
+            self.recorder.record_n(self.itl, micros(gap), count);
+        }
+    }
+
+    pub fn queue_wait(&mut self, wait: Nanos) {
+        let _ = self.queue_wait.record(micros(wait));
+        self.queue_wait_sum += wait as f64;
+        self.waited += u64::from(wait > 0);
+    }
+}

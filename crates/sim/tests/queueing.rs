@@ -1,0 +1,124 @@
+//! The orchestrator queue against queueing theory, configured through ordinary profiles:
+//! a fixed task count (min = max = initial), autoscaling off, every other layer off,
+//! `cpu_per_message` as the service time and a stage with the arrival rate. Each check
+//! runs independent replications and asks for the closed form inside the 95 % CI.
+
+mod common;
+
+use common::{layers_off_except, profile, stage};
+use surge_profile::Profile;
+use surge_sim::{Replications, SimOptions, replicate};
+
+/// Erlang C: probability of waiting and mean wait in M/M/c.
+fn erlang_c(c: u32, lambda: f64, mu: f64) -> (f64, f64) {
+    let a = lambda / mu;
+    let (mut term, mut sum) = (1.0, 0.0);
+    for k in 0..c {
+        sum += term;
+        term *= a / f64::from(k + 1);
+    }
+    // `term` is now a^c / c!.
+    let tail = term * f64::from(c) / (f64::from(c) - a);
+    let p_wait = tail / (sum + tail);
+    (p_wait, p_wait / (f64::from(c) * mu - lambda))
+}
+
+fn queue_profile(tasks: u32, service: &str, rate: &str, duration: &str) -> Profile {
+    let system = format!(
+        r#"{off}
+orchestrator.autoscaling.enabled = false
+orchestrator.initial_tasks = {tasks}
+orchestrator.min_tasks = {tasks}
+orchestrator.max_tasks = {tasks}
+orchestrator.workers_per_task = 1
+orchestrator.vcpu_per_task = 1
+orchestrator.cpu_per_message = "{service}"
+"#,
+        off = layers_off_except(&["orchestrator"])
+    );
+    profile(
+        &system,
+        "poisson",
+        r#"order_tracking = "100%""#,
+        &stage("steady", duration, 100, rate),
+    )
+}
+
+fn run(p: &Profile, warmup: &str, n: u32) -> Replications {
+    let opts = SimOptions {
+        warmup: warmup.parse().unwrap(),
+        ..SimOptions::default()
+    };
+    replicate(p, &opts, n).unwrap()
+}
+
+fn check(r: &Replications, name: &str, expected: f64) {
+    let e = r.figure(name).unwrap();
+    println!(
+        "{name}: simulated {:.5} ± {:.5}, theory {expected:.5}",
+        e.mean, e.half_width
+    );
+    assert!(e.contains(expected), "{name}: {e:?} vs {expected}");
+}
+
+#[test]
+fn erlang_c_reference_values() {
+    let (p, wq) = erlang_c(10, 9.0, 1.0);
+    assert!((p - 0.6687).abs() < 1e-4 && (wq - 0.6687).abs() < 1e-4);
+    let (_, wq) = erlang_c(200, 180.0, 1.0);
+    assert!((wq - 0.00472).abs() < 1e-5, "{wq}");
+}
+
+#[test]
+fn m_m_10_matches_erlang_c_and_littles_law() {
+    let (p_wait, wq) = erlang_c(10, 9.0, 1.0);
+    let r = run(
+        &queue_profile(10, "exp(mean=1s)", "9/s", "3000s"),
+        "300s",
+        8,
+    );
+    check(&r, "queue.wait_probability", p_wait);
+    check(&r, "queue.mean_wait_s", wq);
+    // Little's law on the same runs: Lq = λ Wq, replication by replication.
+    let f = |n: &str| r.figure(n).unwrap().values.clone();
+    for ((l, lambda), w) in f("queue.mean_length")
+        .iter()
+        .zip(f("queue.arrival_rate"))
+        .zip(f("queue.mean_wait_s"))
+    {
+        assert!(
+            (l - lambda * w).abs() <= 0.03 * l,
+            "Lq {l} vs λWq {}",
+            lambda * w
+        );
+    }
+}
+
+#[test]
+fn m_m_200_matches_erlang_c() {
+    let (_, wq) = erlang_c(200, 180.0, 1.0);
+    let r = run(
+        &queue_profile(200, "exp(mean=1s)", "180/s", "400s"),
+        "50s",
+        6,
+    );
+    check(&r, "queue.mean_wait_s", wq);
+}
+
+#[test]
+fn m_m_1_matches_closed_form() {
+    // ρ = 0.5: Wq = ρ / (μ − λ) = 1 s.
+    let r = run(
+        &queue_profile(1, "exp(mean=1s)", "0.5/s", "20000s"),
+        "500s",
+        8,
+    );
+    check(&r, "queue.mean_wait_s", 1.0);
+}
+
+#[test]
+fn m_d_1_matches_pollaczek_khinchine() {
+    // ρ = 0.5, deterministic service: Wq = ρ / (2 μ (1 − ρ)) = 0.5 s.
+    let r = run(&queue_profile(1, "1s", "0.5/s", "20000s"), "500s", 8);
+    check(&r, "queue.mean_wait_s", 0.5);
+}

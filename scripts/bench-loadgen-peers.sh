@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# surge's load generator against its peers, at equal sessions and message rate, against the
+# same local mock: messages per CPU-second and memory per session.
+#
+#   surge      surge run (one process)
+#   Tsung      apt-get install tsung       (Erlang; websocket sessions, ts_websocket)
+#   Artillery  npm install artillery       (Node.js; engine: ws)
+#
+# Every tool opens SESSIONS WebSocket sessions over RAMP seconds and sends MESSAGES
+# messages per session, one every GAP seconds (rate = SESSIONS / GAP msg/s). CPU time and
+# peak memory come from getrusage of the tool's whole process tree (Python's resource
+# module, so GNU time is not needed). Messages are what each tool reports sending (surge:
+# summary.json; Artillery: websocket.messages_sent; Tsung: sessions × messages, as its
+# no_ack loop sends them all), next to what the mock's own counter says it answered.
+# surge's users wait for each answer before the next message (open model with late
+# messages); Tsung and Artillery here send on a timer whatever comes back. A tool that
+# is not installed is skipped unless --install.
+#
+# Usage: scripts/bench-loadgen-peers.sh [--sessions N] [--messages M] [--gap S]
+#        [--ramp S] [--port P] [--install] [--only surge|tsung|artillery]
+# Results: a table on stdout and results/peers-<UTC timestamp>.md.
+# SURGE_BIN=path uses a prebuilt surge instead of building one; ARTILLERY_BIN=path a
+# prebuilt artillery.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sessions=2000 messages=20 gap=3 ramp=10 port=8790 install=false only=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --sessions) sessions="$2"; shift 2 ;;
+        --messages) messages="$2"; shift 2 ;;
+        --gap) gap="$2"; shift 2 ;;
+        --ramp) ramp="$2"; shift 2 ;;
+        --port) port="$2"; shift 2 ;;
+        --install) install=true; shift ;;
+        --only) only="$2"; shift 2 ;;
+        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "unknown argument: $1 (try --help)" >&2; exit 2 ;;
+    esac
+done
+duration=$(( ramp + messages * gap + 5 ))
+work=$(mktemp -d)
+trap 'kill -INT "${mock:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+ulimit -n "$(ulimit -Hn)"
+
+if [ -n "${SURGE_BIN:-}" ]; then
+    surge=$SURGE_BIN
+else
+    cargo build --release --locked -p surge-cli
+    surge=$PWD/target/release/surge
+fi
+
+"$surge" mock --profile profiles/local.toml --listen "127.0.0.1:$port" >"$work/mock.log" 2>&1 &
+mock=$!
+for _ in $(seq 1 100); do grep -q '^listening on' "$work/mock.log" && break; sleep 0.1; done
+grep -q '^listening on' "$work/mock.log" || { cat "$work/mock.log" >&2; exit 3; }
+url="ws://127.0.0.1:$port/chat"
+
+# measure NAME CMD...: runs CMD, prints "cpu_s maxrss_kb wall_s".
+measure() {
+    python3 - "$@" <<'PY'
+import resource, subprocess, sys, time
+t = time.monotonic()
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=sys.stderr.fileno())
+wall = time.monotonic() - t
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{r.ru_utime + r.ru_stime:.2f} {r.ru_maxrss} {wall:.1f}")
+PY
+}
+
+# Chat messages the mock has served so far (its own counter, the same for every tool).
+served() {
+    python3 - "http://127.0.0.1:$port/metrics" <<'PY'
+import sys, urllib.request
+text = urllib.request.urlopen(sys.argv[1], timeout=10).read().decode()
+print(int(sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
+              if l.startswith('surge_mock_requests_total{') and 'api="chat"' in l)))
+PY
+}
+
+rows=()
+record() { # tool messages "cpu rss wall" served_before
+    read -r cpu rss wall <<<"$3"
+    local after; after=$(served)
+    rows+=("$(python3 -c "
+m,c,r,s,v=$2,$cpu,$rss,$sessions,$after-$4
+print(f'| $1 | {s} | {m} | {v} | {c:.1f} | {m/max(c,0.01):,.0f} | {r/1024:.0f} | {r/s:.1f} | $wall |')")")
+}
+
+want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
+
+if want surge; then
+    profile="$work/peers.toml"
+    sed -e "s|^duration = .*|duration = \"${duration}s\"|" profiles/local.toml \
+        | sed -e '/^\[\[traffic.stages\]\]/,$d' >"$profile"
+    sed -i "s|^file = \"system/|file = \"$PWD/profiles/system/|" "$profile"
+    sed -i 's|^arrival = .*|arrival = "constant"|' "$profile"
+    cat >>"$profile" <<TOML
+[[traffic.stages]]
+name = "peers"
+duration = "${duration}s"
+ramp = "${ramp}s"
+sessions = $sessions
+session_rate = "$(python3 -c "print(round(60/$gap, 3))")/min"
+TOML
+    sed -i '/^\[thresholds\]/,/^$/d; /^"[a-z0-9.:]*" = "/d' "$profile"
+    echo "== surge: $sessions sessions, one message every ${gap}s each, ${duration}s"
+    out="$work/surge-out"
+    before=$(served)
+    m=$(measure "$surge" run "$profile" --target "$url" --out "$out" --no-progress)
+    sent=$(python3 -c "import json,glob;print(json.load(open(glob.glob('$out/*/*/summary.json')[0]))['counts']['sent'])")
+    record surge "$sent" "$m" "$before"
+fi
+
+if want tsung; then
+    if ! command -v tsung >/dev/null && $install; then apt-get install -y tsung >/dev/null; fi
+    if command -v tsung >/dev/null; then
+        cat >"$work/tsung.xml" <<XML
+<?xml version="1.0"?>
+<!DOCTYPE tsung SYSTEM "/usr/share/tsung/tsung-1.0.dtd">
+<tsung loglevel="error">
+  <clients><client host="localhost" use_controller_vm="true" maxusers="$((sessions + 100))"/></clients>
+  <servers><server host="127.0.0.1" port="$port" type="tcp"/></servers>
+  <load><arrivalphase phase="1" duration="$ramp" unit="second">
+    <users maxnumber="$sessions" arrivalrate="$(python3 -c "print($sessions/$ramp)")" unit="second"/>
+  </arrivalphase></load>
+  <sessions><session probability="100" name="chat" type="ts_websocket">
+    <request><websocket type="connect" path="/chat"/></request>
+    <for from="1" to="$messages" incr="1" var="i">
+      <request subst="true"><websocket type="message" ack="no_ack">{"type":"message","session":"s%%_tsung_userid%%","id":"m%%_i%%","store":"manga_jp","text":"When will the next volume ship?"}</websocket></request>
+      <thinktime value="$gap" random="false"/>
+    </for>
+  </session></sessions>
+</tsung>
+XML
+        echo "== Tsung"
+        before=$(served)
+        m=$(measure tsung -f "$work/tsung.xml" -l "$work/tsung-log" start)
+        record tsung "$((sessions * messages))" "$m" "$before"
+    else
+        echo "== Tsung not installed (apt-get install tsung, or --install): skipped"
+    fi
+fi
+
+if want artillery; then
+    art="$work/node_modules/.bin/artillery"
+    if ! command -v artillery >/dev/null && [ ! -x "$art" ] && $install; then
+        # Artillery pulls in Playwright, whose install would download browsers: not needed.
+        PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --silent --no-audit --no-fund \
+            --prefix "$work" artillery >/dev/null
+    fi
+    command -v artillery >/dev/null && art=$(command -v artillery)
+    [ -n "${ARTILLERY_BIN:-}" ] && art=$ARTILLERY_BIN
+    if [ -x "$art" ]; then
+        cat >"$work/artillery.yml" <<YML
+config:
+  target: "$url"
+  phases:
+    - duration: $ramp
+      arrivalCount: $sessions
+scenarios:
+  - engine: ws
+    flow:
+      - loop:
+          - send: '{"type":"message","session":"s-{{ \$uuid }}","id":"m-{{ \$loopCount }}","store":"manga_jp","text":"When will the next volume ship?"}'
+          - think: $gap
+        count: $messages
+YML
+        echo "== Artillery"
+        before=$(served)
+        m=$(measure "$art" run --output "$work/artillery.json" "$work/artillery.yml")
+        sent=$(python3 -c "import json;print(json.load(open('$work/artillery.json'))['aggregate']['counters'].get('websocket.messages_sent',0))")
+        record artillery "$sent" "$m" "$before"
+    else
+        echo "== Artillery not installed (npm install artillery, or --install): skipped"
+    fi
+fi
+
+stamp=$(date -u +%Y-%m-%dT%H-%M-%SZ)
+mkdir -p results
+report="results/peers-$stamp.md"
+{
+    echo "# Load generators at equal load ($stamp)"
+    echo
+    echo "$sessions sessions over ${ramp}s, $messages messages each, one every ${gap}s; local mock; $(nproc) cores."
+    echo
+    echo "| tool | sessions | messages (tool) | answered (mock) | CPU s | messages per CPU-second | peak RSS MB | KB per session | wall s |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${rows[@]}"
+} | tee "$report"

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Simulator speed against SimPy on the same M/M/c model and customer count.
+#
+# The model: c = 10 servers, Poisson arrivals at 9/s, exponential service with mean 1 s,
+# run for CUSTOMERS customers. SimPy (installed into .venv/simpy) runs the textbook
+# process-based model; surge runs an ordinary profile with every layer but the
+# orchestrator switched off. Both report customers per wall-clock second; the ratio is
+# the figure (goal: surge ≥ 100× SimPy).
+#
+# Usage: scripts/bench-sim-vs-simpy.sh [CUSTOMERS]   (default 1,000,000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+customers="${1:-1000000}"
+case "$customers" in ''|*[!0-9]*) echo "CUSTOMERS must be a whole number" >&2; exit 2 ;; esac
+
+venv=.venv/simpy
+if ! "$venv/bin/python" -c 'import simpy' >/dev/null 2>&1; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check simpy
+fi
+cargo build --release -q -p surge-cli
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+cat > "$work/mmc.py" <<'PY'
+import random, sys, time
+import simpy
+
+N = int(sys.argv[1])
+LAM, MU, C = 9.0, 1.0, 10
+random.seed(1)
+waits = []
+
+def customer(env, servers):
+    arrive = env.now
+    with servers.request() as req:
+        yield req
+        waits.append(env.now - arrive)
+        yield env.timeout(random.expovariate(MU))
+
+def source(env, servers):
+    for _ in range(N):
+        yield env.timeout(random.expovariate(LAM))
+        env.process(customer(env, servers))
+
+env = simpy.Environment()
+servers = simpy.Resource(env, capacity=C)
+env.process(source(env, servers))
+t = time.perf_counter()
+env.run()
+wall = time.perf_counter() - t
+print(f"simpy {N} customers in {wall:.2f} s: {N / wall:,.0f} customers/s, Wq {sum(waits) / len(waits):.4f} s")
+PY
+simpy_line=$("$venv/bin/python" "$work/mmc.py" "$customers")
+echo "$simpy_line"
+
+system=$(realpath profiles/system/mangaassist.toml)
+duration=$(( customers / 9 ))
+cat > "$work/mmc.toml" <<TOML
+description = "M/M/10 speed check against SimPy"
+seed = 1
+
+[system]
+file = "$system"
+gateway.enabled = false
+burst.enabled = false
+classifier.enabled = false
+memory.enabled = false
+cache.enabled = false
+semantic_cache.enabled = false
+precomputed.enabled = false
+rag.enabled = false
+bedrock.enabled = false
+guardrails.enabled = false
+format.enabled = false
+orchestrator.autoscaling.enabled = false
+orchestrator.initial_tasks = 10
+orchestrator.min_tasks = 10
+orchestrator.max_tasks = 10
+orchestrator.workers_per_task = 1
+orchestrator.cpu_per_message = "exp(mean=1s)"
+
+[traffic]
+arrival = "poisson"
+conversation_turns = 5
+reply_timeout = "1h"
+connect_rate = "500/s"
+
+[traffic.stores]
+manga_jp = "100%"
+
+[traffic.intents]
+order_tracking = "100%"
+
+[[traffic.stages]]
+name = "steady"
+duration = "${duration}s"
+sessions = 100
+message_rate = "9/s"
+TOML
+surge_out=$(target/release/surge simulate "$work/mmc.toml" --no-write)
+surge_line=$(grep '^simulated .* messages in' <<<"$surge_out")
+wq=$(grep -o 'Wq [0-9.]* s' <<<"$surge_out" | head -1)
+echo "surge $surge_line ($wq)"
+
+simpy_rate=$(sed -E 's/.*: ([0-9,]+) customers\/s.*/\1/; s/,//g' <<<"$simpy_line")
+surge_rate=$(sed -E 's/.*\(([0-9.]+) events\/s, ([0-9.]+) messages\/s\).*/\2/' <<<"$surge_line")
+awk -v a="$surge_rate" -v b="$simpy_rate" 'BEGIN { printf "surge / SimPy = %.0f× customers per second (goal ≥ 100×)\n", a / b }'

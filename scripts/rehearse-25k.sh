@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The seed's peak on one machine: 25,000 WebSocket sessions at 250,000 messages/minute
+# against surge's local mock (profiles/rehearsal-25k.toml: ramp 55 s at 500 connections/s,
+# 100 s at peak, 20 s down).
+#
+# A process here may hold at most 20,000 open files, so both sides are split: the mock
+# serves from 2 processes on one port (`surge mock --workers 2`), the generator runs 2
+# worker processes (`surge run --shards 2`), each holding 12,500 sessions. Source addresses
+# are spread over 127.0.0.1-127.0.0.4 (--bind) so no address runs short of ephemeral ports.
+# Run scripts/tune-host.sh first to see what the host allows.
+#
+# The mock batches the tokens of each answer per --token-tick (default 50ms): at 4,167
+# answers/s one frame per token would be ~500,000 frames/s, more than two cores can
+# carry on both ends; ITL is then measured at the tick's granularity. --token-tick 0
+# restores one frame per token on a bigger machine.
+#
+# Prints the run report and the run directory (results/rehearsal-25k/<UTC timestamp>/);
+# exits with `surge run`'s code (0 ok, 1 a threshold failed, 3 could not run).
+#
+# Usage: scripts/rehearse-25k.sh [--profile P] [--port N] [--token-tick D]
+#                                [extra `surge run` flags...]
+# SURGE_BIN=path uses a prebuilt surge instead of building one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+profile=profiles/rehearsal-25k.toml
+port=8080
+tick=50ms
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --profile) profile="$2"; shift 2 ;;
+        --port) port="$2"; shift 2 ;;
+        --token-tick) tick="$2"; shift 2 ;;
+        -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) break ;;
+    esac
+done
+
+if [ -n "${SURGE_BIN:-}" ]; then
+    surge=$SURGE_BIN                 # a prebuilt binary (e.g. in CI artifacts)
+else
+    echo "== building surge (release)"
+    cargo build --release --locked -p surge-cli
+    surge=target/release/surge
+fi
+
+ulimit -n "$(ulimit -Hn)"
+log=$(mktemp)
+echo "== starting the mock: 2 workers on 127.0.0.1:$port"
+"$surge" mock --profile "$profile" --listen "127.0.0.1:$port" --workers 2 \
+    --token-tick "$tick" >"$log" 2>&1 &
+mock=$!
+trap 'kill -INT "$mock" 2>/dev/null || true; wait "$mock" 2>/dev/null || true; rm -f "$log"' EXIT
+for _ in $(seq 1 100); do
+    grep -q '^listening on' "$log" && break
+    kill -0 "$mock" 2>/dev/null || { cat "$log" >&2; echo "the mock did not start" >&2; exit 3; }
+    sleep 0.1
+done
+grep -q '^listening on' "$log" || { cat "$log" >&2; echo "the mock did not start in 10 s" >&2; exit 3; }
+
+echo "== 25,000 sessions, 250,000 msg/min: surge run --shards 2 --bind 127.0.0.1-127.0.0.4"
+set +e
+"$surge" run "$profile" --target "ws://127.0.0.1:$port/chat" \
+    --shards 2 --bind 127.0.0.1-127.0.0.4 "$@"
+code=$?
+set -e
+exit "$code"
