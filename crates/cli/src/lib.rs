@@ -42,6 +42,16 @@ pub enum Command {
     /// Example: surge check profiles/one-piece-spike.toml
     Check(commands::check::Args),
 
+    /// Local mock-mode benchmark in one command: mock, load, report, prediction.
+    ///
+    /// Starts `surge mock` on a free loopback port (as many processes as the sessions
+    /// need), runs the profile against it as `surge run` would, stops the mock, writes the
+    /// measured run directory and its HTML report, then simulates the same profile and
+    /// prints predicted against measured. Exits 1 when the measured run fails a threshold.
+    ///
+    /// Example: surge bench            (profiles/local.toml, about two minutes)
+    Bench(commands::bench::Args),
+
     /// Predict a profile with the discrete-event simulation.
     ///
     /// Runs the profile's traffic through the model of the whole architecture (gateway
@@ -160,6 +170,7 @@ pub enum Command {
 pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
     match cli.command {
         Command::Check(args) => commands::check::run(&args),
+        Command::Bench(args) => commands::bench::run(&args).await,
         Command::Simulate(args) => commands::simulate::run(&args),
         Command::Cost(args) => commands::cost::run(&args),
         Command::Plan(args) => commands::plan::run(&args),

@@ -295,3 +295,89 @@ fn plan_rejects_unknown_knobs_and_metrics() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("unknown metric"), "{}", text(&out).1);
 }
+
+#[test]
+fn bench_runs_mock_load_report_and_prediction() {
+    let dir = tempfile::tempdir().unwrap();
+    let system = repo()
+        .join("profiles/system/mangaassist.toml")
+        .canonicalize()
+        .unwrap();
+    let profile = dir.path().join("tiny.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            r#"description = "tiny bench"
+seed = 3
+duration = "6s"
+
+[system]
+file = "{}"
+bedrock.streaming = true
+
+[traffic]
+arrival = "poisson"
+conversation_turns = 5
+reply_timeout = "10s"
+connect_rate = "500/s"
+
+[traffic.stores]
+manga_jp = "100%"
+
+[traffic.intents]
+product_info = "60%"
+chitchat = "40%"
+
+[[traffic.stages]]
+name = "steady"
+duration = "6s"
+ramp = "1s"
+sessions = 10
+message_rate = "120/min"
+
+[thresholds]
+"errors.rate" = "< 5%"
+"#,
+            system.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("results");
+    let res = surge(&[
+        "bench",
+        profile.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&res);
+    assert_eq!(res.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("predicted (simulated) against measured (mock)"),
+        "{stdout}"
+    );
+    let runs: Vec<PathBuf> = std::fs::read_dir(out.join("tiny"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 2, "a measured and a simulated run: {runs:?}");
+    let kinds: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            json_file(&r.join("run.json"))["kind"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(kinds.contains(&"measured".to_string()) && kinds.contains(&"simulated".to_string()));
+    let measured = runs
+        .iter()
+        .find(|r| json_file(&r.join("run.json"))["kind"] == "measured")
+        .unwrap();
+    assert!(measured.join("report.html").is_file());
+    let summary = json_file(&measured.join("summary.json"));
+    assert!(
+        summary["counts"]["completed"].as_u64().unwrap() > 0,
+        "{summary}"
+    );
+}

@@ -1,5 +1,6 @@
 //! One module per `surge` subcommand.
 
+pub mod bench;
 pub mod check;
 pub mod compare;
 pub mod cost;

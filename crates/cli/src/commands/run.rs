@@ -156,7 +156,7 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
 }
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM (what Kubernetes sends a pod that must stop).
-async fn interrupted() {
+pub(crate) async fn interrupted() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).ok();
     tokio::select! {
