@@ -5,7 +5,6 @@
 //! the HTML report next to the run, then simulates the same profile and prints predicted
 //! against measured. One scenario, both answers, no set-up.
 
-use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -132,11 +131,7 @@ async fn measure(
         progress: std::io::stderr().is_terminal(),
         shard: None,
         start_at: None,
-        worker_command: vec![
-            exe.as_os_str().to_owned(),
-            OsString::from("run"),
-            OsString::from("--worker"),
-        ],
+        worker_command: super::run::worker_command(exe),
     };
     let outcome = surge_loadgen::run(opts, super::run::interrupted())
         .await

@@ -138,11 +138,7 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
         progress: !args.no_progress && std::io::stderr().is_terminal(),
         shard,
         start_at,
-        worker_command: vec![
-            exe.into(),
-            OsString::from("run"),
-            OsString::from("--worker"),
-        ],
+        worker_command: worker_command(&exe),
     };
     let outcome = surge_loadgen::run(opts, interrupted())
         .await
@@ -153,6 +149,15 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
         eprintln!("warning: {p}");
     }
     verdict(outcome.status, outcome.summary.passed(), &outcome.dir)
+}
+
+/// How a sharded run starts a worker process: this program as `surge run --worker`.
+pub(crate) fn worker_command(exe: &std::path::Path) -> Vec<OsString> {
+    vec![
+        exe.as_os_str().to_owned(),
+        OsString::from("run"),
+        OsString::from("--worker"),
+    ]
 }
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM (what Kubernetes sends a pod that must stop).
