@@ -101,7 +101,7 @@ pub fn scan<'a>(
         if !seen_header {
             return Err(header_error(line));
         }
-        let p = match parse_line(text) {
+        let p = match surge_record::hlog::parse_interval_line(text) {
             Ok(p) => p,
             Err(msg) => {
                 warn(format!("{msg}; line skipped"));
@@ -120,7 +120,7 @@ pub fn scan<'a>(
             start_time = Some(start_s);
         }
         let flow = each(RawInterval {
-            tag: p.tag,
+            tag: p.tag.unwrap_or(""),
             start_s,
             length_s: p.length,
             payload: p.payload,
@@ -153,44 +153,6 @@ fn leading_number(r: &str) -> Option<f64> {
         .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '-' | '+')))
         .unwrap_or(r.len());
     r[..end].parse::<f64>().ok().filter(|v| v.is_finite())
-}
-
-struct Line<'a> {
-    tag: &'a str,
-    timestamp: f64,
-    length: f64,
-    payload: &'a str,
-}
-
-fn parse_line(text: &str) -> Result<Line<'_>, String> {
-    let (tag, rest) = match text.strip_prefix("Tag=") {
-        Some(r) => r.split_once(',').ok_or("`Tag=` without a following ','")?,
-        None => ("", text),
-    };
-    let mut fields = rest.splitn(4, ',');
-    let mut num = |name: &str| -> Result<f64, String> {
-        let f = fields
-            .next()
-            .ok_or_else(|| format!("missing {name} field (line truncated?)"))?;
-        f.trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite())
-            .ok_or_else(|| format!("{name} field {f:?} is not a number"))
-    };
-    let timestamp = num("StartTimestamp")?;
-    let length = num("Interval_Length")?;
-    let _max = num("Interval_Max")?;
-    let payload = fields
-        .next()
-        .filter(|p| !p.trim().is_empty())
-        .ok_or("missing histogram payload (line truncated?)")?;
-    Ok(Line {
-        tag,
-        timestamp,
-        length,
-        payload,
-    })
 }
 
 #[cfg(test)]

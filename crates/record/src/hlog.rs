@@ -484,15 +484,21 @@ fn leading_number(r: &str) -> Option<f64> {
     r[..end].parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
-struct ParsedLine<'a> {
-    tag: Option<&'a str>,
-    timestamp: f64,
-    length: f64,
-    max: f64,
-    payload: &'a str,
+/// The fields of one interval line, unparsed beyond the numbers: readers that decode the
+/// payload their own way (the analyzer's streaming scan) share this one line grammar.
+pub struct ParsedLine<'a> {
+    /// The text after `Tag=`, if the line has one.
+    pub tag: Option<&'a str>,
+    /// StartTimestamp as written (relative or absolute; the caller applies the header rules).
+    pub timestamp: f64,
+    pub length: f64,
+    pub max: f64,
+    /// Base64 of the compressed histogram.
+    pub payload: &'a str,
 }
 
-fn parse_interval_line(text: &str) -> std::result::Result<ParsedLine<'_>, String> {
+/// Splits an interval line into its fields, or says what is wrong with it.
+pub fn parse_interval_line(text: &str) -> std::result::Result<ParsedLine<'_>, String> {
     let (tag, rest) = match text.strip_prefix("Tag=") {
         Some(r) => match r.split_once(',') {
             Some((t, rest)) => (Some(t), rest),
