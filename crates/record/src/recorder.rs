@@ -120,12 +120,17 @@ impl IntervalRecorder {
         self.by_tag.get(tag).copied()
     }
 
-    fn slot_mut(&mut self, id: TagId) -> &mut Slot {
+    fn index_of(&self, id: TagId) -> usize {
         assert_eq!(
             id.recorder, self.id,
             "TagId used with a different IntervalRecorder than the one that issued it"
         );
-        &mut self.slots[id.index as usize]
+        id.index as usize
+    }
+
+    fn slot_mut(&mut self, id: TagId) -> &mut Slot {
+        let index = self.index_of(id);
+        &mut self.slots[index]
     }
 
     /// Record one value in microseconds. No allocation unless the value exceeds every value
@@ -145,6 +150,31 @@ impl IntervalRecorder {
             // Only when resizing is impossible (value near u64::MAX): clamp, never drop.
             h.saturating_record_n(micros, count);
         }
+    }
+
+    /// Add the current interval of `from` into the current interval of `into`: for a tag
+    /// that is the sum of others (e.g. all stores), recorded once per interval instead of
+    /// once per value.
+    ///
+    /// # Panics
+    /// If either id was issued by a different recorder, or `from == into`.
+    pub fn add_current(&mut self, from: TagId, into: TagId) -> Result<()> {
+        assert_ne!(from, into, "a tag cannot be added into itself");
+        let (f, i) = (self.index_of(from), self.index_of(into));
+        let (source, target) = if f < i {
+            let (low, high) = self.slots.split_at_mut(i);
+            (&low[f], &mut high[0])
+        } else {
+            let (low, high) = self.slots.split_at_mut(f);
+            (&high[0], &mut low[i])
+        };
+        target
+            .current
+            .add(&source.current)
+            .map_err(|err| Error::HistogramMerge {
+                tag: target.tag.to_string(),
+                message: format!("{err:?}"),
+            })
     }
 
     /// Record by tag, registering it on first use. Hashes the tag on every call; prefer
@@ -321,6 +351,25 @@ mod tests {
         let lat = r.latency_ms();
         assert_eq!(lat.len(), 2);
         assert_eq!(lat[&Tag::from(Metric::Ttft)].count, 1);
+    }
+
+    #[test]
+    fn add_current_sums_tags_in_either_order() {
+        let mut r = IntervalRecorder::new(Duration::ZERO);
+        let all = r.register(&Metric::E2e.into());
+        let a = r.register(&Tag::qualified(Metric::E2e, "a").unwrap());
+        let b = r.register(&Tag::qualified(Metric::E2e, "b").unwrap());
+        r.record(a, 10);
+        r.record_n(b, 20, 3);
+        r.add_current(a, all).unwrap();
+        r.add_current(b, all).unwrap();
+        r.add_current(all, a).unwrap();
+        let h = r.current(&Metric::E2e.into()).unwrap();
+        assert_eq!((h.len(), h.min(), h.max()), (4, 10, 20));
+        let a = r
+            .current(&Tag::qualified(Metric::E2e, "a").unwrap())
+            .unwrap();
+        assert_eq!(a.len(), 5);
     }
 
     #[test]

@@ -121,6 +121,9 @@ struct Pair {
 pub struct Latencies {
     pub recorder: IntervalRecorder,
     all: Pair,
+    /// Whether every store has its own series, so that `all` is their sum, added once per
+    /// interval by [`settle`](Self::settle) rather than recorded once per answer.
+    all_from_stores: bool,
     itl: TagId,
     stores: Vec<Option<Pair>>,
     models: Vec<Option<Pair>>,
@@ -161,11 +164,12 @@ impl Latencies {
         let all = pair(&mut rec, None);
         let itl = rec.register(&Tag::metric_only(Metric::Itl));
         let mut named = |name: &str| qualifier(name).map(|q| pair(&mut rec, Some(q)));
-        let stores = plan.stores.iter().map(|s| named(&s.name)).collect();
+        let stores: Vec<_> = plan.stores.iter().map(|s| named(&s.name)).collect();
         let models = plan.models.iter().map(|m| named(&m.name)).collect();
         Self {
             recorder: rec,
             all,
+            all_from_stores: !stores.is_empty() && stores.iter().all(Option::is_some),
             itl,
             stores,
             models,
@@ -198,7 +202,7 @@ impl Latencies {
         self.answers += 1;
         let (e2e, ttft) = (micros(e2e), micros(ttft));
         let pairs = [
-            Some(self.all),
+            (!self.all_from_stores).then_some(self.all),
             self.stores[store],
             model.and_then(|m| self.models[m]),
         ];
@@ -210,6 +214,17 @@ impl Latencies {
             let _ = e.record(e2e);
             let _ = t.record(ttft);
         }
+    }
+
+    /// Completes the open interval's derived series; call before closing or taking it.
+    pub fn settle(&mut self) -> Result<(), surge_record::Error> {
+        if self.all_from_stores {
+            for p in self.stores.iter().flatten() {
+                self.recorder.add_current(p.e2e, self.all.e2e)?;
+                self.recorder.add_current(p.ttft, self.all.ttft)?;
+            }
+        }
+        Ok(())
     }
 
     /// `count` inter-token gaps of `gap`.

@@ -137,14 +137,14 @@ impl Sim<'_> {
             msg.pending = reads.min(u32::from(u8::MAX)) as u8;
             msg.attempts = 0;
             msg.mark = t + classify;
-            self.at(t + classify, Event::MemoryRead(m));
+            self.memory_read(m, t + classify);
         } else {
             self.after_memory(m, t + classify);
         }
     }
 
-    pub(super) fn memory_read(&mut self, m: u32) {
-        let now = self.now;
+    /// Reads the conversation memory of `m`, due at `now` (charged ahead, see the module docs).
+    pub(super) fn memory_read(&mut self, m: u32, now: Nanos) {
         let table = self.table.as_mut().expect("memory enabled");
         let msg = &mut self.msgs[m];
         while msg.pending > 0 && table.read(now) {
@@ -157,11 +157,11 @@ impl Sim<'_> {
             self.step(m, Step::Memory, spent);
             return self.after_memory(m, done);
         }
-        self.retry_memory(m, Event::MemoryRead(m), ErrorClass::DynamodbRead);
+        self.retry_memory(m, now, Event::MemoryRead(m), ErrorClass::DynamodbRead);
     }
 
-    /// A DynamoDB request of `m` was throttled: back off and retry, or give up.
-    pub(super) fn retry_memory(&mut self, m: u32, again: Event, class: ErrorClass) {
+    /// A DynamoDB request of `m` made at `now` was throttled: back off and retry, or give up.
+    pub(super) fn retry_memory(&mut self, m: u32, now: Nanos, again: Event, class: ErrorClass) {
         let msg = &mut self.msgs[m];
         if u32::from(msg.attempts) >= self.sys.memory.max_retries {
             return self.fail(m, class);
@@ -173,7 +173,7 @@ impl Sim<'_> {
         );
         msg.attempts = msg.attempts.saturating_add(1);
         self.counters.memory_retries += 1;
-        self.at(self.now + wait, again);
+        self.at(now + wait, again);
     }
 
     pub(super) fn after_memory(&mut self, m: u32, t: Nanos) {
@@ -348,11 +348,16 @@ impl Sim<'_> {
         } else {
             done
         };
-        self.at(done, Event::Done(m));
+        if done < self.interval_end() {
+            // Nothing observable changes before the answer lands in the same interval.
+            self.done(m, done);
+        } else {
+            self.at(done, Event::Done(m));
+        }
     }
 
-    pub(super) fn done(&mut self, m: u32) {
-        let now = self.now;
+    /// The answer of `m` reaches the user at `now`.
+    pub(super) fn done(&mut self, m: u32, now: Nanos) {
         let msg = self.msgs[m];
         let e2e = now - msg.t0;
         if msg.measured {
@@ -375,14 +380,14 @@ impl Sim<'_> {
             let msg = &mut self.msgs[m];
             msg.pending = writes.min(u32::from(u8::MAX)) as u8;
             msg.attempts = 0;
-            self.memory_write(m);
+            self.memory_write(m, now);
         } else {
             self.msgs.remove(m);
         }
     }
 
-    pub(super) fn memory_write(&mut self, m: u32) {
-        let now = self.now;
+    /// Writes the turn of `m` to memory, due at `now` (charged ahead, see the module docs).
+    pub(super) fn memory_write(&mut self, m: u32, now: Nanos) {
         let table = self.table.as_mut().expect("memory enabled");
         let msg = &mut self.msgs[m];
         while msg.pending > 0 && table.write(now) {
@@ -392,6 +397,6 @@ impl Sim<'_> {
         if msg.pending == 0 {
             return self.msgs.remove(m);
         }
-        self.retry_memory(m, Event::MemoryWrite(m), ErrorClass::DynamodbWrite);
+        self.retry_memory(m, now, Event::MemoryWrite(m), ErrorClass::DynamodbWrite);
     }
 }
