@@ -144,6 +144,22 @@ pub enum Command {
     /// Example: surge run profiles/local.toml --target ws://127.0.0.1:8080/chat
     Run(commands::run::Args),
 
+    /// Warm the target's caches before a spike: the profile's [prewarm] HTTP calls.
+    ///
+    /// Makes the calls of the profile's [prewarm] table in order — the seed's
+    /// pre_warm_for_release(asin, release_datetime) of Q19, one hour before a release —
+    /// against the target's host (http for ws://, https for wss://; a call may name its
+    /// own URL on an allowed host), with the target's headers and bearer token
+    /// (--token-env, never printed). Refuses hosts the profile's target.allowed does not
+    /// match (loopback is always allowed), prints each call's status and time, and exits 3
+    /// when any call fails or answers another status than expected. --dry-run checks the
+    /// target and token and prints the calls without making them. `surge mock` answers
+    /// POST /admin/prewarm {"asin": …, "ttl": "2h"} by switching its product cache to the
+    /// system model's cache.prewarmed_hit_ratio.
+    ///
+    /// Example: surge prewarm profiles/one-piece-spike.toml --target ws://127.0.0.1:8787/chat
+    Prewarm(commands::prewarm::Args),
+
     /// Serve the mock chatbot, Bedrock Runtime and DynamoDB on one loopback port.
     ///
     /// What `surge run` and `surge bench` measure when there is no staging: the seed's
@@ -156,7 +172,8 @@ pub enum Command {
     /// quotas → ThrottlingException) and the DynamoDB API (POST / with X-Amz-Target;
     /// tables in memory; on-demand capacity → ProvisionedThroughputExceededException), so
     /// AWS SDKs work with AWS_ENDPOINT_URL=http://ADDR and any credentials. GET /metrics
-    /// is Prometheus text, GET /healthz is a liveness check.
+    /// is Prometheus text, GET /healthz is a liveness check, POST /admin/prewarm
+    /// {"asin": …, "ttl": "2h"} pre-warms the product cache (see `surge prewarm`).
     ///
     /// Prints `listening on ADDR` as its first line. --workers N serves one port from N
     /// processes for more sessions than one process may hold files; --fault-* flags
@@ -177,6 +194,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Report(args) => commands::report::run(&args),
         Command::Compare(args) => commands::compare::run(&args),
         Command::Run(args) => commands::run::run(&args).await,
+        Command::Prewarm(args) => commands::prewarm::run(&args).await,
         Command::Mock(args) => commands::mock::run(&args).await,
     }
 }

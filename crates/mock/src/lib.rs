@@ -10,6 +10,7 @@
 //! - the Bedrock Runtime API ([`bedrock`]) with AWS event-stream framing and the model
 //!   quotas of the system model;
 //! - the DynamoDB API ([`dynamodb`]) in memory, with on-demand capacity;
+//! - `POST /admin/prewarm` ([`prewarm`]), the seed's `pre_warm_for_release`;
 //! - `/metrics` ([`metrics`]) and `/healthz`;
 //!
 //! with injectable faults ([`faults`]) and, for more connections than one process may
@@ -22,6 +23,7 @@ pub mod dynamodb;
 pub mod eventstream;
 pub mod faults;
 pub mod metrics;
+pub mod prewarm;
 pub mod server;
 pub mod workers;
 
@@ -76,6 +78,8 @@ pub struct App {
     pub chat: Chat,
     pub metrics: Metrics,
     pub faults: Faults,
+    /// Whether `POST /admin/prewarm` has warmed the product/FAQ cache.
+    pub prewarm: prewarm::CacheWarmth,
 }
 
 impl App {
@@ -87,13 +91,16 @@ impl App {
         );
         let bedrock = Bedrock::new(sys, config.workers, config.max_streams);
         let chat = Chat::new(sys, config.workers, &dynamo);
+        let metrics = Metrics::new();
+        metrics.set_prewarmed(sys.cache.enabled && sys.cache.prewarm);
         Arc::new(Self {
             faults: config.faults.clone(),
             config,
             dynamo,
             bedrock,
             chat,
-            metrics: Metrics::new(),
+            metrics,
+            prewarm: prewarm::CacheWarmth::default(),
         })
     }
 }

@@ -5,7 +5,8 @@
 //! operation name (never a table, a model id or a session).
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// The APIs the mock serves, as metric labels.
@@ -34,6 +35,9 @@ pub struct Metrics {
     faults: IntCounterVec,
     streams: IntGaugeVec,
     latency: HistogramVec,
+    cache_lookups: IntCounterVec,
+    cache_prewarmed: IntGauge,
+    prewarm_requests: IntCounter,
 }
 
 const BUCKETS: [f64; 16] = [
@@ -100,6 +104,30 @@ impl Metrics {
         registry
             .register(Box::new(latency.clone()))
             .expect("unique metric");
+        let cache_lookups = counter(
+            "surge_mock_cache_lookups_total",
+            "Product/FAQ cache lookups of chat messages, by result (hit, miss).",
+            &["result"],
+        );
+        for result in ["hit", "miss"] {
+            cache_lookups.with_label_values(&[result]);
+        }
+        let cache_prewarmed = IntGauge::new(
+            "surge_mock_cache_prewarmed",
+            "1 while the product/FAQ cache serves the pre-warmed hit ratio, else 0.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(cache_prewarmed.clone()))
+            .expect("unique metric");
+        let prewarm_requests = IntCounter::new(
+            "surge_mock_prewarm_requests_total",
+            "Calls of POST /admin/prewarm (pre_warm_for_release).",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(prewarm_requests.clone()))
+            .expect("unique metric");
         Self {
             registry,
             requests,
@@ -108,7 +136,27 @@ impl Metrics {
             faults,
             streams,
             latency,
+            cache_lookups,
+            cache_prewarmed,
+            prewarm_requests,
         }
+    }
+
+    /// Counts one product/FAQ cache lookup.
+    pub fn cache_lookup(&self, hit: bool) {
+        self.cache_lookups
+            .with_label_values(&[if hit { "hit" } else { "miss" }])
+            .inc();
+    }
+
+    /// Whether the cache serves the pre-warmed hit ratio now.
+    pub fn set_prewarmed(&self, on: bool) {
+        self.cache_prewarmed.set(i64::from(on));
+    }
+
+    /// Counts one pre-warm call.
+    pub fn prewarm_request(&self) {
+        self.prewarm_requests.inc();
     }
 
     pub fn request(&self, api: Api, operation: &str) {

@@ -4,6 +4,7 @@
 //! - `POST /model/{modelId}/{converse,converse-stream,invoke,invoke-with-response-stream}`
 //!   → Bedrock Runtime;
 //! - `GET /chat` with a WebSocket upgrade → the chat pipeline;
+//! - `POST /admin/prewarm` → the cache pre-warm of a release (`pre_warm_for_release`);
 //! - `GET /metrics`, `GET /healthz`.
 //!
 //! Any `Authorization` (SigV4 or bearer) is accepted. Request bodies are bounded
@@ -86,10 +87,16 @@ async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_string();
     match (req.method(), path.as_str()) {
         (&Method::GET, "/healthz") => plain(StatusCode::OK, "ok\n"),
-        (&Method::GET, "/metrics") => Response::builder()
-            .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
-            .body(full(app.metrics.render()))
-            .expect("valid response"),
+        (&Method::GET, "/metrics") => {
+            let sys = &app.config.system;
+            app.metrics
+                .set_prewarmed(sys.cache.enabled && (sys.cache.prewarm || app.prewarm.active()));
+            Response::builder()
+                .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
+                .body(full(app.metrics.render()))
+                .expect("valid response")
+        }
+        (&Method::POST, "/admin/prewarm") => crate::prewarm::handle(&app, req).await,
         (&Method::GET, "/chat") => crate::chat::upgrade(app, req),
         (&Method::POST, "/") if req.headers().contains_key("x-amz-target") => {
             dynamodb(app, req).await

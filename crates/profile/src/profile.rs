@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::diag::{Diagnostic, KeyPath, SourceFile};
 use crate::metric::{MetricRef, Threshold};
+use crate::prewarm::Prewarm;
 use crate::system::SystemModel;
 use crate::target::{ProtocolMapping, Target, parse_ws_url};
 use crate::traffic::{MessageRate, Schedule, Traffic};
@@ -35,6 +36,8 @@ pub struct Profile {
     #[serde(serialize_with = "serialize_thresholds")]
     pub thresholds: Vec<Threshold>,
     pub cost: Option<CostSpec>,
+    /// HTTP calls that warm the system's caches before a spike (`surge prewarm`).
+    pub prewarm: Option<Prewarm>,
     /// Where the profile and its system model were read from.
     #[serde(skip)]
     pub files: ProfileFiles,
@@ -91,6 +94,8 @@ struct ProfileFile {
     thresholds: BTreeMap<String, String>,
     #[serde(default)]
     cost: Option<CostSpec>,
+    #[serde(default)]
+    prewarm: Option<Prewarm>,
 }
 
 /// Why a profile could not be loaded.
@@ -233,6 +238,7 @@ impl Profile {
             protocol,
             thresholds,
             cost,
+            prewarm,
         } = file;
 
         // The system model: its own file, with the profile's overrides on top.
@@ -342,6 +348,11 @@ impl Profile {
                 report(&format!("protocol.{key}"), msg);
             }
         }
+        if let Some(p) = &prewarm {
+            for (key, msg) in p.problems(&target) {
+                report(&format!("prewarm.{key}"), msg);
+            }
+        }
         if let Some(c) = &cost {
             if c.conversations_per_day <= 0.0 {
                 report(
@@ -388,6 +399,7 @@ impl Profile {
             protocol,
             thresholds: parsed_thresholds,
             cost,
+            prewarm,
             files: ProfileFiles {
                 profile: profile_src.path,
                 system: system_src.path,

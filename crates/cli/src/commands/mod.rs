@@ -6,6 +6,7 @@ pub mod compare;
 pub mod cost;
 pub mod mock;
 pub mod plan;
+pub mod prewarm;
 pub mod report;
 pub mod run;
 pub mod simulate;

@@ -75,7 +75,7 @@ fn failure(e: RunError) -> Failure {
     }
 }
 
-fn parse_header(h: &str) -> Result<(String, String), Failure> {
+pub(crate) fn parse_header(h: &str) -> Result<(String, String), Failure> {
     h.split_once(':')
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .filter(|(k, _)| !k.is_empty())

@@ -207,12 +207,10 @@ impl Turn<'_> {
         }
         // 5. Fan-out: product cache in parallel with retrieval.
         let cache = if sys.cache.enabled {
-            let ratio = if sys.cache.prewarm {
-                sys.cache.prewarmed_hit_ratio
-            } else {
-                sys.cache.hit_ratio
-            };
-            if chance(ratio.fraction()) {
+            // Pre-warmed by the system model or by POST /admin/prewarm.
+            let hit = chance(app.prewarm.hit_ratio(sys));
+            app.metrics.cache_lookup(hit);
+            if hit {
                 draw(&sys.cache.hit_latency)
             } else {
                 draw(&sys.cache.miss_latency)

@@ -1,0 +1,434 @@
+//! The workflows around the commands: `surge prewarm` against the mock, the spike
+//! rehearsal script (its early refusal and a whole tiny rehearsal), and the nightly
+//! script's exit codes against a normal and a deliberately slowed mock. Everything runs
+//! on loopback with bounded waits.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const SURGE: &str = env!("CARGO_BIN_EXE_surge");
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A small profile against the mock: template intents only (no LLM), so latency is a few
+/// hundred milliseconds and stable; `extra` is appended (e.g. a [prewarm] table).
+fn profile(dir: &Path, name: &str, seconds: u32, extra: &str) -> PathBuf {
+    let system = repo()
+        .join("profiles/system/mangaassist.toml")
+        .canonicalize()
+        .unwrap();
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"description = "workflow test"
+seed = 5
+duration = "{seconds}s"
+
+[system]
+file = "{}"
+
+[traffic]
+arrival = "poisson"
+conversation_turns = 5
+reply_timeout = "10s"
+connect_rate = "500/s"
+
+[traffic.stores]
+manga_jp = "100%"
+
+[traffic.intents]
+product_info = "60%"
+order_tracking = "40%"
+
+[[traffic.stages]]
+name = "steady"
+duration = "{seconds}s"
+ramp = "1s"
+sessions = 10
+message_rate = "300/min"
+
+[thresholds]
+"errors.rate" = "< 5%"
+{extra}"#,
+            system.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A `surge mock` process on a free loopback port, killed when dropped.
+struct Mock {
+    child: Child,
+    addr: String,
+}
+
+impl Mock {
+    fn start(profile: &Path, extra: &[&str]) -> Mock {
+        let mut child = Command::new(SURGE)
+            .args(["mock", "--profile", profile.to_str().unwrap()])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(first)) = lines.next() {
+                let _ = tx.send(first);
+            }
+            for _ in lines {} // keep draining so the mock never blocks on stdout
+        });
+        let first = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("surge mock did not say where it listens within 30 s");
+            }
+        };
+        let addr = first
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+            .trim()
+            .to_string();
+        Mock { child, addr }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://{}/chat", self.addr)
+    }
+
+    /// GET /metrics.
+    fn metrics(&self) -> String {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Ran {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `cmd` to the end, killing it after `limit`; output goes to files (no pipe stalls).
+fn bounded(mut cmd: Command, limit: Duration) -> Ran {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{cmd:?} did not finish within {limit:?}:\n{}",
+                std::fs::read_to_string(&err).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    Ran {
+        code: status.code(),
+        stdout: std::fs::read_to_string(out).unwrap(),
+        stderr: std::fs::read_to_string(err).unwrap(),
+    }
+}
+
+fn surge(args: &[&str]) -> Command {
+    let mut c = Command::new(SURGE);
+    c.args(args);
+    c
+}
+
+/// A metric's value in the exposition text (`name value` or `name{labels} value`).
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+const PREWARM: &str = r#"
+[target]
+token_env = "SURGE_TEST_PREWARM_TOKEN"
+
+[prewarm]
+timeout = "5s"
+
+[[prewarm.calls]]
+name = "One Piece omnibus"
+method = "POST"
+path = "/admin/prewarm"
+body = { asin = "B0ONEPIECE", ttl = "1h", release = "2026-12-04T00:00:00+09:00" }
+headers = { "X-Surge-Run" = "test" }
+expect = 200
+"#;
+
+#[test]
+fn prewarm_switches_the_mock_cache_to_the_prewarmed_hit_ratio() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = profile(dir.path(), "warm", 5, PREWARM);
+    let mock = Mock::start(&p, &[]);
+    let before = mock.metrics();
+    assert_eq!(metric(&before, "surge_mock_cache_prewarmed"), 0.0);
+    assert_eq!(metric(&before, "surge_mock_prewarm_requests_total"), 0.0);
+
+    // Credentials in the URL and the token are used, never printed.
+    let target = format!("ws://user:hunter2@{}/chat", mock.addr);
+    let mut cmd = surge(&["prewarm", p.to_str().unwrap(), "--target", &target]);
+    cmd.env("SURGE_TEST_PREWARM_TOKEN", "tok-s3cret");
+    let ran = bounded(cmd, Duration::from_secs(30));
+    assert_eq!(ran.code, Some(0), "{}\n{}", ran.stdout, ran.stderr);
+    assert!(ran.stdout.contains("200 OK"), "{}", ran.stdout);
+    assert!(ran.stdout.contains("One Piece omnibus"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains(" ms"),
+        "the time of each call: {}",
+        ran.stdout
+    );
+    for secret in ["hunter2", "tok-s3cret"] {
+        assert!(
+            !ran.stdout.contains(secret) && !ran.stderr.contains(secret),
+            "{secret} printed"
+        );
+    }
+    let after = mock.metrics();
+    assert_eq!(metric(&after, "surge_mock_cache_prewarmed"), 1.0, "{after}");
+    assert_eq!(metric(&after, "surge_mock_prewarm_requests_total"), 1.0);
+
+    // A missing token, a host the profile does not allow: exit 2, nothing called.
+    let ran = bounded(
+        surge(&["prewarm", p.to_str().unwrap(), "--target", &mock.url()]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("SURGE_TEST_PREWARM_TOKEN"),
+        "{}",
+        ran.stderr
+    );
+    let mut cmd = surge(&[
+        "prewarm",
+        p.to_str().unwrap(),
+        "--target",
+        "wss://chat.example.com/ws",
+    ]);
+    cmd.env("SURGE_TEST_PREWARM_TOKEN", "x");
+    let ran = bounded(cmd, Duration::from_secs(30));
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(ran.stderr.contains("refusing"), "{}", ran.stderr);
+    assert_eq!(
+        metric(&mock.metrics(), "surge_mock_prewarm_requests_total"),
+        1.0
+    );
+
+    // A call answered with another status than expected fails the step: exit 3.
+    let bad = profile(
+        dir.path(),
+        "bad",
+        5,
+        "[prewarm]\n[[prewarm.calls]]\nmethod = \"POST\"\npath = \"/admin/prewarm\"\nbody = { asin = \"not valid!\" }\n",
+    );
+    let ran = bounded(
+        surge(&["prewarm", bad.to_str().unwrap(), "--target", &mock.url()]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(ran.code, Some(3), "{}\n{}", ran.stdout, ran.stderr);
+    assert!(
+        ran.stdout.contains("FAIL") && ran.stdout.contains("400 Bad Request"),
+        "{}",
+        ran.stdout
+    );
+}
+
+fn rehearse(target: &str, profile: &Path, out: &Path) -> Command {
+    let mut cmd = Command::new("bash");
+    cmd.arg(repo().join("scripts/rehearse-spike.sh"))
+        .args([target, profile.to_str().unwrap()])
+        .env("SURGE_BIN", SURGE)
+        .env("SURGE_OUT", out)
+        .env_remove("SURGE_RUN_ARGS");
+    cmd
+}
+
+#[test]
+fn rehearse_spike_refuses_foreign_targets_early_then_predicts_prewarms_runs_and_compares() {
+    let dir = tempfile::tempdir().unwrap();
+    let warm = "[prewarm]\n[[prewarm.calls]]\nmethod = \"POST\"\npath = \"/admin/prewarm\"\nbody = { asin = \"B0ONEPIECE\", ttl = \"2h\" }\n";
+    let p = profile(dir.path(), "spike", 5, warm);
+
+    // A host the profile does not allow: refused before the prediction, nothing written.
+    let out = dir.path().join("refused");
+    let ran = bounded(
+        rehearse("wss://prod.example.com/chat", &p, &out),
+        Duration::from_secs(60),
+    );
+    assert_eq!(ran.code, Some(2), "{}\n{}", ran.stdout, ran.stderr);
+    assert!(ran.stderr.contains("refusing"), "{}", ran.stderr);
+    assert!(!ran.stdout.contains("surge simulate"), "{}", ran.stdout);
+    assert!(
+        !out.exists(),
+        "nothing is written before the target is accepted"
+    );
+
+    // The whole rehearsal against the mock.
+    let mock = Mock::start(&p, &[]);
+    let out = dir.path().join("rehearsal");
+    let ran = bounded(rehearse(&mock.url(), &p, &out), Duration::from_secs(60));
+    assert_eq!(ran.code, Some(0), "{}\n{}", ran.stdout, ran.stderr);
+    let order: Vec<usize> = [
+        "== surge simulate",
+        "== surge prewarm",
+        "== surge run",
+        "predicted (simulated) against measured",
+    ]
+    .iter()
+    .map(|step| {
+        ran.stdout
+            .find(step)
+            .unwrap_or_else(|| panic!("no {step:?} in:\n{}", ran.stdout))
+    })
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{}", ran.stdout);
+    assert!(out.join("report.html").is_file());
+    let md = std::fs::read_to_string(out.join("prediction-vs-measured.md")).unwrap();
+    assert!(md.contains("simulated") && md.contains("measured"), "{md}");
+    for side in ["predicted", "measured"] {
+        assert!(
+            out.join(side).join("spike").is_dir(),
+            "{side} run directory"
+        );
+    }
+    assert_eq!(metric(&mock.metrics(), "surge_mock_cache_prewarmed"), 1.0);
+}
+
+/// Runs scripts/nightly.sh against `target` with `baseline`; its outputs go to `out`.
+fn nightly(profile: &Path, target: &str, baseline: &Path, out: &Path) -> Command {
+    let mut cmd = Command::new("bash");
+    cmd.arg(repo().join("scripts/nightly.sh"))
+        .env("SURGE_BIN", SURGE)
+        .env("SURGE_TARGET", target)
+        .env("SURGE_PROFILE", profile)
+        .env("SURGE_BASELINE", baseline)
+        .env("SURGE_OUT", out)
+        // The slowed mock adds 1 s to every message; normal runs here answer in ~250 ms.
+        .env("SURGE_MAX_REGRESSION", "e2e.p50=+500ms,errors.rate=+5pp")
+        .env("GITHUB_STEP_SUMMARY", out.with_extension("step-summary.md"))
+        .env_remove("SURGE_RUN_ARGS")
+        .env_remove("SURGE_PUSHGATEWAY");
+    cmd
+}
+
+#[test]
+fn nightly_script_exits_1_on_regression_against_a_slowed_mock_and_0_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = profile(dir.path(), "nightly-tiny", 8, "");
+    let normal = Mock::start(&p, &[]);
+    let slowed = Mock::start(&p, &["--fault-latency", "chat=1s@1.0"]);
+
+    // The baseline: a measured run against the normal mock.
+    let base_out = dir.path().join("baseline");
+    let ran = bounded(
+        surge(&[
+            "run",
+            p.to_str().unwrap(),
+            "--target",
+            &normal.url(),
+            "--out",
+            base_out.to_str().unwrap(),
+            "--no-progress",
+        ]),
+        Duration::from_secs(45),
+    );
+    assert_eq!(ran.code, Some(0), "{}\n{}", ran.stdout, ran.stderr);
+    let baseline = std::fs::read_dir(base_out.join("nightly-tiny"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+
+    // The control and the slowed run side by side (each is mostly waiting).
+    let (ok_out, slow_out) = (dir.path().join("ok"), dir.path().join("slow"));
+    let control = {
+        let cmd = nightly(&p, &normal.url(), &baseline, &ok_out);
+        std::thread::spawn(move || bounded(cmd, Duration::from_secs(50)))
+    };
+    let slow = bounded(
+        nightly(&p, &slowed.url(), &baseline, &slow_out),
+        Duration::from_secs(50),
+    );
+    let control = control.join().unwrap();
+
+    assert_eq!(slow.code, Some(1), "{}\n{}", slow.stdout, slow.stderr);
+    let summary = std::fs::read_to_string(slow_out.join("summary.md")).unwrap();
+    assert!(summary.contains("surge nightly: FAIL"), "{summary}");
+    assert!(
+        summary.contains("regression beyond limits: e2e.p50"),
+        "{summary}"
+    );
+    let junit = std::fs::read_to_string(slow_out.join("junit-regression.xml")).unwrap();
+    assert!(
+        junit.contains("<failure") && junit.contains("e2e.p50"),
+        "{junit}"
+    );
+    assert!(slow_out.join("junit-thresholds.xml").is_file());
+    assert!(slow_out.join("report.html").is_file());
+    let step = std::fs::read_to_string(slow_out.with_extension("step-summary.md")).unwrap();
+    assert!(step.contains("surge nightly: FAIL"), "{step}");
+
+    assert_eq!(
+        control.code,
+        Some(0),
+        "the normal mock passes:\n{}\n{}",
+        control.stdout,
+        control.stderr
+    );
+    let summary = std::fs::read_to_string(ok_out.join("summary.md")).unwrap();
+    assert!(summary.contains("surge nightly: PASS"), "{summary}");
+    assert!(ok_out.join("junit-regression.xml").is_file());
+
+    // No target: bad usage, exit 2.
+    let mut cmd = nightly(&p, "", &baseline, &dir.path().join("none"));
+    cmd.env_remove("SURGE_TARGET");
+    let ran = bounded(cmd, Duration::from_secs(10));
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+}
