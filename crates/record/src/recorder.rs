@@ -177,6 +177,18 @@ impl IntervalRecorder {
             })
     }
 
+    /// Add `histogram` (µs, e.g. values recorded elsewhere for several tags at once) into
+    /// the current interval of `id`.
+    pub fn add_to_current(&mut self, id: TagId, histogram: &Histogram<u64>) -> Result<()> {
+        let slot = self.slot_mut(id);
+        slot.current
+            .add(histogram)
+            .map_err(|err| Error::HistogramMerge {
+                tag: slot.tag.to_string(),
+                message: format!("{err:?}"),
+            })
+    }
+
     /// Record by tag, registering it on first use. Hashes the tag on every call; prefer
     /// [`register`](Self::register) + [`record`](Self::record) on hot paths.
     pub fn record_tag(&mut self, tag: &Tag, micros: u64) {
@@ -364,8 +376,11 @@ mod tests {
         r.add_current(a, all).unwrap();
         r.add_current(b, all).unwrap();
         r.add_current(all, a).unwrap();
+        let mut extra = new_histogram();
+        extra.record(30).unwrap();
+        r.add_to_current(all, &extra).unwrap();
         let h = r.current(&Metric::E2e.into()).unwrap();
-        assert_eq!((h.len(), h.min(), h.max()), (4, 10, 20));
+        assert_eq!((h.len(), h.min(), h.max()), (5, 10, 30));
         let a = r
             .current(&Tag::qualified(Metric::E2e, "a").unwrap())
             .unwrap();

@@ -110,11 +110,72 @@ impl Counters {
     }
 }
 
-/// Histogram ids of one qualifier (a store or a model).
-#[derive(Debug, Clone, Copy)]
+/// The e2e and ttft series of one qualifier (a store, a model or none).
+///
+/// Most answers are not streamed, and their first token is the whole answer: ttft equals
+/// e2e. Such a value goes once into `same`, which [`Latencies::settle`] adds to both
+/// series per interval: one histogram record per answer instead of two.
 struct Pair {
     e2e: TagId,
     ttft: TagId,
+    same: Histogram<u64>,
+}
+
+impl Pair {
+    #[inline]
+    fn record(&mut self, rec: &mut IntervalRecorder, e2e: u64, ttft: u64) {
+        if e2e == ttft {
+            let _ = self.same.record(e2e);
+        } else {
+            rec.record(self.e2e, e2e);
+            rec.record(self.ttft, ttft);
+        }
+    }
+
+    fn settle(&mut self, rec: &mut IntervalRecorder) -> Result<(), surge_record::Error> {
+        if !self.same.is_empty() {
+            rec.add_to_current(self.e2e, &self.same)?;
+            rec.add_to_current(self.ttft, &self.same)?;
+            self.same.reset();
+        }
+        Ok(())
+    }
+}
+
+/// e2e and ttft of one traffic stage, for the report, with the same shortcut as [`Pair`].
+pub struct StageLatencies {
+    pub e2e: Histogram<u64>,
+    pub ttft: Histogram<u64>,
+    same: Histogram<u64>,
+}
+
+impl StageLatencies {
+    fn new() -> Self {
+        Self {
+            e2e: new_histogram(),
+            ttft: new_histogram(),
+            same: new_histogram(),
+        }
+    }
+
+    #[inline]
+    fn record(&mut self, e2e: u64, ttft: u64) {
+        if e2e == ttft {
+            let _ = self.same.record(e2e);
+        } else {
+            let _ = self.e2e.record(e2e);
+            let _ = self.ttft.record(ttft);
+        }
+    }
+
+    fn settle(&mut self) {
+        if !self.same.is_empty() {
+            // Same bounds and auto-resize on all three: adding cannot fail.
+            let _ = self.e2e.add(&self.same);
+            let _ = self.ttft.add(&self.same);
+            self.same.reset();
+        }
+    }
 }
 
 /// Latencies of the run, in µs.
@@ -127,8 +188,8 @@ pub struct Latencies {
     itl: TagId,
     stores: Vec<Option<Pair>>,
     models: Vec<Option<Pair>>,
-    /// e2e and ttft per traffic stage (for the report).
-    pub stages: Vec<[Histogram<u64>; 2]>,
+    /// e2e and ttft per traffic stage (for the report; complete after [`settle`](Self::settle)).
+    pub stages: Vec<StageLatencies>,
     /// Orchestrator queue waits, µs, of every message a worker served.
     pub queue_wait: Histogram<u64>,
     /// Exact sum of the waits, ns.
@@ -149,6 +210,7 @@ fn pair(rec: &mut IntervalRecorder, q: Option<&str>) -> Pair {
     Pair {
         e2e: tag(Metric::E2e),
         ttft: tag(Metric::Ttft),
+        same: new_histogram(),
     }
 }
 
@@ -173,11 +235,7 @@ impl Latencies {
             itl,
             stores,
             models,
-            stages: plan
-                .stages
-                .iter()
-                .map(|_| [new_histogram(), new_histogram()])
-                .collect(),
+            stages: plan.stages.iter().map(|_| StageLatencies::new()).collect(),
             queue_wait: new_histogram(),
             queue_wait_sum: 0.0,
             waited: 0,
@@ -201,29 +259,36 @@ impl Latencies {
         self.ttft_sum += ttft as f64;
         self.answers += 1;
         let (e2e, ttft) = (micros(e2e), micros(ttft));
-        let pairs = [
-            (!self.all_from_stores).then_some(self.all),
-            self.stores[store],
-            model.and_then(|m| self.models[m]),
-        ];
-        for p in pairs.iter().flatten() {
-            self.recorder.record(p.e2e, e2e);
-            self.recorder.record(p.ttft, ttft);
+        let rec = &mut self.recorder;
+        if !self.all_from_stores {
+            self.all.record(rec, e2e, ttft);
         }
-        if let Some([e, t]) = self.stages.get_mut(stage) {
-            let _ = e.record(e2e);
-            let _ = t.record(ttft);
+        if let Some(p) = &mut self.stores[store] {
+            p.record(rec, e2e, ttft);
+        }
+        if let Some(p) = model.and_then(|m| self.models[m].as_mut()) {
+            p.record(rec, e2e, ttft);
+        }
+        if let Some(s) = self.stages.get_mut(stage) {
+            s.record(e2e, ttft);
         }
     }
 
-    /// Completes the open interval's derived series; call before closing or taking it.
+    /// Completes the open interval's series (and the stages'); call before closing or
+    /// taking an interval.
     pub fn settle(&mut self) -> Result<(), surge_record::Error> {
+        let rec = &mut self.recorder;
+        for p in self.stores.iter_mut().chain(&mut self.models).flatten() {
+            p.settle(rec)?;
+        }
+        self.all.settle(rec)?;
         if self.all_from_stores {
             for p in self.stores.iter().flatten() {
-                self.recorder.add_current(p.e2e, self.all.e2e)?;
-                self.recorder.add_current(p.ttft, self.all.ttft)?;
+                rec.add_current(p.e2e, self.all.e2e)?;
+                rec.add_current(p.ttft, self.all.ttft)?;
             }
         }
+        self.stages.iter_mut().for_each(StageLatencies::settle);
         Ok(())
     }
 

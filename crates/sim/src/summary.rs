@@ -29,8 +29,8 @@ fn latency_rows(f: &Finished, plan: &Plan) -> Vec<LatencyRow> {
         .filter(|(t, _)| t.qualifier().is_none())
         .map(|(t, s)| LatencyRow::new("all", t.metric().to_string(), s))
         .collect();
-    for (name, [e2e, ttft]) in plan.stages.iter().zip(&f.latencies.stages) {
-        for (metric, h) in [("e2e", e2e), ("ttft", ttft)] {
+    for (name, stage) in plan.stages.iter().zip(&f.latencies.stages) {
+        for (metric, h) in [("e2e", &stage.e2e), ("ttft", &stage.ttft)] {
             if !h.is_empty() {
                 let stats = LatencyStats::from_histogram(h);
                 rows.push(LatencyRow::new(format!("stage:{name}"), metric, &stats));

@@ -197,6 +197,8 @@ impl<'p> Sim<'p> {
             .enabled
             .then(|| bedrock::Capacity::new(&plan.models));
         let end = nanos(profile.duration);
+        // A turn costs two to four events (see the module docs).
+        let events_per_second = 3.0 * schedule.peak_rate();
         let mut sim = Self {
             sys,
             lat: Latencies::new(&plan),
@@ -215,7 +217,7 @@ impl<'p> Sim<'p> {
             wanted: 0.0,
             now: 0,
             stopped: false,
-            events: EventQueue::new(),
+            events: EventQueue::for_rate(events_per_second),
             arrivals,
             msgs: Slab::default(),
             rng,
