@@ -9,8 +9,8 @@ cargo build --release -q -p surge-cli
 start=$(date +%s.%N)
 target/release/surge plan profiles/one-piece-spike.toml \
     --slo 'ttft.p99<=2s,e2e.p99<=5s,errors.rate<=0.1%' \
-    --vary memory.warm_reads=0..20000 \
-    --vary bedrock.models.sonnet.provisioned_units=0..10 \
+    --vary bedrock.models.sonnet.provisioned_units=0..40:2 \
+    --vary bedrock.models.haiku.provisioned_units=0..10 \
     --vary cache.prewarm='on|off' \
     --replications 2 "$@" || status=$?
 end=$(date +%s.%N)

@@ -49,13 +49,31 @@ impl Value {
 /// The values a knob ranges over.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Domain {
-    /// Whole numbers `lo..=hi`, assumed monotone (bisected).
-    Range { lo: i64, hi: i64 },
+    /// Whole numbers `lo, lo + step, …, hi`, assumed monotone (bisected).
+    Range { lo: i64, hi: i64, step: i64 },
     /// A few values, tried one by one.
     Choices(Vec<Value>),
 }
 
-/// `path=lo..hi` or `path=a|b|c`.
+impl Domain {
+    /// The values of a range, lowest first, ending at its top even off the step; empty
+    /// for choices.
+    pub fn grid(&self) -> Vec<i64> {
+        match *self {
+            Self::Range { lo, hi, step } => {
+                let mut values: Vec<i64> = (0..)
+                    .map(|k| lo + k * step)
+                    .take_while(|v| *v < hi)
+                    .collect();
+                values.push(hi);
+                values
+            }
+            Self::Choices(_) => Vec::new(),
+        }
+    }
+}
+
+/// `path=lo..hi`, `path=lo..hi:step` or `path=a|b|c`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Knob {
     pub path: String,
@@ -78,7 +96,7 @@ impl fmt::Display for Setting {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KnobError {
     #[error(
-        "expected a knob such as \"orchestrator.min_tasks=10..60\" or \"cache.prewarm=on|off\", found \"{0}\""
+        "expected a knob such as \"orchestrator.min_tasks=10..60\", \"orchestrator.max_tasks=100..400:50\" or \"cache.prewarm=on|off\", found \"{0}\""
     )]
     Syntax(String),
     #[error("knob {path}: the range {lo}..{hi} is empty")]
@@ -103,8 +121,13 @@ impl FromStr for Knob {
             return Err(syntax());
         }
         let values = values.trim();
-        let domain = if let Some((lo, hi)) = values.split_once("..") {
+        let domain = if let Some((lo, rest)) = values.split_once("..") {
+            let (hi, step) = rest.split_once(':').unwrap_or((rest, "1"));
             let lo: i64 = lo.trim().parse().map_err(|_| syntax())?;
+            let step: i64 = step.trim().parse().map_err(|_| syntax())?;
+            if step < 1 {
+                return Err(syntax());
+            }
             let hi: i64 = hi
                 .trim()
                 .trim_start_matches('=')
@@ -117,7 +140,7 @@ impl FromStr for Knob {
                     hi,
                 });
             }
-            Domain::Range { lo, hi }
+            Domain::Range { lo, hi, step }
         } else {
             Domain::Choices(values.split('|').map(|v| Value::parse(v.trim())).collect())
         };
@@ -194,7 +217,34 @@ mod tests {
     #[test]
     fn parses_ranges_and_choices() {
         let k: Knob = "orchestrator.min_tasks=10..60".parse().unwrap();
-        assert_eq!(k.domain, Domain::Range { lo: 10, hi: 60 });
+        assert_eq!(
+            k.domain,
+            Domain::Range {
+                lo: 10,
+                hi: 60,
+                step: 1
+            }
+        );
+        let k: Knob = "orchestrator.max_tasks=100..400:50".parse().unwrap();
+        assert_eq!(
+            k.domain,
+            Domain::Range {
+                lo: 100,
+                hi: 400,
+                step: 50
+            }
+        );
+        assert_eq!(k.domain.grid(), [100, 150, 200, 250, 300, 350, 400]);
+        let k: Knob = "a=0..10:4".parse().unwrap();
+        assert_eq!(
+            k.domain.grid(),
+            [0, 4, 8, 10],
+            "the top of the range is kept"
+        );
+        assert!(matches!(
+            "a=0..10:0".parse::<Knob>(),
+            Err(KnobError::Syntax(_))
+        ));
         let k: Knob = "cache.prewarm=on|off".parse().unwrap();
         assert_eq!(
             k.domain,

@@ -1,5 +1,15 @@
 //! The search: coordinate descent over monotone ranges, enumeration over choices, each
 //! candidate judged by replications.
+//!
+//! Per combination of choices, the search starts from every range at its top (the most
+//! capacity); if that fails, no setting of the ranges can pass. Then each range in turn is
+//! lowered to the least value that still passes, others held: its bottom is tried first
+//! (a knob that is not needed costs one run), then the grid is bisected. One pass is
+//! enough: a value that failed with more capacity elsewhere fails with less, so a second
+//! pass could not lower anything. A failing candidate stops simulating as soon as an SLO
+//! can no longer hold ([`SimOptions::stop_when_failed`]), so failures are cheap and the
+//! search spends its time on settings that pass. Ranges are lowered in the order given:
+//! put the costliest first.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -55,6 +65,9 @@ pub struct Candidate {
     pub cost: f64,
     pub slos: Vec<SloResult>,
     pub passed: bool,
+    /// Set when a replication stopped as soon as an SLO could no longer hold: why. The
+    /// figures then cover that run only up to there.
+    pub stopped_early: Option<String>,
 }
 
 impl Candidate {
@@ -81,10 +94,15 @@ impl Plan {
         self.winner.map(|i| &self.candidates[i])
     }
 
-    /// Candidates sorted by cost: the cost/latency frontier explored.
+    /// Candidates sorted by cost: the cost/latency frontier explored. Candidates stopped
+    /// early (whose cost covers only part of the profile) come last.
     pub fn by_cost(&self) -> Vec<&Candidate> {
         let mut v: Vec<&Candidate> = self.candidates.iter().collect();
-        v.sort_by(|a, b| a.cost.total_cmp(&b.cost));
+        v.sort_by(|a, b| {
+            (a.stopped_early.is_some(), a.cost)
+                .partial_cmp(&(b.stopped_early.is_some(), b.cost))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
         v
     }
 }
@@ -111,12 +129,16 @@ pub enum PlanError {
 }
 
 /// Searches `knobs` for the cheapest setting of `profile` that meets every SLO.
+///
+/// Combinations of choices are searched in parallel, one per thread, each running its
+/// replications one after another and skipping the rest once one has failed for sure;
+/// with fewer combinations than threads, a candidate's replications run in parallel.
 pub fn plan(
     profile: &Profile,
     knobs: &[Knob],
     slos: &[Slo],
     opts: &PlanOptions,
-    mut progress: impl FnMut(&Candidate),
+    progress: impl FnMut(&Candidate) + Send,
 ) -> Result<Plan, PlanError> {
     if knobs.is_empty() {
         return Err(PlanError::NoKnobs);
@@ -125,70 +147,67 @@ pub fn plan(
         return Err(PlanError::NoSlos);
     }
     knob::check(&profile.system, knobs)?;
-    let mut search = Search {
-        profile,
-        slos,
-        opts,
-        seen: BTreeMap::new(),
-        candidates: Vec::new(),
-    };
-    let ranges: Vec<(&Knob, i64, i64)> = knobs
+    let ranges: Vec<(&Knob, Vec<i64>)> = knobs
         .iter()
-        .filter_map(|k| match k.domain {
-            Domain::Range { lo, hi } => Some((k, lo, hi)),
-            Domain::Choices(_) => None,
-        })
+        .filter(|k| matches!(k.domain, Domain::Range { .. }))
+        .map(|k| (k, k.domain.grid()))
         .collect();
-    for combo in choice_combinations(knobs) {
-        let mut current: Vec<i64> = ranges.iter().map(|(_, _, hi)| *hi).collect();
-        let settings = |values: &[i64]| -> Vec<Setting> {
-            let mut s = combo.clone();
-            s.extend(ranges.iter().zip(values).map(|((k, _, _), v)| Setting {
-                path: k.path.clone(),
-                value: Value::Int(*v),
-            }));
-            s
-        };
-        if !search.passes(settings(&current), &mut progress)? {
-            continue; // even the most capacity does not meet the SLOs with these choices
-        }
-        // Coordinate descent: lower each range to the least value that still passes.
-        for _pass in 0..3 {
-            let mut changed = false;
-            for i in 0..ranges.len() {
-                let (mut lo, mut hi) = (ranges[i].1, current[i]);
-                while lo < hi {
-                    let mid = lo + (hi - lo) / 2;
-                    let mut trial = current.clone();
-                    trial[i] = mid;
-                    if search.passes(settings(&trial), &mut progress)? {
-                        hi = mid;
-                    } else {
-                        lo = mid + 1;
+    let combos = choice_combinations(knobs);
+    let threads = opts.threads.max(1);
+    let combo_threads = threads.min(combos.len());
+    let replication_threads = (threads / combo_threads).max(1);
+    let progress = std::sync::Mutex::new(progress);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Result<Vec<CombosSearched>, PlanError>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..combo_threads)
+            .map(|_| {
+                let (ranges, combos, next, progress) = (&ranges, &combos, &next, &progress);
+                scope.spawn(move || {
+                    let mut done = Vec::new();
+                    loop {
+                        let c = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(combo) = combos.get(c) else {
+                            return Ok(done);
+                        };
+                        let mut search = Search {
+                            profile,
+                            slos,
+                            opts,
+                            replication_threads,
+                            seen: BTreeMap::new(),
+                            candidates: Vec::new(),
+                        };
+                        let mut report = |cand: &Candidate| {
+                            (progress.lock().expect("progress is not poisoned"))(cand);
+                        };
+                        search.descend(combo, ranges, &mut report)?;
+                        done.push((c, search.candidates));
                     }
-                }
-                if hi != current[i] {
-                    current[i] = hi;
-                    changed = true;
-                }
-            }
-            if !changed {
-                break;
-            }
-        }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("planner threads do not panic"))
+            .collect()
+    });
+    let mut by_combo = Vec::new();
+    for r in results {
+        by_combo.extend(r?);
     }
-    let winner = search
-        .candidates
+    by_combo.sort_by_key(|(c, _)| *c);
+    let candidates: Vec<Candidate> = by_combo.into_iter().flat_map(|(_, c)| c).collect();
+    let winner = candidates
         .iter()
         .enumerate()
         .filter(|(_, c)| c.passed)
         .min_by(|a, b| a.1.cost.total_cmp(&b.1.cost))
         .map(|(i, _)| i);
-    Ok(Plan {
-        candidates: search.candidates,
-        winner,
-    })
+    Ok(Plan { candidates, winner })
 }
+
+/// The candidates one combination of choices (by index) explored.
+type CombosSearched = (usize, Vec<Candidate>);
 
 /// Every combination of the choice knobs' values (one empty combination when none).
 fn choice_combinations(knobs: &[Knob]) -> Vec<Vec<Setting>> {
@@ -217,12 +236,58 @@ struct Search<'a> {
     profile: &'a Profile,
     slos: &'a [Slo],
     opts: &'a PlanOptions,
+    /// Threads for one candidate's replications (1: one after another, stopping at the
+    /// first certain failure).
+    replication_threads: usize,
     /// Settings label → index in `candidates`, so no setting is simulated twice.
     seen: BTreeMap<String, usize>,
     candidates: Vec<Candidate>,
 }
 
 impl Search<'_> {
+    /// Coordinate descent over `ranges` with the choices of `combo` (see the module docs).
+    fn descend(
+        &mut self,
+        combo: &[Setting],
+        ranges: &[(&Knob, Vec<i64>)],
+        progress: &mut impl FnMut(&Candidate),
+    ) -> Result<(), PlanError> {
+        // Grid index of each range's value; all at the top first.
+        let mut current: Vec<usize> = ranges.iter().map(|(_, grid)| grid.len() - 1).collect();
+        let settings = |at: &[usize]| -> Vec<Setting> {
+            let mut s = combo.to_vec();
+            s.extend(ranges.iter().zip(at).map(|((k, grid), &i)| Setting {
+                path: k.path.clone(),
+                value: Value::Int(grid[i]),
+            }));
+            s
+        };
+        if !self.passes(settings(&current), progress)? {
+            return Ok(()); // even the most capacity does not meet the SLOs with these choices
+        }
+        for i in 0..ranges.len() {
+            // Invariant: `passing` passes; everything at or below `failing` fails.
+            let mut passing = current[i];
+            let mut trial = current.clone();
+            trial[i] = 0;
+            if passing == 0 || self.passes(settings(&trial), progress)? {
+                current[i] = 0;
+                continue;
+            }
+            let mut failing = 0;
+            while passing - failing > 1 {
+                trial[i] = failing + (passing - failing) / 2;
+                if self.passes(settings(&trial), progress)? {
+                    passing = trial[i];
+                } else {
+                    failing = trial[i];
+                }
+            }
+            current[i] = passing;
+        }
+        Ok(())
+    }
+
     fn passes(
         &mut self,
         settings: Vec<Setting>,
@@ -248,23 +313,34 @@ impl Search<'_> {
         let mut profile = self.profile.clone();
         profile.system = knob::apply(&self.profile.system, &settings)?;
         let base_seed = self.opts.seed.unwrap_or(profile.seed);
+        let slos: Vec<Threshold> = self.slos.iter().map(|s| s.0.clone()).collect();
+        let slos = &slos;
         let n = self.opts.replications.max(1) as u64;
+        // Once one replication has failed for sure, the candidate fails: start no more.
+        let failed = std::sync::atomic::AtomicBool::new(false);
         let runs: Vec<Result<surge_sim::SimOutcome, SimError>> = std::thread::scope(|scope| {
-            let threads = self.opts.threads.clamp(1, n as usize);
+            let threads = self.replication_threads.clamp(1, n as usize);
             let handles: Vec<_> = (0..threads as u64)
                 .map(|t| {
-                    let profile = &profile;
+                    let (profile, failed) = (&profile, &failed);
                     scope.spawn(move || {
-                        (t..n)
-                            .step_by(threads)
-                            .map(|i| {
-                                let opts = SimOptions {
-                                    seed: Some(base_seed.wrapping_add(i)),
-                                    ..SimOptions::default()
-                                };
-                                (i, simulate(profile, &opts))
-                            })
-                            .collect::<Vec<_>>()
+                        let mut runs = Vec::new();
+                        for i in (t..n).step_by(threads) {
+                            if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                                break;
+                            }
+                            let opts = SimOptions {
+                                seed: Some(base_seed.wrapping_add(i)),
+                                stop_when_failed: slos.clone(),
+                                ..SimOptions::default()
+                            };
+                            let run = simulate(profile, &opts);
+                            if run.as_ref().is_ok_and(|r| r.report.stopped_early.is_some()) {
+                                failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            runs.push((i, run));
+                        }
+                        runs
                     })
                 })
                 .collect();
@@ -294,11 +370,13 @@ impl Search<'_> {
                 judge(slo, &Estimate::from_values(slo.to_string(), values))
             })
             .collect();
+        let stopped_early = runs.iter().find_map(|r| r.report.stopped_early.clone());
         Ok(Candidate {
-            passed: slos.iter().all(|s| s.passed),
+            passed: stopped_early.is_none() && slos.iter().all(|s| s.passed),
             settings,
             cost,
             slos,
+            stopped_early,
         })
     }
 }

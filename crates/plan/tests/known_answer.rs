@@ -135,3 +135,47 @@ fn unknown_knobs_and_bad_values_are_errors() {
     let err = plan(&p, &[above], &[slo], &opts, |_| {}).unwrap_err();
     assert!(err.to_string().contains("max_tasks"), "{err}");
 }
+
+#[test]
+fn hopeless_candidates_stop_early_and_choices_are_searched_in_parallel() {
+    // 8 tasks at λ = 9/s, μ = 1/s: the queue grows by one message a second, so e2e.p99
+    // passes 10 s within minutes and the run stops long before its 4,000 s. 10 tasks
+    // (ρ = 0.9) keep p99 near 5.5 s (Erlang C: P(wait > t) = 0.669 e^-t, plus service).
+    let knobs: Vec<Knob> = ["orchestrator.initial_tasks=8..16", "cache.prewarm=on|off"]
+        .iter()
+        .map(|k| k.parse().unwrap())
+        .collect();
+    let slo: Slo = "e2e.p99<=10s".parse().unwrap();
+    let opts = PlanOptions {
+        replications: 2,
+        threads: 2,
+        seed: None,
+    };
+    let result = plan(&queue_profile(), &knobs, &[slo], &opts, |_| {}).unwrap();
+    let eight: Vec<_> = result
+        .candidates
+        .iter()
+        .filter(|c| c.label().ends_with("orchestrator.initial_tasks=8"))
+        .collect();
+    assert_eq!(eight.len(), 2, "each choice tried the bottom of the range");
+    for c in eight {
+        let why = c.stopped_early.as_deref().expect("stopped early");
+        assert!(why.contains("e2e.p99"), "{why}");
+        assert!(!c.passed);
+    }
+    // Candidates are reported grouped by choice, in the order the choices were given.
+    let first_off = result
+        .candidates
+        .iter()
+        .position(|c| c.label().starts_with("cache.prewarm=off"))
+        .unwrap();
+    assert!(
+        result.candidates[..first_off]
+            .iter()
+            .all(|c| c.label().starts_with("cache.prewarm=on"))
+    );
+    let winner = result.winner().expect("10 tasks or more meet the SLO");
+    assert!(winner.stopped_early.is_none() && winner.slos[0].margin > 0.0);
+    let tasks: i64 = winner.label().rsplit('=').next().unwrap().parse().unwrap();
+    assert!((9..=10).contains(&tasks), "{}", winner.label());
+}

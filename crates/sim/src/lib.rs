@@ -29,6 +29,7 @@ pub mod bucket;
 pub mod burst;
 mod consumption;
 pub mod dynamodb;
+mod early_stop;
 pub mod gateway;
 pub mod message;
 mod model;
@@ -52,12 +53,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use surge_profile::metric::Threshold;
 use surge_profile::{Duration, Profile};
 use surge_record::Summary;
 
 pub use replicate::{Estimate, Replications};
 pub use report::SimReport;
 
+use crate::early_stop::EarlyStop;
 use crate::model::{Settings, Sim};
 use crate::output::Output;
 use crate::plan::Plan;
@@ -95,6 +98,10 @@ pub struct SimOptions {
     /// Messages sent before this much simulated time are not measured (queueing checks
     /// start from an empty system and use it to skip the transient).
     pub warmup: Duration,
+    /// Stop as soon as one of these can no longer hold (upper limits on errors.rate and
+    /// on e2e/ttft percentiles): the planner's failing candidates end early.
+    /// [`SimReport::stopped_early`] says why; the figures then cover the run so far.
+    pub stop_when_failed: Vec<Threshold>,
 }
 
 impl Default for SimOptions {
@@ -107,6 +114,7 @@ impl Default for SimOptions {
             progress: false,
             hlog_interval: None,
             warmup: Duration::ZERO,
+            stop_when_failed: Vec::new(),
         }
     }
 }
@@ -157,7 +165,8 @@ fn run_one(
         hlog_interval: hlog_interval(profile, opts),
         progress: opts.progress && write,
     };
-    let mut finished = Sim::new(profile, plan, seed, settings, output)?.run()?;
+    let stop = EarlyStop::new(&opts.stop_when_failed, profile.schedule().total_messages());
+    let mut finished = Sim::new(profile, plan, seed, settings, output, stop)?.run()?;
     let (report, summary) = summary::assemble(profile, plan, seed, settings.warmup, &finished);
     let run_dir = finished
         .output

@@ -128,6 +128,9 @@ pub struct SimReport {
     pub events: u64,
     /// What the run cost, priced from what it consumed.
     pub cost: RunCost,
+    /// Set when the run stopped as soon as a threshold could no longer hold
+    /// ([`crate::SimOptions::stop_when_failed`]): why. Figures cover the run so far.
+    pub stopped_early: Option<String>,
 }
 
 /// The cost of a simulated run: the priced table (per day and month at the run's rate)
@@ -193,6 +196,9 @@ impl fmt::Display for SimReport {
             self.completed,
             self.errors_total()
         )?;
+        if let Some(why) = &self.stopped_early {
+            writeln!(f, "stopped early: {why}")?;
+        }
         writeln!(
             f,
             "\nlatency (ms): mean e2e {:.1}, mean ttft {:.1}",

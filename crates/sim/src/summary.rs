@@ -155,6 +155,7 @@ pub(crate) fn assemble(
         queue: queue_stats(f, warmup),
         events: f.events,
         cost: run_cost(profile, plan, f),
+        stopped_early: f.stopped_early.clone(),
     };
     let mut summary = Summary::new(report.duration_s);
     summary.counts = Counts {

@@ -82,7 +82,11 @@ pub fn run(args: &Args) -> Result<Outcome, Failure> {
             "{} → {} {}",
             c.label(),
             dollars(c.cost),
-            if c.passed { "meets the SLOs" } else { "misses" }
+            match (c.passed, &c.stopped_early) {
+                (true, _) => "meets the SLOs".to_string(),
+                (false, Some(why)) => format!("misses: {why}"),
+                (false, None) => "misses".to_string(),
+            }
         ));
     })
     .map_err(|e| match e {
@@ -118,12 +122,27 @@ fn render(frontier: &[&Candidate], winner: Option<&Candidate>, slos: &[Slo]) -> 
     let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut t = Table::new(&header_refs);
     for c in frontier {
-        let mut row = vec![c.label(), dollars(c.cost)];
+        // A run stopped early cost less than the whole profile would: not comparable.
+        let cost = match c.stopped_early {
+            Some(_) => "—".to_string(),
+            None => dollars(c.cost),
+        };
+        let mut row = vec![c.label(), cost];
         row.extend(c.slos.iter().map(|s| format_value(&s.slo, s.bound)));
-        row.push(if c.passed { "✓ meets" } else { "✗ misses" }.into());
+        row.push(
+            match (c.passed, &c.stopped_early) {
+                (true, _) => "✓ meets",
+                (false, Some(_)) => "✗ misses (stopped early)",
+                (false, None) => "✗ misses",
+            }
+            .into(),
+        );
         t.row(row);
     }
-    let mut out = String::from("candidates explored, cheapest first (SLO columns: 95% bound)\n");
+    let mut out = String::from(
+        "candidates explored, cheapest first (SLO columns: 95% bound; a candidate stopped \
+         early is shown as far as it ran)\n",
+    );
     out.push_str(&t.render());
     match winner {
         Some(w) => {

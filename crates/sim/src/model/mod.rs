@@ -33,6 +33,7 @@ use crate::bedrock;
 use crate::burst::Burst;
 use crate::consumption::Consumption;
 use crate::dynamodb::Table;
+use crate::early_stop::EarlyStop;
 use crate::gateway::{Gateway, TICK};
 use crate::message::Slab;
 use crate::orchestrator::{Integrals, Orchestrator};
@@ -120,6 +121,8 @@ pub(crate) struct Finished {
     /// ECS task-seconds over the whole run (for cost).
     pub task_seconds: f64,
     pub output: Option<Output>,
+    /// Why the run stopped before its end (a threshold could no longer hold).
+    pub stopped_early: Option<String>,
 }
 
 pub(crate) struct Sim<'p> {
@@ -157,6 +160,8 @@ pub(crate) struct Sim<'p> {
     ready: Vec<u32>,
     progress: Progress,
     output: Option<Output>,
+    early_stop: Option<EarlyStop>,
+    stopped_early: Option<String>,
 }
 
 impl<'p> Sim<'p> {
@@ -166,6 +171,7 @@ impl<'p> Sim<'p> {
         seed: u64,
         settings: Settings,
         output: Option<Output>,
+        early_stop: Option<EarlyStop>,
     ) -> Result<Self, SimError> {
         let sys = &profile.system;
         let plan = plan.clone();
@@ -235,6 +241,8 @@ impl<'p> Sim<'p> {
             ready: Vec::new(),
             progress: Progress::new(progress, end),
             output,
+            early_stop,
+            stopped_early: None,
         };
         sim.events.push(0, Event::Tick);
         if let Some(ecs) = &sim.ecs {
@@ -303,6 +311,7 @@ impl<'p> Sim<'p> {
             queue_mean,
             sessions: self.sessions_opened,
             output: self.output,
+            stopped_early: self.stopped_early,
         })
     }
 
@@ -407,7 +416,15 @@ impl<'p> Sim<'p> {
         if self.warm_integrals.is_none() && now >= self.warmup {
             self.warm_integrals = self.ecs.as_mut().map(|e| e.service.integrals(now));
         }
-        let over = now >= self.end && (self.msgs.in_use() == 0 || now >= self.end + DRAIN);
+        if let Some(why) = self
+            .early_stop
+            .as_ref()
+            .and_then(|s| s.violated(self.counters.errors_total()))
+        {
+            self.stopped_early = Some(why);
+        }
+        let over = self.stopped_early.is_some()
+            || (now >= self.end && (self.msgs.in_use() == 0 || now >= self.end + DRAIN));
         if now > 0 && (now % MINUTE == 0 || over) {
             self.sample_minute(now)?;
         }

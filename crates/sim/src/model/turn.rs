@@ -361,6 +361,9 @@ impl Sim<'_> {
         let msg = self.msgs[m];
         let e2e = now - msg.t0;
         if msg.measured {
+            if let Some(stop) = &mut self.early_stop {
+                stop.answered(e2e, msg.first_token - msg.t0);
+            }
             let model = msg.generated.then_some(usize::from(msg.model));
             self.lat.answered(
                 e2e,
