@@ -95,7 +95,7 @@ order_tracking = "100%"
 [[traffic.stages]]
 name = "steady"
 duration = "${duration}s"
-sessions = 100
+sessions = 100000                       # many users, each rarely busy: Poisson arrivals (M/M/c)
 message_rate = "9/s"
 TOML
 surge_out=$(target/release/surge simulate "$work/mmc.toml" --no-write)

@@ -74,7 +74,7 @@ order_tracking = "100%"
 [[traffic.stages]]
 name = "steady"
 duration = "4000s"
-sessions = 100
+sessions = 200000                      # many users, each rarely busy: Poisson arrivals
 message_rate = "9/s"
 "#,
         system.display()

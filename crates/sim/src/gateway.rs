@@ -3,7 +3,7 @@
 //!
 //! Sessions connect at most `connect_rate` per second (so 25,000 users need ≥ 50 s), are
 //! closed after `max_connection` and reconnect through the same admission. A message is
-//! sent by a connected session picked at random; it passes the session's token bucket
+//! sent by one of the connected sessions (see [`crate::sessions`]); it passes the session's token bucket
 //! (`per_user_rate`, one minute of burst) and the account bucket (`account_rate`, depth
 //! `account_burst`). The account bucket is charged for the message and for the callback
 //! posts of its answer (one post, plus the first-token frame when streaming) at once,
@@ -14,7 +14,6 @@ use std::collections::VecDeque;
 use surge_profile::system::Gateway as GatewayModel;
 
 use crate::bucket::TokenBucket;
-use crate::rng::Stream;
 use crate::time::{Nanos, SECOND, nanos};
 
 /// What the gateway does with a message.
@@ -158,16 +157,13 @@ impl Gateway {
         }
     }
 
-    /// Admits or throttles a message sent at `now` by a random connected session.
-    pub fn admit(&mut self, now: Nanos, rng: &mut Stream) -> Admission {
+    /// Admits or throttles a message sent at `now` by session `user`.
+    pub fn admit(&mut self, now: Nanos, user: usize) -> Admission {
         if !self.enabled {
             return Admission::Accepted;
         }
-        if self.connected > 0 {
-            let user = rng.below(self.connected) as usize;
-            if !self.users.try_take(user, now) {
-                return Admission::UserLimit;
-            }
+        if !self.users.try_take(user, now) {
+            return Admission::UserLimit;
         }
         if !self.account.try_take(now, self.requests_per_message) {
             return Admission::AccountLimit;
@@ -217,9 +213,8 @@ mod tests {
     fn per_user_limit_is_30_a_minute() {
         let mut g = Gateway::new(&model(), false);
         g.tick(0, 1);
-        let mut rng = Stream::new(1, "gw");
         let ok = (0..40)
-            .filter(|_| g.admit(0, &mut rng) == Admission::Accepted)
+            .filter(|_| g.admit(0, 0) == Admission::Accepted)
             .count();
         assert_eq!(ok, 30);
     }

@@ -42,6 +42,7 @@ pub mod replicate;
 pub mod report;
 pub mod retry;
 pub mod rng;
+pub mod sessions;
 pub mod stats;
 mod streams;
 mod summary;

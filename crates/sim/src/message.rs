@@ -7,6 +7,9 @@
 use crate::bedrock::Lease;
 use crate::time::Nanos;
 
+/// [`Message::session`] once the session no longer waits for this message.
+pub const NO_SESSION: u32 = u32::MAX;
+
 /// What a turn is waiting for, when it has to wait.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Message {
@@ -18,6 +21,8 @@ pub struct Message {
     pub orchestrated: Nanos,
     /// When the first token frame reaches the user.
     pub first_token: Nanos,
+    /// The user's session; [`NO_SESSION`] once the answer (or error) reached it.
+    pub session: u32,
     pub input_tokens: f32,
     pub output_tokens: u32,
     pub store: u8,

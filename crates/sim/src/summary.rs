@@ -162,7 +162,7 @@ pub(crate) fn assemble(
         sessions: f.sessions,
         sent: f.counters.sent,
         completed: f.counters.completed,
-        late: 0,
+        late: f.late,
     };
     summary.latency_ms = f.latencies.recorder.latency_ms();
     summary.errors = report.errors.clone();

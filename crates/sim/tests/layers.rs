@@ -160,7 +160,7 @@ burst.cold_start = "300ms"
         &system,
         "constant",
         r#"order_tracking = "100%""#,
-        &stage("a", "1m", 10, "10/s"),
+        &stage("a", "1m", 1000, "10/s"),
     );
     let r = simulate(&p, &SimOptions::default()).unwrap().report;
     // Cap: min(10 × spike_factor, 1000) = 10 environments of 2.3 s each.

@@ -40,7 +40,8 @@ orchestrator.cpu_per_message = "{service}"
         &system,
         "poisson",
         r#"order_tracking = "100%""#,
-        &stage("steady", duration, 100, rate),
+        // Many users, each rarely busy (see surge_sim::sessions): arrivals stay Poisson.
+        &stage("steady", duration, 200_000, rate),
     )
 }
 

@@ -43,6 +43,7 @@ use crate::progress::Progress;
 use crate::queue::EventQueue;
 use crate::report::Peaks;
 use crate::rng::Stream;
+use crate::sessions::Sessions;
 use crate::stats::{Counters, ErrorClass, Latencies, Step, StepTimes};
 use crate::streams::Streams;
 use crate::time::{MINUTE, Nanos, SECOND, nanos};
@@ -123,6 +124,8 @@ pub(crate) struct Finished {
     pub output: Option<Output>,
     /// Why the run stopped before its end (a threshold could no longer hold).
     pub stopped_early: Option<String>,
+    /// Messages sent after their intended time (their session was busy).
+    pub late: u64,
 }
 
 pub(crate) struct Sim<'p> {
@@ -143,6 +146,7 @@ pub(crate) struct Sim<'p> {
     events: EventQueue<Event>,
     arrivals: Arrivals,
     msgs: Slab,
+    sessions: Sessions,
     rng: Streams,
     gateway: Gateway,
     ecs: Option<Ecs>,
@@ -226,6 +230,7 @@ impl<'p> Sim<'p> {
             events: EventQueue::for_rate(events_per_second),
             arrivals,
             msgs: Slab::default(),
+            sessions: Sessions::default(),
             rng,
             gateway: Gateway::new(&sys.gateway, sys.bedrock.streaming),
             ecs,
@@ -312,6 +317,7 @@ impl<'p> Sim<'p> {
             sessions: self.sessions_opened,
             output: self.output,
             stopped_early: self.stopped_early,
+            late: self.sessions.late,
         })
     }
 
@@ -356,8 +362,10 @@ impl<'p> Sim<'p> {
         }
     }
 
-    fn fail(&mut self, m: u32, class: ErrorClass) {
+    /// Message `m` fails at `t` (its user gets the error then, unless answered already).
+    fn fail(&mut self, m: u32, class: ErrorClass, t: Nanos) {
         self.counters.error(class);
+        self.release_session(m, t);
         self.msgs.remove(m);
     }
 

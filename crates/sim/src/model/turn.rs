@@ -8,7 +8,7 @@ use super::{Answer, Event, Sim, draw};
 use crate::bedrock::Lease;
 use crate::burst::Start;
 use crate::gateway::Admission;
-use crate::message::Message;
+use crate::message::{Message, NO_SESSION};
 use crate::retry::backoff;
 use crate::stats::{ErrorClass, Step};
 use crate::time::{Nanos, SECOND, nanos};
@@ -17,7 +17,8 @@ impl Sim<'_> {
     // ---- arrival and gateway -------------------------------------------------------
 
     /// A message due at `t0`, handled when it reaches the orchestrator: at `t0` plus a
-    /// constant auth latency ([`Sim::auth_folded`]), so that step costs no event.
+    /// constant auth latency ([`Sim::auth_folded`]), so that step costs no event. Its user
+    /// sends it then, or when the answer in flight lands ([`crate::sessions`]).
     pub(super) fn arrival(&mut self, t0: Nanos) {
         self.now = t0 + self.auth_folded;
         let stage = self.arrivals.stage();
@@ -31,13 +32,11 @@ impl Sim<'_> {
         let store = self.plan.store_mix.draw(&mut self.rng.mix);
         let intent = self.plan.intent_mix.draw(&mut self.rng.mix);
         self.consumption.message(store);
-        match self.gateway.admit(t0, &mut self.rng.gateway) {
-            Admission::Accepted => {}
-            Admission::UserLimit => return self.counters.error(ErrorClass::GatewayUser),
-            Admission::AccountLimit => return self.counters.error(ErrorClass::GatewayAccount),
-        }
+        let connected = self.gateway.connected().max(1);
+        let session = self.rng.gateway.below(connected) as u32;
         let m = self.msgs.insert(Message {
             t0,
+            session,
             store: store as u8,
             intent: intent as u8,
             model: self.plan.intents[intent].model as u8,
@@ -45,18 +44,43 @@ impl Sim<'_> {
             measured: t0 >= self.warmup,
             ..Message::default()
         });
-        self.steps.measured += u64::from(t0 >= self.warmup);
+        if let Some(at) = self.sessions.arrive(session, t0, m) {
+            self.send(m, at);
+        }
+    }
+
+    /// The user sends message `m` at `at` (its intended time, or later when it waited).
+    pub(super) fn send(&mut self, m: u32, at: Nanos) {
+        let session = self.msgs[m].session;
+        match self.gateway.admit(at, session as usize) {
+            Admission::Accepted => {}
+            Admission::UserLimit => return self.fail(m, ErrorClass::GatewayUser, at),
+            Admission::AccountLimit => return self.fail(m, ErrorClass::GatewayAccount, at),
+        }
+        self.steps.measured += u64::from(self.msgs[m].measured);
         let auth = match (self.sys.gateway.enabled, self.auth_folded) {
             (false, _) => 0,
             (true, 0) => draw(&self.sys.gateway.auth, &mut self.rng.auth),
             (true, folded) => folded,
         };
         self.step(m, Step::Auth, auth);
-        let at = t0 + auth;
+        let at = at + auth;
         match (&self.ecs, at == self.now) {
             (Some(_), true) => self.orchestrate(m),
             (Some(_), false) => self.at(at, Event::Orchestrate(m)),
             (None, _) => self.after_orchestration(m, at),
+        }
+    }
+
+    /// The answer to (or error of) `m` reached its user at `t`: the session may send the
+    /// next message. Does nothing the second time.
+    pub(super) fn release_session(&mut self, m: u32, t: Nanos) {
+        let session = std::mem::replace(&mut self.msgs[m].session, NO_SESSION);
+        if session == NO_SESSION {
+            return;
+        }
+        if let Some(next) = self.sessions.release(session, t) {
+            self.send(next, t);
         }
     }
 
@@ -164,7 +188,7 @@ impl Sim<'_> {
     pub(super) fn retry_memory(&mut self, m: u32, now: Nanos, again: Event, class: ErrorClass) {
         let msg = &mut self.msgs[m];
         if u32::from(msg.attempts) >= self.sys.memory.max_retries {
-            return self.fail(m, class);
+            return self.fail(m, class, now);
         }
         let wait = backoff(
             nanos(self.sys.memory.retry_base),
@@ -285,7 +309,7 @@ impl Sim<'_> {
                 msg.model = self.plan.fast_model as u8;
                 self.at(now, Event::LlmStart(m));
             }
-            _ => self.fail(m, ErrorClass::Bedrock),
+            _ => self.fail(m, ErrorClass::Bedrock, now),
         }
     }
 
@@ -378,6 +402,7 @@ impl Sim<'_> {
         } else {
             self.counters.completed += 1;
         }
+        self.release_session(m, now);
         let writes = self.sys.memory.writes_per_turn;
         if self.table.is_some() && writes > 0 {
             let msg = &mut self.msgs[m];
