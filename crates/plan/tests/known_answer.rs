@@ -177,5 +177,7 @@ fn hopeless_candidates_stop_early_and_choices_are_searched_in_parallel() {
     let winner = result.winner().expect("10 tasks or more meet the SLO");
     assert!(winner.stopped_early.is_none() && winner.slos[0].margin > 0.0);
     let tasks: i64 = winner.label().rsplit('=').next().unwrap().parse().unwrap();
-    assert!((9..=10).contains(&tasks), "{}", winner.label());
+    // 10 tasks keep p99 near 5.5 s, but two replications give a wide 95% bound (Student t
+    // with one degree of freedom is 12.7), which may ask for a task or two more.
+    assert!((9..=12).contains(&tasks), "{}", winner.label());
 }

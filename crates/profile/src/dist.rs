@@ -369,9 +369,17 @@ impl<Q: Quantity> Dist<Q> {
     }
 
     /// One draw. Constant time apart from the truncated normal's rare redraws and the
-    /// empirical table's binary search; never allocates.
+    /// empirical table's binary search; never allocates. A constant is returned inline
+    /// (most latencies of a system model are), the rest in [`Self::draw`].
     #[inline]
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Q {
+        match &self.form {
+            Form::Constant(value) => *value,
+            _ => self.draw(rng),
+        }
+    }
+
+    fn draw<R: Rng + ?Sized>(&self, rng: &mut R) -> Q {
         let x = match &self.form {
             Form::Constant(value) => return *value,
             Form::Exp { mean_f, .. } => {

@@ -126,9 +126,10 @@ impl Arrivals {
                     Arrival::Poisson => self.rng.exp1() / rate,
                     Arrival::Constant => 1.0 / rate,
                 };
-                let next = (t0 as f64 + gap.max(1.0)).round();
-                if next < piece.end as f64 {
-                    return Some(next as Nanos);
+                // Rounded to the nanosecond by `+ 0.5` and truncation (`round` is a libm call).
+                let next = (t0 as f64 + gap.max(1.0) + 0.5) as Nanos;
+                if next < piece.end {
+                    return Some(next);
                 }
             }
             // Nothing more in this piece: by memorylessness, start afresh at the next.

@@ -54,10 +54,10 @@ impl Stream {
         self.unit() < p
     }
 
-    /// Exponential with mean 1.
+    /// Exponential with mean 1 (ziggurat: a logarithm only in the rare tail case).
     #[inline]
     pub fn exp1(&mut self) -> f64 {
-        -(1.0 - self.unit()).ln()
+        rand_distr::Distribution::sample(&rand_distr::Exp1, self)
     }
 
     /// Uniform integer in `[0, n)`; `n` must be above zero.

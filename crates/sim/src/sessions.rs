@@ -12,31 +12,31 @@ use std::collections::{HashMap, VecDeque};
 
 use crate::time::Nanos;
 
-/// One session, 16 bytes: a run may have a million.
-#[derive(Debug, Default, Clone, Copy)]
-struct Session {
-    /// When the last answer landed (or will land: answers are sometimes recorded ahead).
-    free_at: Nanos,
-    /// Whether an answer is on its way (the time it lands is not known yet).
-    busy: bool,
-}
+/// A session's state in 8 bytes (a run may have a million, touched at random): when its
+/// last answer landed (or will land: answers are sometimes recorded ahead), or one of two
+/// markers while an answer is on its way, whose landing time is not known yet.
+type State = Nanos;
+/// An answer is on its way.
+const BUSY: State = Nanos::MAX - 1;
+/// An answer is on its way and messages wait in [`Sessions::waiting`].
+const BUSY_QUEUED: State = Nanos::MAX;
 
 /// Every session's state, grown on first use.
 #[derive(Debug, Default)]
 pub struct Sessions {
-    states: Vec<Session>,
+    states: Vec<State>,
     /// Messages (slab indices) due while their session was busy, oldest first; only
-    /// sessions with such messages have an entry.
+    /// sessions in [`BUSY_QUEUED`] have an entry.
     waiting: HashMap<u32, VecDeque<u32>>,
     /// Messages sent after their intended time.
     pub late: u64,
 }
 
 impl Sessions {
-    fn state(&mut self, s: u32) -> &mut Session {
+    fn state(&mut self, s: u32) -> &mut State {
         let i = s as usize;
         if i >= self.states.len() {
-            self.states.resize(i + 1, Session::default());
+            self.states.resize(i + 1, 0);
         }
         &mut self.states[i]
     }
@@ -45,33 +45,51 @@ impl Sessions {
     /// for the answer in flight (see [`release`](Self::release)).
     pub fn arrive(&mut self, s: u32, t0: Nanos, m: u32) -> Option<Nanos> {
         let state = self.state(s);
-        if state.busy {
-            self.waiting.entry(s).or_default().push_back(m);
-            self.late += 1;
-            return None;
+        match *state {
+            BUSY | BUSY_QUEUED => {
+                *state = BUSY_QUEUED;
+                self.waiting.entry(s).or_default().push_back(m);
+                self.late += 1;
+                None
+            }
+            free_at => {
+                *state = BUSY;
+                if t0 < free_at {
+                    self.late += 1;
+                    Some(free_at)
+                } else {
+                    Some(t0)
+                }
+            }
         }
-        state.busy = true;
-        if t0 < state.free_at {
-            let at = state.free_at;
-            self.late += 1;
-            return Some(at);
-        }
-        Some(t0)
     }
 
     /// The answer (or error) in flight on session `s` landed at `t`: the next waiting
     /// message, to send at `t`, if any.
     pub fn release(&mut self, s: u32, t: Nanos) -> Option<u32> {
         let state = self.state(s);
-        state.free_at = state.free_at.max(t);
-        state.busy = false;
-        let queue = self.waiting.get_mut(&s)?;
-        let next = queue.pop_front();
-        if queue.is_empty() {
-            self.waiting.remove(&s);
+        match *state {
+            BUSY_QUEUED => {
+                let queue = self
+                    .waiting
+                    .get_mut(&s)
+                    .expect("queued sessions have an entry");
+                let next = queue.pop_front().expect("entries are removed when empty");
+                if queue.is_empty() {
+                    self.waiting.remove(&s);
+                    self.states[s as usize] = BUSY;
+                }
+                Some(next)
+            }
+            BUSY => {
+                *state = t;
+                None
+            }
+            free_at => {
+                *state = free_at.max(t);
+                None
+            }
         }
-        self.states[s as usize].busy = next.is_some();
-        next
     }
 }
 
