@@ -7,7 +7,8 @@
 //! prediction and measurement side by side.
 //!
 //! The engine is single-threaded, with integer nanosecond time and a (time, sequence)
-//! ordered event heap ([`queue`]); each component draws from its own seeded random stream
+//! ordered calendar queue ([`queue`]; `cargo bench -p surge-sim --bench queue` measures it
+//! against a binary heap); each component draws from its own seeded random stream
 //! ([`rng`]); statistics are streaming ([`stats`]), so memory follows messages in flight,
 //! not messages sent. Replications ([`replicate()`]) run seeds in parallel threads.
 //!
