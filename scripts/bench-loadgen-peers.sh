@@ -7,14 +7,20 @@
 #   Artillery  npm install artillery       (Node.js; engine: ws)
 #
 # Every tool opens SESSIONS WebSocket sessions over RAMP seconds and sends MESSAGES
-# messages per session, one every GAP seconds (rate = SESSIONS / GAP msg/s). CPU time and
-# peak memory come from getrusage of the tool's whole process tree (Python's resource
-# module, so GNU time is not needed). Messages are what each tool reports sending (surge:
-# summary.json; Artillery: websocket.messages_sent; Tsung: sessions × messages, as its
-# no_ack loop sends them all), next to what the mock's own counter says it answered.
-# surge's users wait for each answer before the next message (open model with late
-# messages); Tsung and Artillery here send on a timer whatever comes back. A tool that
-# is not installed is skipped unless --install.
+# messages per session, one every GAP seconds (rate = SESSIONS / GAP msg/s), all the same
+# text (a product question the mock answers from its product cache: one token frame and a
+# done frame), so every tool is offered the same load and gets the same answers back. The
+# mock serves the system model of profiles/rehearsal-25k.toml (sized for 4,167 msg/s), so
+# it answers every message at this rate instead of queueing them behind the everyday
+# model's 10 orchestrator tasks. CPU time and peak memory come from getrusage of the
+# tool's own process tree (Python's resource module, so GNU time is not needed); the mock
+# is a separate process tree and is not counted. Messages are what each tool reports
+# sending (surge: summary.json; Artillery: websocket.messages_sent; Tsung: its
+# request_noack count), next to what the mock's own counter says it answered for that
+# tool's run. surge's users wait for each answer before the next message (open model with
+# late messages) and time every frame (e2e, ttft, itl, service, lag); Tsung and Artillery
+# here send on a timer and time nothing. A tool that is not installed is skipped unless
+# --install.
 #
 # Usage: scripts/bench-loadgen-peers.sh [--sessions N] [--messages M] [--gap S]
 #        [--ramp S] [--port P] [--install] [--only surge|tsung|artillery]
@@ -34,7 +40,7 @@ while [ $# -gt 0 ]; do
         --port) port="$2"; shift 2 ;;
         --install) install=true; shift ;;
         --only) only="$2"; shift 2 ;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument: $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -50,11 +56,13 @@ else
     surge=$PWD/target/release/surge
 fi
 
-"$surge" mock --profile profiles/local.toml --listen "127.0.0.1:$port" >"$work/mock.log" 2>&1 &
+"$surge" mock --profile profiles/rehearsal-25k.toml --listen "127.0.0.1:$port" >"$work/mock.log" 2>&1 &
 mock=$!
 for _ in $(seq 1 100); do grep -q '^listening on' "$work/mock.log" && break; sleep 0.1; done
 grep -q '^listening on' "$work/mock.log" || { cat "$work/mock.log" >&2; exit 3; }
 url="ws://127.0.0.1:$port/chat"
+# The one message every tool sends (a product_info sample of the system model).
+text="When is the new One Piece volume released?"
 
 # measure NAME CMD...: runs CMD, prints "cpu_s maxrss_kb wall_s".
 measure() {
@@ -95,6 +103,9 @@ if want surge; then
         | sed -e '/^\[\[traffic.stages\]\]/,$d' >"$profile"
     sed -i "s|^file = \"system/|file = \"$PWD/profiles/system/|" "$profile"
     sed -i 's|^arrival = .*|arrival = "constant"|' "$profile"
+    # Only the peers' message: every answer is the same template answer theirs get.
+    sed -i '/^\[traffic.intents\]/,/^$/c\[traffic.intents]\nproduct_info = "100%"\n' "$profile"
+    sed -i "/^bedrock.streaming = /a intents.product_info.texts = [\"$text\"]" "$profile"
     cat >>"$profile" <<TOML
 [[traffic.stages]]
 name = "peers"
@@ -121,13 +132,13 @@ if want tsung; then
 <tsung loglevel="error">
   <clients><client host="localhost" use_controller_vm="true" maxusers="$((sessions + 100))"/></clients>
   <servers><server host="127.0.0.1" port="$port" type="tcp"/></servers>
-  <load><arrivalphase phase="1" duration="$ramp" unit="second">
+  <load><arrivalphase phase="1" duration="$((ramp * 2))" unit="second">
     <users maxnumber="$sessions" arrivalrate="$(python3 -c "print($sessions/$ramp)")" unit="second"/>
   </arrivalphase></load>
   <sessions><session probability="100" name="chat" type="ts_websocket">
     <request><websocket type="connect" path="/chat"/></request>
     <for from="1" to="$messages" incr="1" var="i">
-      <request subst="true"><websocket type="message" ack="no_ack">{"type":"message","session":"s%%_tsung_userid%%","id":"m%%_i%%","store":"manga_jp","text":"When will the next volume ship?"}</websocket></request>
+      <request subst="true"><websocket type="message" ack="no_ack" frame="text">{"type":"message","session":"s%%_tsung_userid%%","id":"m%%_i%%","store":"manga_jp","text":"$text"}</websocket></request>
       <thinktime value="$gap" random="false"/>
     </for>
   </session></sessions>
@@ -136,7 +147,9 @@ XML
         echo "== Tsung"
         before=$(served)
         m=$(measure tsung -f "$work/tsung.xml" -l "$work/tsung-log" start)
-        record tsung "$((sessions * messages))" "$m" "$before"
+        # The last cumulative count of messages sent without waiting for an ack.
+        sent=$(awk '$2 == "request_noack" { n = $4 } END { print n + 0 }' "$work"/tsung-log/*/tsung.log)
+        record tsung "$sent" "$m" "$before"
     else
         echo "== Tsung not installed (apt-get install tsung, or --install): skipped"
     fi
@@ -162,7 +175,7 @@ scenarios:
   - engine: ws
     flow:
       - loop:
-          - send: '{"type":"message","session":"s-{{ \$uuid }}","id":"m-{{ \$loopCount }}","store":"manga_jp","text":"When will the next volume ship?"}'
+          - send: '{"type":"message","session":"s-{{ \$uuid }}","id":"m-{{ \$loopCount }}","store":"manga_jp","text":"$text"}'
           - think: $gap
         count: $messages
 YML

@@ -14,8 +14,16 @@
 # carry on both ends; ITL is then measured at the tick's granularity. --token-tick 0
 # restores one frame per token on a bigger machine.
 #
-# Prints the run report and the run directory (results/rehearsal-25k/<UTC timestamp>/);
-# exits with `surge run`'s code (0 ok, 1 a threshold failed, 3 could not run).
+# The profile's system model is the one Q19 prepares for the spike (200 orchestrator tasks
+# scaled out, Bedrock provisioned units and tiering, DynamoDB warm throughput, pre-warmed
+# cache; see its [system] section): the seed's everyday model answers ~105 of the 4,167
+# messages/s offered.
+#
+# Prints the run report and the run directory (results/rehearsal-25k/<UTC timestamp>/),
+# then what both sides used, sampled once a second from /proc: peak resident memory of
+# the generator (coordinator and shards together) per session, and CPU seconds of the
+# generator and of the mock; exits with `surge run`'s code (0 ok, 1 a threshold failed,
+# 3 could not run).
 #
 # Usage: scripts/rehearse-25k.sh [--profile P] [--port N] [--token-tick D]
 #                                [extra `surge run` flags...]
@@ -31,7 +39,7 @@ while [ $# -gt 0 ]; do
         --profile) profile="$2"; shift 2 ;;
         --port) port="$2"; shift 2 ;;
         --token-tick) tick="$2"; shift 2 ;;
-        -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) break ;;
     esac
 done
@@ -61,7 +69,61 @@ grep -q '^listening on' "$log" || { cat "$log" >&2; echo "the mock did not start
 echo "== 25,000 sessions, 250,000 msg/min: surge run --shards 2 --bind 127.0.0.1-127.0.0.4"
 set +e
 "$surge" run "$profile" --target "ws://127.0.0.1:$port/chat" \
-    --shards 2 --bind 127.0.0.1-127.0.0.4 "$@"
+    --shards 2 --bind 127.0.0.1-127.0.0.4 "$@" &
+gen=$!
+usage=$(mktemp)
+# Once a second: resident memory and CPU of each process tree (a process's CPU as last
+# seen, so a shard that exits keeps its figure up to its last second).
+python3 - "$gen" "$mock" "$usage" <<'PY' &
+import os, sys, time
+gen, mock, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+tick, page = os.sysconf("SC_CLK_TCK"), os.sysconf("SC_PAGE_SIZE")
+def procs():
+    kids = {}
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+                kids.setdefault(int(f[1]), []).append((int(p), f))
+            except OSError:
+                pass
+    return kids
+def tree(kids, root):
+    todo, seen = [root], []
+    while todo:
+        p = todo.pop()
+        seen.append(p)
+        todo += [c for c, _ in kids.get(p, [])]
+    return seen
+cpu, peak = {"gen": {}, "mock": {}}, {"gen": 0, "mock": 0}
+while os.path.exists(f"/proc/{gen}"):
+    kids = procs()
+    stat = {c: f for v in kids.values() for c, f in v}
+    for name, root in (("gen", gen), ("mock", mock)):
+        rss = 0
+        for p in tree(kids, root):
+            f = stat.get(p) or (open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+                                if os.path.exists(f"/proc/{p}/stat") else None)
+            if f:
+                cpu[name][p] = (int(f[11]) + int(f[12])) / tick
+                rss += int(f[21]) * page
+        peak[name] = max(peak[name], rss)
+    time.sleep(1)
+with open(out, "w") as o:
+    print(f"{sum(cpu['gen'].values()):.1f} {peak['gen']} {sum(cpu['mock'].values()):.1f} {peak['mock']}", file=o)
+PY
+sampler=$!
+wait "$gen"
 code=$?
+wait "$sampler"
 set -e
+read -r gen_cpu gen_rss mock_cpu mock_rss <"$usage"
+rm -f "$usage"
+sessions=$(awk -F' = ' '/^sessions = / { v = $2 + 0; if (v > n) n = v } END { print n + 0 }' "$profile")
+python3 - "$gen_cpu" "$gen_rss" "$mock_cpu" "$mock_rss" "$sessions" <<'PY'
+import sys
+gc, gr, mc, mr, n = float(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+print(f"generator: {gc:.1f} CPU s, peak RSS {gr / 2**20:.0f} MiB = {gr / 1024 / max(n, 1):.1f} KiB per session ({n} sessions)")
+print(f"mock:      {mc:.1f} CPU s, peak RSS {mr / 2**20:.0f} MiB")
+PY
 exit "$code"

@@ -25,7 +25,7 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// Per-connection buffers: chat frames are small, and there are tens of thousands.
 fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(256 * 1024)
         .max_message_size(Some(1024 * 1024))

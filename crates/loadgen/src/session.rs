@@ -6,6 +6,7 @@
 //! intended time — so a stalled server shows in `e2e`/`ttft` and not in `service` (actual
 //! send → done). Nothing is corrected twice: values are recorded as measured.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use rand::rngs::SmallRng;
 use surge_profile::target::Correlate;
 use surge_protocol::{Codec, IncomingKind};
 use tokio::sync::watch;
-use tokio::time::{Instant, sleep_until};
+use tokio::time::{Instant, Sleep, sleep_until};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::connect::{Backoff, ConnectGate, Connector, Ws};
@@ -79,6 +80,7 @@ pub async fn run(ctx: Arc<Ctx>, k: u64) {
         ctx: &ctx,
         k,
         store,
+        name: format!("s-{k}"),
         rng,
         sent: 0,
         stop: ctx.stop.clone(),
@@ -105,6 +107,8 @@ struct Session<'a> {
     ctx: &'a Ctx,
     k: u64,
     store: usize,
+    /// The session id sent with every message.
+    name: String,
     rng: SmallRng,
     sent: u64,
     stop: watch::Receiver<bool>,
@@ -153,7 +157,9 @@ impl Session<'_> {
                     return true;
                 }
             }
-            match ctx.connector.connect(self.k).await {
+            // Boxed: the connect future (TCP, TLS, upgrade) is ~10 KB, and unboxed its
+            // space would stay in every session's state for the whole run.
+            match Box::pin(ctx.connector.connect(self.k)).await {
                 Ok((mut ws, took)) => {
                     backoff.reset();
                     ctx.rec.connected(took);
@@ -193,10 +199,18 @@ impl Session<'_> {
         let close = ctx.at(window.close);
         let mut stop = ctx.stop.clone();
         let mut idle_since = Instant::now();
+        // One timer and one stop watch for the connection (and its exchanges); the timer
+        // is re-armed per message.
+        let wake = sleep_until(close);
+        let stop_wait = stopped(&mut stop);
+        tokio::pin!(wake, stop_wait);
         loop {
-            let wake = due.map_or(close, |d| ctx.at(d).min(close));
+            let at = due.map_or(close, |d| ctx.at(d).min(close));
+            if wake.deadline() != at {
+                wake.as_mut().reset(at);
+            }
             tokio::select! {
-                _ = sleep_until(wake) => {}
+                _ = &mut wake => {}
                 frame = ws.next() => match frame {
                     Some(Ok(Message::Text(text))) => self.unexpected(&text),
                     Some(Ok(Message::Binary(_))) => ctx.rec.error(&Failure::new(
@@ -207,7 +221,7 @@ impl Session<'_> {
                     }
                     Some(Ok(_)) => {} // ping (answered by tungstenite), pong
                 },
-                _ = stopped(&mut stop) => return End::Stopped,
+                _ = &mut stop_wait => return End::Stopped,
             }
             let Some(d) = *due else {
                 if Instant::now() >= close {
@@ -232,7 +246,10 @@ impl Session<'_> {
                 ctx.rec.lag(now - intended);
             }
             *due = self.next_due(d, window.close, false);
-            match self.exchange(ws, intended, late).await {
+            match self
+                .exchange(ws, wake.as_mut(), stop_wait.as_mut(), intended, late)
+                .await
+            {
                 Ok(()) => idle_since = Instant::now(),
                 Err(end) => return end,
             }
@@ -268,14 +285,21 @@ impl Session<'_> {
     }
 
     /// Sends one message and reads its answer.
-    async fn exchange(&mut self, ws: &mut Ws, intended: Instant, late: bool) -> Result<(), End> {
+    /// `timeout` is the connection's timer, re-armed here for the reply timeout; `stop`
+    /// resolves on Ctrl-C.
+    async fn exchange(
+        &mut self,
+        ws: &mut Ws,
+        mut timeout: Pin<&mut Sleep>,
+        mut stop: Pin<&mut impl Future<Output = ()>>,
+        intended: Instant,
+        late: bool,
+    ) -> Result<(), End> {
         let ctx = self.ctx;
         let id = format!("{}-{}", self.k, self.sent);
         let text = ctx.plan.pick_text(&mut self.rng);
         let store_name = ctx.plan.store_name(self.store);
-        let frame = ctx
-            .codec
-            .encode(&format!("s-{}", self.k), &id, store_name, text);
+        let frame = ctx.codec.encode(&self.name, &id, store_name, text);
         if ws.send(Message::text(frame)).await.is_err() {
             ctx.rec.error(&Failure::new(
                 ErrorClass::Dropped,
@@ -296,10 +320,14 @@ impl Session<'_> {
         let mut itl: Vec<u64> = Vec::new();
         // Tokens that streamed after the first token frame (the rate's numerator).
         let mut streamed: u64 = 0;
-        let mut stop = ctx.stop.clone();
+        // One timer and one stop watch for the whole answer, not one per frame: a streamed
+        // answer is hundreds of frames, and re-arming a timer per frame costs more than
+        // reading the frame.
+        timeout.as_mut().reset(deadline);
         loop {
             let frame = tokio::select! {
-                _ = sleep_until(deadline) => {
+                frame = ws.next() => frame,
+                _ = timeout.as_mut() => {
                     ctx.rec.error(&Failure::new(ErrorClass::ReplyTimeout, format!(
                         "no complete answer to {id} within {:?}", ctx.plan.reply_timeout)));
                     // By id, a late answer can be recognised and dropped: keep the
@@ -312,8 +340,7 @@ impl Session<'_> {
                         Correlate::Order => Err(End::Reconnect),
                     };
                 }
-                _ = stopped(&mut stop) => return Err(End::Stopped),
-                frame = ws.next() => frame,
+                _ = stop.as_mut() => return Err(End::Stopped),
             };
             let text = match frame {
                 Some(Ok(Message::Text(t))) => t,
@@ -390,5 +417,34 @@ impl Session<'_> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every session's state lives as long as the run, 25,000 of them per rehearsal: it
+    /// must stay a few KB (the connect future alone is ~10 KB, hence its box).
+    #[tokio::test]
+    async fn a_session_state_stays_small() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../profiles/local.toml");
+        let plan = Plan::new(&surge_profile::Profile::load(path).unwrap());
+        let (samples, _) = tokio::sync::mpsc::unbounded_channel();
+        let (_stop, stop) = watch::channel(false);
+        let start = Instant::now();
+        let url = "ws://127.0.0.1:9/chat";
+        let ctx = Arc::new(Ctx {
+            gate: ConnectGate::new(1.0),
+            codec: Codec::for_profile(None),
+            rec: Recording::new(&plan.store_names(), start, samples),
+            connector: Connector::new(url, &[], None, vec![], Duration::from_secs(1)).unwrap(),
+            plan,
+            start,
+            stop,
+        });
+        let session = run(ctx, 1);
+        let size = std::mem::size_of_val(&session);
+        assert!(size <= 6 * 1024, "a session's state takes {size} bytes");
     }
 }

@@ -1,5 +1,7 @@
 //! One interface over both frame shapes: encode a user message, classify a server frame.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 use surge_profile::target::{Correlate, FrameMatch, ProtocolMapping};
 
@@ -89,13 +91,7 @@ impl Codec {
     /// The text frame that sends `text` as message `id` of `session` to `store`.
     pub fn encode(&self, session: &str, id: &str, store: &str, text: &str) -> String {
         match self {
-            Self::Default => ChatMessage {
-                session: session.into(),
-                id: id.into(),
-                store: store.into(),
-                text: text.into(),
-            }
-            .to_json(),
+            Self::Default => ChatMessage::json_of(session, id, store, text),
             Self::Mapped(m) => m.send.render(session, id, store, text),
         }
     }
@@ -117,7 +113,66 @@ fn snippet(frame: &str) -> String {
     s
 }
 
+/// The fields of a token or done frame, borrowed from the frame (no copy of the text).
+///
+/// Token and done frames are nearly all a load generator reads (one per token, or per
+/// tick, and one per answer), and `ServerFrame`'s internally tagged enum buffers every
+/// field of every frame before it knows the variant. This reads them in one pass, with
+/// the same required fields as [`ServerFrame`]; a frame it does not take for a
+/// well-formed token or done frame goes to the full parse, which decides.
+#[derive(serde::Deserialize)]
+struct FastFrame<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    text: Option<Cow<'a, str>>,
+    tokens: Option<u32>,
+    #[serde(borrow)]
+    usage: Option<FastUsage<'a>>,
+}
+
+/// [`crate::frames::Usage`], borrowed; only the model is kept.
+#[derive(serde::Deserialize)]
+#[allow(dead_code)] // the fields are read to check the frame, as the full parse does
+struct FastUsage<'a> {
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    intent: Cow<'a, str>,
+    #[serde(borrow)]
+    store: Cow<'a, str>,
+    input_tokens: u32,
+    output_tokens: u32,
+    cache_hit: bool,
+    cost_usd: f64,
+}
+
+fn decode_fast(frame: &str) -> Option<Incoming> {
+    let f: FastFrame<'_> = serde_json::from_str(frame).ok()?;
+    let id = Some(f.id?.into_owned());
+    match f.kind.as_ref() {
+        "token" if f.text.is_some() => Some(Incoming {
+            kind: IncomingKind::Token {
+                tokens: f.tokens.unwrap_or(1),
+            },
+            id,
+            model: None,
+        }),
+        "done" => Some(Incoming {
+            kind: IncomingKind::Done,
+            id,
+            model: f.usage?.model.map(Cow::into_owned),
+        }),
+        _ => None,
+    }
+}
+
 fn decode_default(frame: &str) -> Result<Incoming, DecodeError> {
+    if let Some(incoming) = decode_fast(frame) {
+        return Ok(incoming);
+    }
     let parsed: ServerFrame = serde_json::from_str(frame).map_err(|e| {
         if serde_json::from_str::<Value>(frame).is_ok() {
             DecodeError::Unrecognised(format!("{e} in {}", snippet(frame)))
@@ -229,6 +284,59 @@ mod tests {
             IncomingKind::Throttle
         );
         assert!(matches!(c.decode("not json"), Err(DecodeError::NotJson(_))));
+        // Token frames take the one-pass path; it must agree with the full parse.
+        for (frame, tokens) in [
+            (
+                r#"{"type":"token","id":"m1","text":"Hi \"there\"","tokens":3}"#,
+                Some(3),
+            ),
+            (
+                r#"{"tokens":2,"text":"ワン","id":"m\u0031","type":"token"}"#,
+                Some(2),
+            ),
+            (r#"{"type":"token","id":"m1","text":"x"}"#, Some(1)),
+            (
+                r#"{"type":"token","id":"m1","text":"x","extra":[1,{"a":null}]}"#,
+                Some(1),
+            ),
+            (r#"{"type":"token","id":"m1"}"#, None),
+            (r#"{"type":"token","text":"x"}"#, None),
+            (r#"{"type":"token","id":"m1","text":7}"#, None),
+            (r#"{"type":"token","id":"m1","text":"x","tokens":-1}"#, None),
+            (r#"{"type":"token","id":"m1","id":"m2","text":"x"}"#, None),
+            (r#"{"type":"done","id":"m1","text":"x"}"#, None),
+        ] {
+            let full = match serde_json::from_str::<ServerFrame>(frame) {
+                Ok(ServerFrame::Token { tokens, .. }) => Some(tokens),
+                _ => None,
+            };
+            assert_eq!(full, tokens, "{frame}");
+            match c.decode(frame) {
+                Ok(inc) => {
+                    assert_eq!(
+                        Some(inc.kind),
+                        tokens.map(|tokens| IncomingKind::Token { tokens })
+                    );
+                    assert_eq!(inc.id.as_deref(), Some("m1"), "{frame}");
+                }
+                Err(_) => assert_eq!(tokens, None, "{frame}"),
+            }
+        }
+        // Done frames too: the model is kept, a usage missing a field is refused.
+        let done = r#"{"type":"done","id":"m1","usage":{"intent":"chitchat","store":"kindle","input_tokens":1,"output_tokens":2,"cache_hit":true,"cost_usd":0.5,"model":"haiku"}}"#;
+        let inc = c.decode(done).unwrap();
+        assert_eq!(
+            (inc.kind, inc.id.as_deref(), inc.model.as_deref()),
+            (IncomingKind::Done, Some("m1"), Some("haiku"))
+        );
+        let template = done.replace(r#","model":"haiku""#, "");
+        assert_eq!(c.decode(&template).unwrap().model, None);
+        let partial = done.replace(r#""cache_hit":true,"#, "");
+        assert!(serde_json::from_str::<ServerFrame>(&partial).is_err());
+        assert!(matches!(
+            c.decode(&partial),
+            Err(DecodeError::Unrecognised(_))
+        ));
         assert!(matches!(
             c.decode(r#"{"type":"weird"}"#),
             Err(DecodeError::Unrecognised(_))

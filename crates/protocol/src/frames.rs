@@ -91,9 +91,29 @@ enum ClientFrame<M> {
     Message(M),
 }
 
+/// [`ChatMessage`] borrowed: the same JSON without copying the fields first.
+#[derive(Serialize)]
+struct ChatMessageRef<'a> {
+    session: &'a str,
+    id: &'a str,
+    store: &'a str,
+    text: &'a str,
+}
+
 impl ChatMessage {
     pub fn to_json(&self) -> String {
         serde_json::to_string(&ClientFrame::Message(self)).expect("chat messages always serialize")
+    }
+
+    /// The JSON of a message with these fields (what `to_json` of one would give).
+    pub fn json_of(session: &str, id: &str, store: &str, text: &str) -> String {
+        let m = ChatMessageRef {
+            session,
+            id,
+            store,
+            text,
+        };
+        serde_json::to_string(&ClientFrame::Message(m)).expect("chat messages always serialize")
     }
 
     /// Parses a client message, or says what is wrong with it.
@@ -120,6 +140,10 @@ mod tests {
             "{json}"
         );
         assert_eq!(ChatMessage::from_json(&json).unwrap(), m);
+        assert_eq!(
+            ChatMessage::json_of(&m.session, &m.id, &m.store, &m.text),
+            json
+        );
 
         let t = ServerFrame::Token {
             id: "m-2".into(),

@@ -2,9 +2,10 @@
 //!
 //! One task per connection reads messages and writes frames; each message is answered by
 //! its own task ([`turn`]) that sends frames back through a channel, so a client that
-//! pipelines gets its answers interleaved, correlated by message id. Per connection the
-//! mock keeps a small read buffer and no write buffer (the frames are small), so tens of
-//! thousands of idle sessions cost little. Frames larger than the gateway's `max_frame`
+//! pipelines gets its answers interleaved, correlated by message id; frames waiting
+//! together go out in one write. Per connection the mock keeps a small read buffer and a
+//! write buffer only as large as the frames waiting, so tens of thousands of idle sessions
+//! cost little. Frames larger than the gateway's `max_frame`
 //! or messages larger than `max_message` close the connection with 1009, as API Gateway
 //! does.
 
@@ -103,7 +104,9 @@ impl Chat {
                 .then(|| Semaphore::new(workers_total.ceil().max(1.0) as usize)),
             ws_config: WebSocketConfig::default()
                 .read_buffer_size(4096)
-                .write_buffer_size(0)
+                // Frames are written on flush, so waiting frames share one write; the
+                // buffer grows only to what is waiting (usually one frame).
+                .write_buffer_size(64 * 1024)
                 .max_frame_size(Some(g.max_frame.bytes() as usize))
                 .max_message_size(Some(g.max_message.bytes() as usize)),
             sys: sys.clone(),
@@ -222,14 +225,29 @@ where
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => {}
             },
-            Some(out) = rx.recv() => match out {
-                Out::Frame(f) => {
-                    if ws.send(Message::Text(f.to_json().into())).await.is_err() {
-                        return;
+            Some(out) = rx.recv() => {
+                // Frames already waiting go out in one write (a template answer's token
+                // and done frames, a tick's frames of pipelined answers): one segment
+                // instead of several, for the client and for the mock.
+                let mut next = Some(out);
+                while let Some(out) = next {
+                    match out {
+                        Out::Frame(f) => {
+                            if ws.feed(Message::Text(f.to_json().into())).await.is_err() {
+                                return;
+                            }
+                        }
+                        Out::Drop => {
+                            let _ = ws.flush().await;
+                            return;
+                        }
                     }
+                    next = rx.try_recv().ok();
                 }
-                Out::Drop => return,
-            },
+                if ws.flush().await.is_err() {
+                    return;
+                }
+            }
         }
     }
 }
