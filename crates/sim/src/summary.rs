@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use surge_profile::Profile;
+use surge_profile::metric::{LatencyMetric, MetricRef, Threshold};
 use surge_record::{Counts, LatencyStats, Summary, Tag};
 
 use crate::model::Finished;
@@ -167,7 +168,21 @@ pub(crate) fn assemble(
     summary.latency_ms = f.latencies.recorder.latency_ms();
     summary.errors = report.errors.clone();
     summary.compute_rates();
-    summary.thresholds = summary.evaluate(&profile.thresholds);
+    // The load generator's own figures (scheduling lag, connect, service) have no
+    // simulated counterpart: their thresholds are for measured runs only.
+    let simulated: Vec<Threshold> = profile
+        .thresholds
+        .iter()
+        .filter(|t| match &t.metric {
+            MetricRef::Latency { metric, .. } => matches!(
+                metric,
+                LatencyMetric::E2e | LatencyMetric::Ttft | LatencyMetric::Itl
+            ),
+            MetricRef::Ratio(_) => true,
+        })
+        .cloned()
+        .collect();
+    summary.thresholds = summary.evaluate(&simulated);
     let extra = &mut summary.extra;
     extra.insert("simulated_s".into(), json(&secs(f.ended)));
     extra.insert("events".into(), json(&f.events));
