@@ -29,6 +29,8 @@
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib/common.sh
+. "$root/scripts/lib/common.sh"
 if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
     sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
@@ -47,17 +49,7 @@ die() { echo "nightly: $2" >&2; exit "$1"; }
 [ -f "$profile" ] || die 2 "no profile at $profile"
 [ -f "$baseline/run.json" ] || die 2 "no baseline run directory at $baseline (run.json missing)"
 
-if [ -n "${SURGE_BIN:-}" ]; then
-    surge=$SURGE_BIN
-else
-    surge=${CARGO_TARGET_DIR:-$root/target}/release/surge
-    if command -v cargo >/dev/null 2>&1; then
-        say "building surge (release)"
-        cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml" -p surge-cli \
-            || die 3 "cannot build surge"
-    fi
-fi
-[ -x "$surge" ] || die 3 "no surge binary at $surge (set SURGE_BIN or install cargo)"
+find_surge "$root"
 
 mkdir -p "$out" || die 3 "cannot create $out"
 summary=$out/summary.md

@@ -27,6 +27,8 @@
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib/common.sh
+. "$root/scripts/lib/common.sh"
 case "${1:-}" in
     -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     "") echo "usage: scripts/rehearse-spike.sh TARGET [PROFILE]" >&2; exit 2 ;;
@@ -38,17 +40,7 @@ out=${SURGE_OUT:-$root/results/rehearsal/$(date -u +%Y-%m-%dT%H-%M-%SZ)}
 say() { printf '\n== %s\n' "$*"; }
 die() { echo "rehearse-spike: $2" >&2; exit "$1"; }
 
-if [ -n "${SURGE_BIN:-}" ]; then
-    surge=$SURGE_BIN
-else
-    surge=${CARGO_TARGET_DIR:-$root/target}/release/surge
-    if command -v cargo >/dev/null 2>&1; then
-        say "building surge (release)"
-        cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml" -p surge-cli \
-            || die 3 "cannot build surge"
-    fi
-fi
-[ -x "$surge" ] || die 3 "no surge binary at $surge (set SURGE_BIN or install cargo)"
+find_surge "$root"
 
 # 0. Fail early: an invalid profile, a target the profile does not allow, a missing token.
 say "surge check $profile"

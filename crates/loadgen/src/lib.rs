@@ -139,18 +139,14 @@ fn check_access(opts: &RunOptions) -> Result<Access, RunError> {
             profile.files.profile.display()
         )));
     }
-    let token_env = opts
-        .token_env
-        .clone()
-        .or_else(|| profile.target.token_env.clone());
-    let token = match &token_env {
-        Some(var) => Some(std::env::var(var).map_err(|_| {
-            RunError::Usage(format!(
-                "the token variable {var} is not set (credentials come only from the environment)"
-            ))
-        })?),
-        None => None,
-    };
+    let token_env = profile
+        .target
+        .token_var(opts.token_env.as_deref())
+        .map(str::to_owned);
+    let token = profile
+        .target
+        .token(opts.token_env.as_deref())
+        .map_err(|e| RunError::Usage(e.to_string()))?;
     let mut headers: Vec<(String, String)> = profile
         .target
         .headers

@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::target::Target;
+use crate::target::{Target, host_and_port, parse_ws_url, scheme_and_host};
 use crate::units::Duration;
 
 /// HTTP methods a pre-warm call may use.
@@ -201,34 +201,14 @@ impl Prewarm {
 
 /// Splits `http(s)://host:port/path` into scheme and host, or says what is wrong.
 pub fn parse_http_url(url: &str) -> Result<(&str, &str), String> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| format!("expected an http:// or https:// URL, found \"{url}\""))?;
-    if scheme != "http" && scheme != "https" {
-        return Err(format!(
-            "expected an http:// or https:// URL, found scheme \"{scheme}\""
-        ));
-    }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if let Some(stripped) = host_port.strip_prefix('[') {
-        stripped.split(']').next().unwrap_or("")
-    } else {
-        host_port.split(':').next().unwrap_or("")
-    };
-    if host.is_empty() {
-        return Err(format!("the URL \"{url}\" has no host"));
-    }
-    Ok((scheme, host))
+    scheme_and_host(url, ["http", "https"], "an http:// or https://")
 }
 
 /// The HTTP base of a WebSocket URL: `wss://u:p@host:443/chat?x` → `https://host:443`.
 /// Credentials in the URL are dropped; the path and query are not part of the base.
 pub fn http_base(ws_url: &str) -> Result<String, String> {
-    let (scheme, _) = crate::target::parse_ws_url(ws_url)?;
-    let rest = &ws_url[scheme.len() + 3..];
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (scheme, _) = parse_ws_url(ws_url)?;
+    let host_port = host_and_port(&ws_url[scheme.len() + 3..]);
     let http = if scheme == "wss" { "https" } else { "http" };
     Ok(format!("{http}://{host_port}"))
 }

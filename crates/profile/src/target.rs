@@ -39,6 +39,32 @@ impl Target {
                 .iter()
                 .any(|pattern| host_matches(&pattern.to_ascii_lowercase(), &host))
     }
+
+    /// The environment variable the bearer token comes from: `override_var` (a run's
+    /// `--token-env`) if given, else `token_env`.
+    pub fn token_var<'a>(&'a self, override_var: Option<&'a str>) -> Option<&'a str> {
+        override_var.or(self.token_env.as_deref())
+    }
+
+    /// The bearer token, read from the variable [`Target::token_var`] names; `None` when
+    /// no variable is named, an error when the named one is not set.
+    pub fn token(&self, override_var: Option<&str>) -> Result<Option<String>, TokenError> {
+        self.token_var(override_var)
+            .map(|var| {
+                std::env::var(var).map_err(|_| TokenError {
+                    var: var.to_string(),
+                })
+            })
+            .transpose()
+    }
+}
+
+/// A bearer token that could not be read: its variable is not set (or not Unicode).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the token variable {var} is not set (credentials come only from the environment)")]
+pub struct TokenError {
+    /// The environment variable that was named.
+    pub var: String,
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -58,16 +84,25 @@ fn host_matches(pattern: &str, host: &str) -> bool {
 
 /// Splits `ws://host:port/path` into scheme and host, or says what is wrong.
 pub fn parse_ws_url(url: &str) -> Result<(&str, &str), String> {
+    scheme_and_host(url, ["ws", "wss"], "a ws:// or wss://")
+}
+
+/// Splits `scheme://[user@]host[:port]/path` into scheme and host, accepting only the
+/// two `schemes`; `expected` names them in the errors (`"a ws:// or wss://"`).
+pub(crate) fn scheme_and_host<'a>(
+    url: &'a str,
+    schemes: [&str; 2],
+    expected: &str,
+) -> Result<(&'a str, &'a str), String> {
     let (scheme, rest) = url
         .split_once("://")
-        .ok_or_else(|| format!("expected a ws:// or wss:// URL, found \"{url}\""))?;
-    if scheme != "ws" && scheme != "wss" {
+        .ok_or_else(|| format!("expected {expected} URL, found \"{url}\""))?;
+    if !schemes.contains(&scheme) {
         return Err(format!(
-            "expected a ws:// or wss:// URL, found scheme \"{scheme}\""
+            "expected {expected} URL, found scheme \"{scheme}\""
         ));
     }
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host_port = host_and_port(rest);
     let host = if let Some(stripped) = host_port.strip_prefix('[') {
         stripped.split(']').next().unwrap_or("")
     } else {
@@ -77,6 +112,13 @@ pub fn parse_ws_url(url: &str) -> Result<(&str, &str), String> {
         return Err(format!("the URL \"{url}\" has no host"));
     }
     Ok((scheme, host))
+}
+
+/// The `host[:port]` of what follows `scheme://`: up to the path, query or fragment,
+/// without any `user:password@`.
+pub(crate) fn host_and_port(after_scheme: &str) -> &str {
+    let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or("");
+    authority.rsplit_once('@').map_or(authority, |(_, h)| h)
 }
 
 /// How to talk to a chatbot whose frames are not surge's default JSON shape.
@@ -220,5 +262,28 @@ mod tests {
         assert_eq!(parse_ws_url("ws://[::1]:9/").unwrap(), ("ws", "::1"));
         assert!(parse_ws_url("http://host/").is_err());
         assert!(parse_ws_url("ws:///chat").is_err());
+    }
+
+    #[test]
+    fn token_comes_from_the_named_variable() {
+        let target = Target {
+            token_env: Some("SURGE_TEST_TOKEN_THAT_IS_NEVER_SET".into()),
+            ..Target::default()
+        };
+        assert_eq!(Target::default().token(None), Ok(None));
+        assert_eq!(
+            target.token_var(None),
+            Some("SURGE_TEST_TOKEN_THAT_IS_NEVER_SET")
+        );
+        assert_eq!(target.token_var(Some("OTHER")), Some("OTHER"));
+        let err = target.token(None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the token variable SURGE_TEST_TOKEN_THAT_IS_NEVER_SET is not set \
+             (credentials come only from the environment)"
+        );
+        if let Ok(path) = std::env::var("PATH") {
+            assert_eq!(target.token(Some("PATH")), Ok(Some(path)));
+        }
     }
 }

@@ -75,18 +75,10 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
     for h in &args.headers {
         headers.push(parse_header(h)?);
     }
-    let token_env = args
-        .token_env
-        .clone()
-        .or_else(|| profile.target.token_env.clone());
-    let token = match &token_env {
-        Some(var) => Some(std::env::var(var).map_err(|_| {
-            Failure::Usage(format!(
-                "the token variable {var} is not set (credentials come only from the environment)"
-            ))
-        })?),
-        None => None,
-    };
+    let token = profile
+        .target
+        .token(args.token_env.as_deref())
+        .map_err(|e| Failure::Usage(e.to_string()))?;
     let Some(prewarm) = profile.prewarm.clone() else {
         if args.dry_run {
             // What a rehearsal script asks first: the target and token are fine, and
