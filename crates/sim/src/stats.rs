@@ -196,6 +196,8 @@ pub struct Latencies {
     pub queue_wait_sum: f64,
     /// Served messages that waited at all.
     pub waited: u64,
+    /// Served messages that did not wait, not yet in `queue_wait`.
+    unqueued: u64,
     /// Exact sums of e2e and ttft, ns, and how many answers they cover.
     pub e2e_sum: f64,
     pub ttft_sum: f64,
@@ -239,6 +241,7 @@ impl Latencies {
             queue_wait: new_histogram(),
             queue_wait_sum: 0.0,
             waited: 0,
+            unqueued: 0,
             e2e_sum: 0.0,
             ttft_sum: 0.0,
             answers: 0,
@@ -289,6 +292,9 @@ impl Latencies {
             }
         }
         self.stages.iter_mut().for_each(StageLatencies::settle);
+        let _ = self
+            .queue_wait
+            .record_n(0, std::mem::take(&mut self.unqueued));
         Ok(())
     }
 
@@ -300,8 +306,13 @@ impl Latencies {
     }
 
     pub fn queue_wait(&mut self, wait: Nanos) {
+        if wait == 0 {
+            // Most messages find a free worker: counted, recorded at once by `settle`.
+            self.unqueued += 1;
+            return;
+        }
         let _ = self.queue_wait.record(micros(wait));
         self.queue_wait_sum += wait as f64;
-        self.waited += u64::from(wait > 0);
+        self.waited += 1;
     }
 }
