@@ -98,11 +98,17 @@ duration = "${duration}s"
 sessions = 100000                       # many users, each rarely busy: Poisson arrivals (M/M/c)
 message_rate = "9/s"
 TOML
-surge_out=$(target/release/surge simulate "$work/mmc.toml" --no-write)
-surge_line=$(grep '^simulated .* messages in' <<<"$surge_out")
-wq=$(grep -o 'Wq [0-9.]* s' <<<"$surge_out" | head -1)
-echo "surge $surge_line ($wq)"
+# surge's run is short (a second or less), so one run is at the mercy of a noisy machine:
+# take the median of five (SimPy's run lasts long enough to average the noise itself).
+rates=()
+for _ in 1 2 3 4 5; do
+    surge_out=$(target/release/surge simulate "$work/mmc.toml" --no-write)
+    surge_line=$(grep '^simulated .* messages in' <<<"$surge_out")
+    wq=$(grep -o 'Wq [0-9.]* s' <<<"$surge_out" | head -1)
+    echo "surge $surge_line ($wq)"
+    rates+=("$(sed -E 's/.*\(([0-9.]+) events\/s, ([0-9.]+) messages\/s\).*/\2/' <<<"$surge_line")")
+done
+surge_rate=$(printf '%s\n' "${rates[@]}" | sort -g | sed -n 3p)
 
 simpy_rate=$(sed -E 's/.*: ([0-9,]+) customers\/s.*/\1/; s/,//g' <<<"$simpy_line")
-surge_rate=$(sed -E 's/.*\(([0-9.]+) events\/s, ([0-9.]+) messages\/s\).*/\2/' <<<"$surge_line")
-awk -v a="$surge_rate" -v b="$simpy_rate" 'BEGIN { printf "surge / SimPy = %.0f× customers per second (goal ≥ 100×)\n", a / b }'
+awk -v a="$surge_rate" -v b="$simpy_rate" 'BEGIN { printf "surge (median of 5) %.0f customers/s / SimPy %.0f = %.0f× (goal ≥ 100×)\n", a, b, a / b }'
