@@ -174,3 +174,40 @@ burst.cold_start = "300ms"
     assert!(burst.messages > 200, "{r}");
     assert!(r.peaks.orchestrator_queue > 5);
 }
+
+/// One user, a message due every second (at 1 s, 2 s, …, 9 s), answers that take 1.5 s:
+/// each message waits for the previous answer, so message i (due at i + 1 s) is sent at
+/// 1 + 1.5 i s and answered 1.5 s later — e2e = 1.5 + 0.5 i s, measured from the intended
+/// time — and every message but the first is late.
+#[test]
+fn a_user_sends_one_message_at_a_time() {
+    let system = format!(
+        r#"{}
+orchestrator.autoscaling.enabled = false
+orchestrator.initial_tasks = 1
+orchestrator.min_tasks = 1
+orchestrator.max_tasks = 1
+orchestrator.cpu_per_message = "1500ms"
+"#,
+        layers_off_except(&["orchestrator"])
+    );
+    let p = profile(
+        &system,
+        "constant",
+        r#"order_tracking = "100%""#,
+        &stage("a", "10s", 1, "1/s"),
+    );
+    let out = simulate(&p, &SimOptions::default()).unwrap();
+    let counts = out.summary.counts;
+    assert_eq!((counts.sent, counts.completed), (9, 9), "{}", out.report);
+    assert_eq!(counts.late, 8);
+    let e2e = &out.summary.latency_ms[&surge_record::Tag::from(surge_record::Metric::E2e)];
+    // i = 0..8: 1.5 s to 5.5 s, mean 3.5 s (an exact sum; percentiles within HDR precision).
+    assert!(
+        (out.report.mean_e2e_ms - 3_500.0).abs() < 1e-6,
+        "{}",
+        out.report
+    );
+    assert!((e2e.max - 5_500.0).abs() < 6.0, "{e2e:?}");
+    assert!((e2e.p50 - 3_500.0).abs() < 4.0, "{e2e:?}");
+}
