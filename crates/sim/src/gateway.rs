@@ -3,11 +3,11 @@
 //!
 //! Sessions connect at most `connect_rate` per second (so 25,000 users need ≥ 50 s), are
 //! closed after `max_connection` and reconnect through the same admission. A message is
-//! sent by one of the connected sessions (see [`crate::sessions`]); it passes the session's token bucket
-//! (`per_user_rate`, one minute of burst) and the account bucket (`account_rate`, depth
-//! `account_burst`). The account bucket is charged for the message and for the callback
-//! posts of its answer (one post, plus the first-token frame when streaming) at once,
-//! when the message arrives.
+//! sent by one of the connected sessions (see [`crate::sessions`]); it passes the
+//! session's token bucket (`per_user_rate`, one minute of burst) and the account bucket
+//! (`account_rate`, depth `account_burst`). The account bucket is charged for the message
+//! and for the callback posts of its answer (one post, plus the first-token frame when
+//! streaming) at once, when the message is sent.
 
 use std::collections::VecDeque;
 
