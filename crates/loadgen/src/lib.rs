@@ -147,13 +147,7 @@ fn check_access(opts: &RunOptions) -> Result<Access, RunError> {
         .target
         .token(opts.token_env.as_deref())
         .map_err(|e| RunError::Usage(e.to_string()))?;
-    let mut headers: Vec<(String, String)> = profile
-        .target
-        .headers
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    headers.extend(opts.headers.iter().cloned());
+    let headers = profile.target.headers_with(opts.headers.iter().cloned());
     Ok(Access {
         headers,
         token_env,

@@ -40,6 +40,18 @@ impl Target {
                 .any(|pattern| host_matches(&pattern.to_ascii_lowercase(), &host))
     }
 
+    /// The profile's headers followed by `extra` (a command's `--header` flags).
+    pub fn headers_with(
+        &self,
+        extra: impl IntoIterator<Item = (String, String)>,
+    ) -> Vec<(String, String)> {
+        self.headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .chain(extra)
+            .collect()
+    }
+
     /// The environment variable the bearer token comes from: `override_var` (a run's
     /// `--token-env`) if given, else `token_env`.
     pub fn token_var<'a>(&'a self, override_var: Option<&'a str>) -> Option<&'a str> {

@@ -66,15 +66,12 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
         )));
     }
     let base = http_base(&target).map_err(|e| Failure::Usage(format!("--target: {e}")))?;
-    let mut headers: Vec<(String, String)> = profile
-        .target
+    let extra = args
         .headers
         .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    for h in &args.headers {
-        headers.push(parse_header(h)?);
-    }
+        .map(|h| parse_header(h))
+        .collect::<Result<Vec<_>, _>>()?;
+    let headers = profile.target.headers_with(extra);
     let token = profile
         .target
         .token(args.token_env.as_deref())
