@@ -7,11 +7,18 @@
 # orchestrator switched off. Both report customers per wall-clock second; the ratio is
 # the figure (goal: surge ≥ 100× SimPy).
 #
-# Usage: scripts/bench-sim-vs-simpy.sh [CUSTOMERS]   (default 1,000,000)
+# This machine's speed drifts by tens of percent over minutes, so one SimPy run and one set
+# of surge runs minutes apart can compare two different machines. The script therefore runs
+# ROUNDS rounds; each round runs SimPy, then surge five times right after it (median of
+# five: a surge run lasts well under a second), and takes the ratio of that pair. The
+# figure is the median of the rounds' ratios.
+#
+# Usage: scripts/bench-sim-vs-simpy.sh [CUSTOMERS] [ROUNDS]   (default 1,000,000 and 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 customers="${1:-1000000}"
-case "$customers" in ''|*[!0-9]*) echo "CUSTOMERS must be a whole number" >&2; exit 2 ;; esac
+rounds="${2:-3}"
+case "$customers$rounds" in ''|*[!0-9]*) echo "CUSTOMERS and ROUNDS must be whole numbers" >&2; exit 2 ;; esac
 
 venv=.venv/simpy
 if ! "$venv/bin/python" -c 'import simpy' >/dev/null 2>&1; then
@@ -51,8 +58,6 @@ env.run()
 wall = time.perf_counter() - t
 print(f"simpy {N} customers in {wall:.2f} s: {N / wall:,.0f} customers/s, Wq {sum(waits) / len(waits):.4f} s")
 PY
-simpy_line=$("$venv/bin/python" "$work/mmc.py" "$customers")
-echo "$simpy_line"
 
 system=$(realpath profiles/system/mangaassist.toml)
 duration=$(( customers / 9 ))
@@ -98,17 +103,30 @@ duration = "${duration}s"
 sessions = 100000                       # many users, each rarely busy: Poisson arrivals (M/M/c)
 message_rate = "9/s"
 TOML
-# surge's run is short (a second or less), so one run is at the mercy of a noisy machine:
-# take the median of five (SimPy's run lasts long enough to average the noise itself).
-rates=()
-for _ in 1 2 3 4 5; do
-    surge_out=$(target/release/surge simulate "$work/mmc.toml" --no-write)
-    surge_line=$(grep '^simulated .* messages in' <<<"$surge_out")
-    wq=$(grep -o 'Wq [0-9.]* s' <<<"$surge_out" | head -1)
-    echo "surge $surge_line ($wq)"
-    rates+=("$(sed -E 's/.*\(([0-9.]+) events\/s, ([0-9.]+) messages\/s\).*/\2/' <<<"$surge_line")")
-done
-surge_rate=$(printf '%s\n' "${rates[@]}" | sort -g | sed -n 3p)
+# One round: SimPy, then the median of five surge runs; prints the round's ratio.
+round() {
+    local simpy_line surge_out surge_line wq rates=() surge_rate simpy_rate
+    simpy_line=$("$venv/bin/python" "$work/mmc.py" "$customers")
+    echo "  $simpy_line" >&2
+    for _ in 1 2 3 4 5; do
+        surge_out=$(target/release/surge simulate "$work/mmc.toml" --no-write)
+        surge_line=$(grep '^simulated .* messages in' <<<"$surge_out")
+        wq=$(grep -o 'Wq [0-9.]* s' <<<"$surge_out" | head -1)
+        echo "  surge $surge_line ($wq)" >&2
+        rates+=("$(sed -E 's/.*\(([0-9.]+) events\/s, ([0-9.]+) messages\/s\).*/\2/' <<<"$surge_line")")
+    done
+    surge_rate=$(printf '%s\n' "${rates[@]}" | sort -g | sed -n 3p)
+    simpy_rate=$(sed -E 's/.*: ([0-9,]+) customers\/s.*/\1/; s/,//g' <<<"$simpy_line")
+    awk -v a="$surge_rate" -v b="$simpy_rate" 'BEGIN { printf "%.1f %.0f %.0f\n", a / b, a, b }'
+}
 
-simpy_rate=$(sed -E 's/.*: ([0-9,]+) customers\/s.*/\1/; s/,//g' <<<"$simpy_line")
-awk -v a="$surge_rate" -v b="$simpy_rate" 'BEGIN { printf "surge (median of 5) %.0f customers/s / SimPy %.0f = %.0f× (goal ≥ 100×)\n", a, b, a / b }'
+ratios=()
+for r in $(seq 1 "$rounds"); do
+    echo "round $r of $rounds" >&2
+    read -r ratio surge_rate simpy_rate < <(round)
+    printf 'round %d: surge (median of 5) %.0f customers/s / SimPy %.0f = %.0f×\n' \
+        "$r" "$surge_rate" "$simpy_rate" "$ratio"
+    ratios+=("$ratio")
+done
+median=$(printf '%s\n' "${ratios[@]}" | sort -g | sed -n "$(( (rounds + 1) / 2 ))p")
+echo "surge / SimPy: median of $rounds rounds $(printf '%.0f' "$median")× (rounds: ${ratios[*]}; goal ≥ 100×)"

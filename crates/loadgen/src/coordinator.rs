@@ -47,7 +47,6 @@ struct ShardState {
     sessions_open: u64,
     cpu_s: f64,
     wall_s: f64,
-    cores: f64,
     busiest: f64,
 }
 
@@ -113,7 +112,6 @@ impl Aggregator {
                 sessions_open: 0,
                 cpu_s: 0.0,
                 wall_s: 0.0,
-                cores: 1.0,
                 busiest: 0.0,
             });
         }
@@ -198,18 +196,13 @@ impl Aggregator {
             s.rec.close_interval(r.snapshot.end, log).map_err(io)?;
         }
         let wall = r.snapshot.end.saturating_sub(s.last_end).as_secs_f64();
-        let share = if wall > 0.0 {
-            r.cpu_s / wall / r.cores
-        } else {
-            0.0
-        };
+        let share = if wall > 0.0 { r.cpu_s / wall } else { 0.0 };
         // Very short closing intervals say little about load.
         if wall >= 0.5 {
             s.busiest = s.busiest.max(share);
         }
         s.cpu_s += r.cpu_s;
         s.wall_s += wall;
-        s.cores = r.cores;
         s.last_index = r.index;
         s.last_end = r.snapshot.end;
         s.sessions_open = r.sessions_open;

@@ -244,9 +244,13 @@ pub async fn run(
             bind: opts.bind.clone(),
             shard: shard_ids[0],
             start_at: start,
-            cores: std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64),
         };
-        spawn_in_process(spec, events_tx, stop_rx);
+        if let Err(e) = spawn_in_process(spec, events_tx, stop_rx) {
+            let _ = coordinator::finish_info(&dir, &mut info, RunStatus::Failed);
+            return Err(RunError::CouldNotRun(format!(
+                "cannot start the shard thread: {e}"
+            )));
+        }
     } else {
         let start_ms = surge_record::UtcTime::from(start).unix_millis();
         let specs = shard_ids
@@ -330,20 +334,24 @@ fn spawn_in_process(
     spec: ShardSpec,
     events: mpsc::UnboundedSender<(u32, ShardEvent)>,
     stop: watch::Receiver<bool>,
-) {
+) -> std::io::Result<()> {
     let index = spec.shard.index;
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let forward = events.clone();
+    let thread = shard::spawn(spec, tx, stop)?;
     tokio::spawn(async move {
         while let Some(m) = rx.recv().await {
-            let _ = forward.send((index, ShardEvent::Message(m)));
+            let _ = events.send((index, ShardEvent::Message(m)));
         }
+        // The shard's sender is gone: its thread has ended (or is ending).
+        let ended = tokio::task::spawn_blocking(move || thread.join()).await;
+        let why = match ended {
+            Ok(Ok(Ok(()))) => return,
+            Ok(Ok(Err(e))) => e,
+            Ok(Err(_)) | Err(_) => "the shard thread panicked".to_string(),
+        };
+        let _ = events.send((index, ShardEvent::Gone(why)));
     });
-    tokio::spawn(async move {
-        if let Err(e) = shard::run(spec, tx, stop).await {
-            let _ = events.send((index, ShardEvent::Gone(e)));
-        }
-    });
+    Ok(())
 }
 
 /// The body of a worker process: reads nothing more, runs its shard, writes one JSON line
@@ -365,7 +373,6 @@ pub async fn worker(spec: WorkerSpec, stop: watch::Receiver<bool>) -> Result<(),
         bind: spec.bind,
         shard: spec.shard,
         start_at: surge_record::UtcTime::from_unix_millis(spec.start_at_ms).to_system_time(),
-        cores: 1.0,
     };
     let (tx, mut rx) = mpsc::unbounded_channel::<ShardMessage>();
     let writer = tokio::task::spawn_blocking(move || {
@@ -379,7 +386,11 @@ pub async fn worker(spec: WorkerSpec, stop: watch::Receiver<bool>) -> Result<(),
             }
         }
     });
-    let result = shard::run(shard_spec, tx, stop).await;
+    let shard = shard::spawn(shard_spec, tx, stop)
+        .map_err(|e| RunError::CouldNotRun(format!("cannot start the shard thread: {e}")))?;
     let _ = writer.await;
-    result.map_err(RunError::CouldNotRun)
+    match tokio::task::spawn_blocking(move || shard.join()).await {
+        Ok(Ok(result)) => result.map_err(RunError::CouldNotRun),
+        Ok(Err(_)) | Err(_) => Err(RunError::CouldNotRun("the shard thread panicked".into())),
+    }
 }

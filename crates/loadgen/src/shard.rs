@@ -1,5 +1,11 @@
 //! One shard: its share of the sessions, a lag probe and the one-second interval clock.
 //!
+//! A shard is one OS thread running its own single-threaded event loop ([`spawn`]), the way
+//! wrk runs one event loop per thread: a session's timer, socket and recording all stay on
+//! one core, with no work stealing and no cross-thread wake-ups (a work-stealing runtime
+//! spent a quarter of the generator's CPU waking its other worker). More cores take more
+//! shards (`--shards N`), each its own process.
+//!
 //! A shard owns the sessions whose global index is `index mod count`, so N shards together
 //! run exactly the profile's sessions and rate without talking to each other; they share
 //! only time zero. Every second the clock closes the interval (histograms, counter deltas,
@@ -19,7 +25,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 
 use crate::connect::{ConnectGate, Connector};
-use crate::health::cpu_time;
+use crate::health::thread_cpu_time;
 use crate::plan::Plan;
 use crate::recording::{CounterValues, Recording};
 use crate::session::{self, Ctx};
@@ -42,8 +48,6 @@ pub struct ShardSpec {
     pub bind: Vec<IpAddr>,
     pub shard: ShardId,
     pub start_at: SystemTime,
-    /// Cores this shard's runtime may use (for the CPU health check).
-    pub cores: f64,
 }
 
 /// The `Instant` that corresponds to a wall-clock time (now if it has passed).
@@ -55,7 +59,25 @@ fn instant_of(at: SystemTime) -> Instant {
     }
 }
 
+/// Starts the shard on a thread of its own with a single-threaded runtime; the thread ends
+/// with [`run`]'s result.
+pub fn spawn(
+    spec: ShardSpec,
+    out: UnboundedSender<ShardMessage>,
+    stop: watch::Receiver<bool>,
+) -> std::io::Result<std::thread::JoinHandle<Result<(), String>>> {
+    let name = format!("surge-shard-{}", spec.shard.index);
+    std::thread::Builder::new().name(name).spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the shard's runtime: {e}"))?
+            .block_on(run(spec, out, stop))
+    })
+}
+
 /// Runs the shard to the end of the profile (or until `stop`), sending its messages to `out`.
+/// Call it on the shard's own thread ([`spawn`]): its CPU time is that thread's.
 pub async fn run(
     spec: ShardSpec,
     out: UnboundedSender<ShardMessage>,
@@ -96,7 +118,7 @@ pub async fn run(
     }
     let probe = tokio::spawn(lag_probe(ctx.clone()));
 
-    let mut clock = Clock::new(&ctx, spec.cores);
+    let mut clock = Clock::new(&ctx);
     let mut stop_rx = stop.clone();
     let mut done = false;
     while !done {
@@ -142,16 +164,14 @@ struct Clock {
     index: u64,
     counted: CounterValues,
     cpu: Duration,
-    cores: f64,
 }
 
 impl Clock {
-    fn new(ctx: &Ctx, cores: f64) -> Self {
+    fn new(ctx: &Ctx) -> Self {
         Self {
             index: 0,
             counted: ctx.rec.counters.values(),
-            cpu: cpu_time(),
-            cores,
+            cpu: thread_cpu_time(),
         }
     }
 
@@ -161,7 +181,7 @@ impl Clock {
         let now = ctx.rec.counters.values();
         let counts = now.since(&self.counted);
         self.counted = now;
-        let cpu = cpu_time();
+        let cpu = thread_cpu_time();
         let cpu_s = cpu.saturating_sub(self.cpu).as_secs_f64();
         self.cpu = cpu;
         IntervalReport {
@@ -170,7 +190,6 @@ impl Clock {
             sessions_open: ctx.rec.counters.sessions_open.load(Ordering::Relaxed),
             counts,
             cpu_s,
-            cores: self.cores,
         }
     }
 }

@@ -224,7 +224,7 @@ pub fn render(s: &Summary) -> String {
         let cpu = g["cpu_share_max"].as_f64().unwrap_or(0.0);
         let _ = writeln!(
             w,
-            "generator: scheduling lag p99 {lag}, busiest process {:.0}% of its cores",
+            "generator: scheduling lag p99 {lag}, busiest shard {:.0}% of its core",
             cpu * 100.0
         );
         if let Some(note) = g["note"].as_str() {

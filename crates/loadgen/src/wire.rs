@@ -76,9 +76,8 @@ pub struct IntervalReport {
     pub snapshot: IntervalSnapshot,
     pub sessions_open: u64,
     pub counts: CounterValues,
-    /// CPU seconds this process used during the interval, and the cores it may use.
+    /// CPU seconds the shard's thread used during the interval (it may use one core).
     pub cpu_s: f64,
-    pub cores: f64,
 }
 
 /// A shard's closing figures.

@@ -20,23 +20,46 @@ struct Piece {
     stage: usize,
     start: Nanos,
     end: Nanos,
-    /// Messages per nanosecond at the start and end.
+    /// Messages per nanosecond at the start and its change per nanosecond.
     from: f64,
-    to: f64,
+    slope: f64,
+    /// Nanoseconds per message at the piece's highest rate (infinite when it is 0).
+    gap: f64,
+    /// The rate does not change over the piece: every candidate is kept.
+    flat: bool,
 }
 
 impl Piece {
-    fn rate(&self, t: Nanos) -> f64 {
-        let len = self.end - self.start;
-        if len == 0 {
-            return self.to;
+    fn new(stage: usize, start: Nanos, end: Nanos, from: f64, to: f64) -> Self {
+        let len = end.saturating_sub(start);
+        Self {
+            stage,
+            start,
+            end,
+            from,
+            slope: if len == 0 {
+                0.0
+            } else {
+                (to - from) / len as f64
+            },
+            gap: 1.0 / from.max(to),
+            flat: from == to,
         }
-        let f = (t.saturating_sub(self.start)) as f64 / len as f64;
-        self.from + (self.to - self.from) * f.min(1.0)
     }
 
-    fn bound(&self) -> f64 {
-        self.from.max(self.to)
+    fn rate(&self, t: Nanos) -> f64 {
+        let t = t.clamp(self.start, self.end);
+        self.from + self.slope * (t - self.start) as f64
+    }
+
+    /// The share of candidates at `t` that are messages: rate(t) / highest rate.
+    #[inline]
+    fn keep(&self, t: Nanos) -> f64 {
+        if self.flat {
+            1.0
+        } else {
+            self.rate(t) * self.gap
+        }
     }
 }
 
@@ -58,12 +81,9 @@ impl Arrivals {
         let pieces = schedule
             .segments()
             .iter()
-            .map(|s| Piece {
-                stage: s.stage,
-                start: nanos(s.start),
-                end: nanos(s.end),
-                from: per_ns(s.rate_from),
-                to: per_ns(s.rate_to),
+            .map(|s| {
+                let (start, end) = (nanos(s.start), nanos(s.end));
+                Piece::new(s.stage, start, end, per_ns(s.rate_from), per_ns(s.rate_to))
             })
             .filter(|p| p.end > p.start)
             .collect();
@@ -93,12 +113,13 @@ impl Arrivals {
 
     /// Decides the due candidate (keeping it in `connected` share of cases) and draws the
     /// next one. Returns whether the candidate is a message.
+    #[inline]
     pub fn take(&mut self, connected: f64) -> bool {
         let Some(t) = self.next else { return false };
-        let piece = self.pieces[self.index];
+        let piece = &self.pieces[self.index];
         let keep = match self.kind {
             Arrival::Poisson => {
-                let p = piece.rate(t) / piece.bound() * connected;
+                let p = piece.keep(t) * connected;
                 p >= 1.0 || self.rng.chance(p)
             }
             Arrival::Constant => {
@@ -114,17 +135,18 @@ impl Arrivals {
         keep
     }
 
+    #[inline]
     fn candidate_after(&mut self, mut t: Nanos) -> Option<Nanos> {
-        while let Some(piece) = self.pieces.get(self.index).copied() {
+        while let Some(piece) = self.pieces.get(self.index) {
             let t0 = t.max(piece.start);
-            let rate = match self.kind {
-                Arrival::Poisson => piece.bound(),
-                Arrival::Constant => piece.rate(t0),
+            let mean_gap = match self.kind {
+                Arrival::Poisson => piece.gap,
+                Arrival::Constant => 1.0 / piece.rate(t0),
             };
-            if rate > 0.0 {
+            if mean_gap.is_finite() {
                 let gap = match self.kind {
-                    Arrival::Poisson => self.rng.exp1() / rate,
-                    Arrival::Constant => 1.0 / rate,
+                    Arrival::Poisson => self.rng.exp1() * mean_gap,
+                    Arrival::Constant => mean_gap,
                 };
                 // Rounded to the nanosecond by `+ 0.5` and truncation (`round` is a libm call).
                 let next = (t0 as f64 + gap.max(1.0) + 0.5) as Nanos;

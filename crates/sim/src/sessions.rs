@@ -7,89 +7,109 @@
 //! sessions and L messages in flight, a message finds its session busy with probability
 //! about L / S: noticeable for the `local` profile (200 sessions, LLM answers of ~2 s),
 //! negligible for queueing checks that use many sessions.
+//!
+//! A run may have a million sessions, picked at random, of which only those with an answer
+//! in flight matter. So the state is one bit per session ("not simply free"), which stays
+//! in cache, plus small maps for the few sessions that need more: messages waiting for an
+//! answer, and answers recorded ahead of the clock whose landing time a later message must
+//! respect. Bits are cleared once no future message can be due before the answer lands.
 
 use std::collections::{HashMap, VecDeque};
 
+use rustc_hash::FxBuildHasher;
+
 use crate::time::Nanos;
 
-/// A session's state in 8 bytes (a run may have a million, touched at random): when its
-/// last answer landed (or will land: answers are sometimes recorded ahead), or one of two
-/// markers while an answer is on its way, whose landing time is not known yet.
-type State = Nanos;
-/// An answer is on its way.
-const BUSY: State = Nanos::MAX - 1;
-/// An answer is on its way and messages wait in [`Sessions::waiting`].
-const BUSY_QUEUED: State = Nanos::MAX;
-
-/// Every session's state, grown on first use.
+/// Every session's state.
 #[derive(Debug, Default)]
 pub struct Sessions {
-    states: Vec<State>,
-    /// Messages (slab indices) due while their session was busy, oldest first; only
-    /// sessions in [`BUSY_QUEUED`] have an entry.
-    waiting: HashMap<u32, VecDeque<u32>>,
+    /// One bit per session, set while an answer is on its way or lands after the horizon
+    /// (see [`release`](Self::release)); a clear bit is a free session.
+    engaged: Vec<u64>,
+    /// Engaged sessions whose answer is known to land at this time (after the horizon).
+    landing: HashMap<u32, Nanos, FxBuildHasher>,
+    /// Messages (slab indices) due while their session's answer was on its way, oldest
+    /// first.
+    waiting: HashMap<u32, VecDeque<u32>, FxBuildHasher>,
     /// Messages sent after their intended time.
     pub late: u64,
 }
 
 impl Sessions {
-    fn state(&mut self, s: u32) -> &mut State {
-        let i = s as usize;
-        if i >= self.states.len() {
-            self.states.resize(i + 1, 0);
+    /// Sets the session's bit; returns whether it was set already.
+    #[inline]
+    fn engage(&mut self, s: u32) -> bool {
+        let (word, bit) = (s as usize / 64, 1u64 << (s % 64));
+        if word >= self.engaged.len() {
+            self.engaged.resize(word + 1, 0);
         }
-        &mut self.states[i]
+        let was = self.engaged[word] & bit != 0;
+        self.engaged[word] |= bit;
+        was
+    }
+
+    #[inline]
+    fn free(&mut self, s: u32) {
+        self.engaged[s as usize / 64] &= !(1u64 << (s % 64));
     }
 
     /// Message `m` of session `s` is due at `t0`: when it goes out, or `None` when it waits
     /// for the answer in flight (see [`release`](Self::release)).
+    #[inline]
     pub fn arrive(&mut self, s: u32, t0: Nanos, m: u32) -> Option<Nanos> {
-        let state = self.state(s);
-        match *state {
-            BUSY | BUSY_QUEUED => {
-                *state = BUSY_QUEUED;
-                self.waiting.entry(s).or_default().push_back(m);
-                self.late += 1;
-                None
-            }
-            free_at => {
-                *state = BUSY;
-                if t0 < free_at {
-                    self.late += 1;
-                    Some(free_at)
-                } else {
-                    Some(t0)
-                }
-            }
+        if !self.engage(s) {
+            return Some(t0);
         }
+        if let Some(free_at) = self.landing.remove(&s) {
+            // The previous answer is recorded ahead: this message goes out when it lands.
+            if t0 < free_at {
+                self.late += 1;
+                return Some(free_at);
+            }
+            return Some(t0);
+        }
+        self.waiting.entry(s).or_default().push_back(m);
+        self.late += 1;
+        None
     }
 
     /// The answer (or error) in flight on session `s` landed at `t`: the next waiting
-    /// message, to send at `t`, if any.
-    pub fn release(&mut self, s: u32, t: Nanos) -> Option<u32> {
-        let state = self.state(s);
-        match *state {
-            BUSY_QUEUED => {
-                let queue = self
-                    .waiting
-                    .get_mut(&s)
-                    .expect("queued sessions have an entry");
-                let next = queue.pop_front().expect("entries are removed when empty");
+    /// message, to send at `t`, if any. `horizon` is the earliest time a message not yet
+    /// arrived can be due: an answer landing by then frees its session at once.
+    #[inline]
+    pub fn release(&mut self, s: u32, t: Nanos, horizon: Nanos) -> Option<u32> {
+        if !self.waiting.is_empty() {
+            if let Some(queue) = self.waiting.get_mut(&s) {
+                let next = queue.pop_front().expect("empty queues are removed");
                 if queue.is_empty() {
                     self.waiting.remove(&s);
-                    self.states[s as usize] = BUSY;
                 }
-                Some(next)
-            }
-            BUSY => {
-                *state = t;
-                None
-            }
-            free_at => {
-                *state = free_at.max(t);
-                None
+                return Some(next);
             }
         }
+        if t <= horizon {
+            self.free(s);
+        } else {
+            self.landing.insert(s, t);
+        }
+        None
+    }
+
+    /// Frees the sessions whose answers landed by `horizon` (see [`release`](Self::release)).
+    pub fn forget_landed(&mut self, horizon: Nanos) {
+        let engaged = &mut self.engaged;
+        self.landing.retain(|&s, &mut t| {
+            let keep = t > horizon;
+            if !keep {
+                engaged[s as usize / 64] &= !(1u64 << (s % 64));
+            }
+            keep
+        });
+    }
+
+    /// Sessions whose state is kept beyond their bit (for tests and sizing).
+    pub fn tracked(&self) -> usize {
+        self.landing.len() + self.waiting.len()
     }
 }
 
@@ -103,12 +123,35 @@ mod tests {
         assert_eq!(s.arrive(3, 100, 0), Some(100));
         assert_eq!(s.arrive(3, 150, 1), None, "the session is busy");
         assert_eq!(s.arrive(4, 150, 2), Some(150), "other sessions are not");
-        assert_eq!(s.release(3, 400), Some(1));
-        assert_eq!(s.release(3, 900), None);
-        // Recorded ahead: the answer lands at 900, a message due at 800 goes out then.
+        assert_eq!(s.release(3, 400, 400), Some(1));
+        // Recorded ahead: the answer lands at 900, after the horizon (the next arrival may
+        // be due from 700 on), so a message due at 800 goes out then.
+        assert_eq!(s.release(3, 900, 700), None);
         assert_eq!(s.arrive(3, 800, 5), Some(900));
-        assert_eq!(s.release(3, 1_000), None);
+        assert_eq!(s.release(3, 1_000, 1_000), None);
         assert_eq!(s.arrive(3, 2_000, 6), Some(2_000));
         assert_eq!(s.late, 2);
+    }
+
+    #[test]
+    fn landed_answers_are_forgotten_once_no_message_can_precede_them() {
+        let mut s = Sessions::default();
+        for session in [1, 70, 1_000_000] {
+            assert_eq!(s.arrive(session, 10, session), Some(10));
+        }
+        assert_eq!(s.release(1, 50, 20), None);
+        assert_eq!(s.release(70, 90, 20), None);
+        assert_eq!(s.release(1_000_000, 30, 30), None, "landed by the horizon");
+        assert_eq!(s.tracked(), 2);
+        s.forget_landed(60);
+        assert_eq!(s.tracked(), 1, "session 70's answer lands at 90");
+        assert_eq!(s.arrive(1, 61, 7), Some(61), "session 1 is free");
+        assert_eq!(
+            s.arrive(70, 61, 8),
+            Some(90),
+            "session 70 waits for its answer"
+        );
+        assert_eq!(s.arrive(1_000_000, 61, 9), Some(61));
+        assert_eq!(s.late, 1);
     }
 }

@@ -189,6 +189,7 @@ pub struct Latencies {
     stores: Vec<Option<Pair>>,
     models: Vec<Option<Pair>>,
     /// e2e and ttft per traffic stage (for the report; complete after [`settle`](Self::settle)).
+    /// Empty when the profile has one stage: its figures are the overall ones.
     pub stages: Vec<StageLatencies>,
     /// Orchestrator queue waits, µs, of every message a worker served.
     pub queue_wait: Histogram<u64>,
@@ -237,7 +238,11 @@ impl Latencies {
             itl,
             stores,
             models,
-            stages: plan.stages.iter().map(|_| StageLatencies::new()).collect(),
+            stages: if plan.stages.len() > 1 {
+                plan.stages.iter().map(|_| StageLatencies::new()).collect()
+            } else {
+                Vec::new()
+            },
             queue_wait: new_histogram(),
             queue_wait_sum: 0.0,
             waited: 0,

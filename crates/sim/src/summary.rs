@@ -30,6 +30,18 @@ fn latency_rows(f: &Finished, plan: &Plan) -> Vec<LatencyRow> {
         .filter(|(t, _)| t.qualifier().is_none())
         .map(|(t, s)| LatencyRow::new("all", t.metric().to_string(), s))
         .collect();
+    if let [name] = plan.stages.as_slice() {
+        // One stage: every measured answer is its (see `Latencies::stages`).
+        let overall: Vec<LatencyRow> = rows
+            .iter()
+            .filter(|r| r.metric == "e2e" || r.metric == "ttft")
+            .map(|r| LatencyRow {
+                scope: format!("stage:{name}"),
+                ..r.clone()
+            })
+            .collect();
+        rows.extend(overall);
+    }
     for (name, stage) in plan.stages.iter().zip(&f.latencies.stages) {
         for (metric, h) in [("e2e", &stage.e2e), ("ttft", &stage.ttft)] {
             if !h.is_empty() {

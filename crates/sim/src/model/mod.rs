@@ -421,6 +421,8 @@ impl<'p> Sim<'p> {
         if let Some(table) = &mut self.table {
             table.tick(now);
         }
+        self.sessions
+            .forget_landed(self.arrivals.peek().unwrap_or(Nanos::MAX));
         if self.warm_integrals.is_none() && now >= self.warmup {
             self.warm_integrals = self.ecs.as_mut().map(|e| e.service.integrals(now));
         }

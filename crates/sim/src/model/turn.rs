@@ -79,7 +79,9 @@ impl Sim<'_> {
         if session == NO_SESSION {
             return;
         }
-        if let Some(next) = self.sessions.release(session, t) {
+        // No message not yet arrived can be due before the next candidate arrival.
+        let horizon = self.arrivals.peek().unwrap_or(Nanos::MAX);
+        if let Some(next) = self.sessions.release(session, t, horizon) {
             self.send(next, t);
         }
     }
