@@ -9,10 +9,11 @@
 //! negligible for queueing checks that use many sessions.
 //!
 //! A run may have a million sessions, picked at random, of which only those with an answer
-//! in flight matter. So the state is one bit per session ("not simply free"), which stays
-//! in cache, plus small maps for the few sessions that need more: messages waiting for an
-//! answer, and answers recorded ahead of the clock whose landing time a later message must
-//! respect. Bits are cleared once no future message can be due before the answer lands.
+//! in flight matter. So the state that every message touches is one bit per session ("not
+//! simply free"), which stays in cache. An answer recorded ahead of the clock sets a second
+//! bit and writes its landing time to a per-session table that only such answers touch,
+//! for a later message of the session must not go out before it. Bits are cleared once no
+//! future message can be due before the answer lands.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -20,14 +21,46 @@ use rustc_hash::FxBuildHasher;
 
 use crate::time::Nanos;
 
+/// One bit per session, grown on first use.
+#[derive(Debug, Default)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    #[inline]
+    fn get(&self, s: u32) -> bool {
+        self.0
+            .get(s as usize / 64)
+            .is_some_and(|w| w & (1 << (s % 64)) != 0)
+    }
+
+    #[inline]
+    fn set(&mut self, s: u32) {
+        let word = s as usize / 64;
+        if word >= self.0.len() {
+            self.0.resize(word + 1, 0);
+        }
+        self.0[word] |= 1 << (s % 64);
+    }
+
+    #[inline]
+    fn clear(&mut self, s: u32) {
+        if let Some(w) = self.0.get_mut(s as usize / 64) {
+            *w &= !(1 << (s % 64));
+        }
+    }
+}
+
 /// Every session's state.
 #[derive(Debug, Default)]
 pub struct Sessions {
-    /// One bit per session, set while an answer is on its way or lands after the horizon
-    /// (see [`release`](Self::release)); a clear bit is a free session.
-    engaged: Vec<u64>,
-    /// Engaged sessions whose answer is known to land at this time (after the horizon).
-    landing: HashMap<u32, Nanos, FxBuildHasher>,
+    /// Set while an answer is on its way or lands after the horizon (see
+    /// [`release`](Self::release)); a clear bit is a free session.
+    engaged: Bits,
+    /// Engaged sessions whose answer lands at `landing_at[s]`, after the horizon.
+    landing: Bits,
+    landing_at: Vec<Nanos>,
+    /// Answers recorded ahead, to forget once landed ([`forget_landed`](Self::forget_landed)).
+    ahead: Vec<(u32, Nanos)>,
     /// Messages (slab indices) due while their session's answer was on its way, oldest
     /// first.
     waiting: HashMap<u32, VecDeque<u32>, FxBuildHasher>,
@@ -36,32 +69,18 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// Sets the session's bit; returns whether it was set already.
-    #[inline]
-    fn engage(&mut self, s: u32) -> bool {
-        let (word, bit) = (s as usize / 64, 1u64 << (s % 64));
-        if word >= self.engaged.len() {
-            self.engaged.resize(word + 1, 0);
-        }
-        let was = self.engaged[word] & bit != 0;
-        self.engaged[word] |= bit;
-        was
-    }
-
-    #[inline]
-    fn free(&mut self, s: u32) {
-        self.engaged[s as usize / 64] &= !(1u64 << (s % 64));
-    }
-
     /// Message `m` of session `s` is due at `t0`: when it goes out, or `None` when it waits
     /// for the answer in flight (see [`release`](Self::release)).
     #[inline]
     pub fn arrive(&mut self, s: u32, t0: Nanos, m: u32) -> Option<Nanos> {
-        if !self.engage(s) {
+        if !self.engaged.get(s) {
+            self.engaged.set(s);
             return Some(t0);
         }
-        if let Some(free_at) = self.landing.remove(&s) {
+        if self.landing.get(s) {
             // The previous answer is recorded ahead: this message goes out when it lands.
+            self.landing.clear(s);
+            let free_at = self.landing_at[s as usize];
             if t0 < free_at {
                 self.late += 1;
                 return Some(free_at);
@@ -88,28 +107,38 @@ impl Sessions {
             }
         }
         if t <= horizon {
-            self.free(s);
-        } else {
-            self.landing.insert(s, t);
+            self.engaged.clear(s);
+            return None;
         }
+        let i = s as usize;
+        if i >= self.landing_at.len() {
+            self.landing_at.resize(i + 1, 0);
+        }
+        self.landing_at[i] = t;
+        self.landing.set(s);
+        self.ahead.push((s, t));
         None
     }
 
     /// Frees the sessions whose answers landed by `horizon` (see [`release`](Self::release)).
     pub fn forget_landed(&mut self, horizon: Nanos) {
-        let engaged = &mut self.engaged;
-        self.landing.retain(|&s, &mut t| {
-            let keep = t > horizon;
-            if !keep {
-                engaged[s as usize / 64] &= !(1u64 << (s % 64));
+        let (engaged, landing, at) = (&mut self.engaged, &mut self.landing, &self.landing_at);
+        self.ahead.retain(|&(s, t)| {
+            if t > horizon {
+                return true;
             }
-            keep
+            // Unless a later message of the session took its place meanwhile.
+            if landing.get(s) && at[s as usize] == t {
+                landing.clear(s);
+                engaged.clear(s);
+            }
+            false
         });
     }
 
-    /// Sessions whose state is kept beyond their bit (for tests and sizing).
+    /// Answers recorded ahead and sessions with waiting messages (for tests and sizing).
     pub fn tracked(&self) -> usize {
-        self.landing.len() + self.waiting.len()
+        self.ahead.len() + self.waiting.len()
     }
 }
 
