@@ -73,6 +73,7 @@ pub struct Aggregator {
     rows: BTreeMap<u64, Row>,
     written: u64,
     totals: CounterValues,
+    /// TTFT so far, for the live display only (left empty when it is hidden).
     ttft: Histogram<u64>,
     pub exporter: Option<Arc<Exporter>>,
     progress: Progress,
@@ -185,17 +186,18 @@ impl Aggregator {
                 }
             }
         }
-        if let Some(h) = ttft_of(&r.snapshot) {
+        if let Some(h) = ttft_of(&r.snapshot).filter(|_| self.progress.is_visible()) {
             let _ = self.ttft.add(h);
         }
+        let end = r.snapshot.end;
         let Some(s) = self.shard(index) else {
             return Ok(());
         };
-        s.rec.merge_interval(&r.snapshot).map_err(io)?;
+        s.rec.merge_interval(r.snapshot).map_err(io)?;
         if let Some(log) = s.hlog.as_mut() {
-            s.rec.close_interval(r.snapshot.end, log).map_err(io)?;
+            s.rec.close_interval(end, log).map_err(io)?;
         }
-        let wall = r.snapshot.end.saturating_sub(s.last_end).as_secs_f64();
+        let wall = end.saturating_sub(s.last_end).as_secs_f64();
         let share = if wall > 0.0 { r.cpu_s / wall } else { 0.0 };
         // Very short closing intervals say little about load.
         if wall >= 0.5 {
@@ -204,10 +206,10 @@ impl Aggregator {
         s.cpu_s += r.cpu_s;
         s.wall_s += wall;
         s.last_index = r.index;
-        s.last_end = r.snapshot.end;
+        s.last_end = end;
         s.sessions_open = r.sessions_open;
         let row = self.rows.entry(r.index).or_default();
-        row.end = row.end.max(r.snapshot.end);
+        row.end = row.end.max(end);
         row.sessions_open += r.sessions_open;
         row.counts = add(&row.counts, &r.counts);
         row.cpu_share_max = row.cpu_share_max.max(share);

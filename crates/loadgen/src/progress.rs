@@ -37,6 +37,12 @@ impl Progress {
         Self { bar }
     }
 
+    /// Whether anything is drawn (what only the display needs is not worth computing
+    /// otherwise).
+    pub fn is_visible(&self) -> bool {
+        !self.bar.is_hidden()
+    }
+
     pub fn tick(&self, t: &Tick) {
         self.bar.set_position(t.elapsed.as_secs());
         let p99 = t.ttft_p99.map_or("-".to_string(), |d| {

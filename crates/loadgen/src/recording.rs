@@ -234,12 +234,13 @@ impl Recording {
         }
     }
 
-    /// Closes the interval at `end` (offset from the start).
+    /// Closes the interval at `end` (offset from the start) and hands its histograms over
+    /// (the coordinator keeps the totals).
     pub fn take_interval(&self, end: Duration) -> IntervalSnapshot {
         let mut g = self.lock();
         let end = end.max(g.rec.interval_start());
         g.rec
-            .take_interval(end)
+            .drain_interval(end)
             .expect("interval ends never go backwards")
     }
 

@@ -27,7 +27,7 @@
 //!   take the max from the histogram); by the usual convention it is written in seconds, i.e.
 //!   the histogram max divided by a max-value divisor of 1,000,000 ([`MAX_VALUE_DIVISOR`]).
 //! * The histogram is V2 + DEFLATE ("compressed", cookie `0x1c849314`), base64 with padding,
-//!   produced by the `hdrhistogram` crate's `V2DeflateSerializer`. Python `hdrhistogram` and
+//!   produced by [`CompressedV2`] (one reused zlib stream). Python `hdrhistogram` and
 //!   HdrHistogram_c decode only this form.
 //! * The writer flushes after every interval line, so a crash keeps every finished interval.
 //!
@@ -60,8 +60,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
 
+use crate::compress::CompressedV2;
 use crate::error::{Error, Result, Warning};
 use crate::tag::Tag;
 use crate::time::UtcTime;
@@ -88,7 +88,7 @@ pub struct HlogWriter {
     path: PathBuf,
     out: BufWriter<File>,
     base: UtcTime,
-    serializer: V2DeflateSerializer,
+    serializer: CompressedV2,
     ser_buf: Vec<u8>,
     line_buf: String,
     /// Lines written so far (for error messages).
@@ -129,7 +129,7 @@ impl HlogWriter {
             path: path.to_path_buf(),
             out: BufWriter::new(file),
             base,
-            serializer: V2DeflateSerializer::new(),
+            serializer: CompressedV2::default(),
             ser_buf: Vec::with_capacity(4096),
             line_buf: String::with_capacity(8192),
             lines: 0,
@@ -173,12 +173,12 @@ impl HlogWriter {
         let line_no = self.lines + 1;
         self.ser_buf.clear();
         self.serializer
-            .serialize(histogram, &mut self.ser_buf)
-            .map_err(|e| Error::HlogSerialize {
+            .encode(histogram, &mut self.ser_buf)
+            .map_err(|message| Error::HlogSerialize {
                 path: self.path.clone(),
                 line: line_no,
                 tag: tag.map(|t| t.to_string()).unwrap_or_default(),
-                message: format!("{e:?}"),
+                message,
             })?;
         self.line_buf.clear();
         if let Some(tag) = tag {
@@ -225,12 +225,15 @@ fn format_unix_seconds(t: UtcTime) -> String {
 ///
 /// Useful for sending interval histograms between processes (shard → coordinator).
 pub fn encode_histogram(histogram: &Histogram<u64>) -> Result<String> {
+    thread_local! {
+        static ENCODER: std::cell::RefCell<CompressedV2> = Default::default();
+    }
     let mut buf = Vec::new();
-    V2DeflateSerializer::new()
-        .serialize(histogram, &mut buf)
-        .map_err(|e| Error::HistogramDecode {
+    ENCODER
+        .with_borrow_mut(|enc| enc.encode(histogram, &mut buf))
+        .map_err(|message| Error::HistogramDecode {
             context: "for encoding".to_string(),
-            message: format!("{e:?}"),
+            message,
         })?;
     Ok(B64_WRITE.encode(buf))
 }
@@ -247,9 +250,8 @@ fn decode_payload(encoded: &str) -> std::result::Result<Histogram<u64>, String> 
     let bytes = B64_READ
         .decode(encoded.trim())
         .map_err(|e| format!("bad base64: {e}"))?;
-    let mut h: Histogram<u64> = Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
-        .map_err(|e| format!("bad histogram payload: {e}"))?;
+    let mut h =
+        crate::compress::decode(&bytes).map_err(|e| format!("bad histogram payload: {e}"))?;
     h.auto(true);
     Ok(h)
 }

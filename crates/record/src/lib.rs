@@ -44,6 +44,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod compress;
 pub mod error;
 pub mod error_samples;
 pub mod hlog;
