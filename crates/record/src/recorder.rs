@@ -244,13 +244,7 @@ impl IntervalRecorder {
             });
             fold_into_total(slot)?;
         }
-        let snapshot = IntervalSnapshot {
-            start: self.interval_start,
-            end,
-            entries,
-        };
-        self.interval_start = end;
-        Ok(snapshot)
+        Ok(self.close_with(end, entries))
     }
 
     /// Close the current interval at `end` and hand its non-empty histograms over, keeping
@@ -271,13 +265,17 @@ impl IntervalRecorder {
                 }
             })
             .collect();
-        let snapshot = IntervalSnapshot {
-            start: self.interval_start,
+        Ok(self.close_with(end, entries))
+    }
+
+    /// Ends the interval at `end` with `entries` as its histograms.
+    fn close_with(&mut self, end: Duration, entries: Vec<SnapshotEntry>) -> IntervalSnapshot {
+        let start = std::mem::replace(&mut self.interval_start, end);
+        IntervalSnapshot {
+            start,
             end,
             entries,
-        };
-        self.interval_start = end;
-        Ok(snapshot)
+        }
     }
 
     /// Add another recorder's interval into the current interval (coordinator side). Tags not
