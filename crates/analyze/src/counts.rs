@@ -8,7 +8,7 @@
 //! figure, and has the same percentiles, min, max and mean as adding the intervals would.
 
 use hdrhistogram::Histogram;
-use surge_record::new_histogram;
+use surge_record::new_histogram_as_read;
 
 use crate::decode::{Decoded, Layout};
 
@@ -53,12 +53,13 @@ impl Counts {
         }
     }
 
-    /// The counts as a histogram of surge's standard configuration.
+    /// The counts as a histogram of surge's standard configuration, at the range a reader
+    /// of the logs gets.
     pub fn histogram(&self) -> Histogram<u64> {
-        let mut h = new_histogram();
+        let mut h = new_histogram_as_read();
         for (i, &n) in self.counts.iter().enumerate().filter(|(_, n)| **n > 0) {
             if let Some(v) = Layout::SURGE.value(i) {
-                h.saturating_record_n(v, n);
+                surge_record::record_n(&mut h, v, n);
             }
         }
         h
@@ -70,6 +71,7 @@ mod tests {
     use super::*;
     use crate::decode::PayloadDecoder;
     use surge_record::hlog::encode_histogram;
+    use surge_record::new_histogram;
 
     #[test]
     fn adding_by_index_equals_histogram_add() {

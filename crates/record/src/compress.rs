@@ -17,6 +17,8 @@ use flate2::{Compress, Compression, FlushCompress, Status};
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer as _, V2Serializer};
 
+use crate::recorder::HIGHEST_TRACKABLE_US;
+
 /// `V2_COMPRESSED_COOKIE` of the HdrHistogram formats (0x1c849304 | 0x10).
 const V2_COMPRESSED_COOKIE: u32 = 0x1c84_9314;
 
@@ -50,6 +52,7 @@ impl CompressedV2 {
         self.v2
             .serialize(h, &mut self.plain)
             .map_err(|e| format!("{e:?}"))?;
+        state_highest_trackable(&mut self.plain);
         let start = out.len();
         out.extend_from_slice(&V2_COMPRESSED_COOKIE.to_be_bytes());
         out.extend_from_slice(&[0; 4]); // the length, filled in below
@@ -72,6 +75,17 @@ impl CompressedV2 {
         out[start + 4..start + 8].copy_from_slice(&length.to_be_bytes());
         Ok(())
     }
+}
+
+/// Raises the highest trackable value in a V2 header (big-endian u64 at bytes 24..32,
+/// after cookie, length, normalizing offset, digits and lowest value) to at least
+/// [`HIGHEST_TRACKABLE_US`]: histograms start small and grow (see [`crate::recorder`]),
+/// and a reader that decodes one sizes its histogram by this field, which must leave room
+/// for what later merges add to it, as it always did.
+fn state_highest_trackable(v2: &mut [u8]) {
+    let field = &mut v2[24..32];
+    let stated = u64::from_be_bytes(field.try_into().expect("eight bytes"));
+    field.copy_from_slice(&stated.max(HIGHEST_TRACKABLE_US).to_be_bytes());
 }
 
 /// Reads a V2 histogram, compressed or not; a compressed one must inflate completely with
@@ -128,10 +142,38 @@ mod tests {
                 let back: Histogram<u64> = Deserializer::new()
                     .deserialize(&mut bytes.as_slice())
                     .unwrap();
-                assert_eq!(back, h);
-                assert_eq!(decode(bytes).unwrap(), h);
+                // hdrhistogram's `==` walks the left side's counts: the original goes
+                // left, as a decoded histogram has room for an hour (see the encoder).
+                assert_eq!(h, back);
+                assert_eq!(h, decode(bytes).unwrap());
             }
         }
+    }
+
+    #[test]
+    fn a_small_histogram_decodes_with_room_for_an_hour() {
+        let mut h = new_histogram();
+        h.record(1_500_000).unwrap();
+        assert!(
+            h.high() < HIGHEST_TRACKABLE_US,
+            "started small, grew to fit"
+        );
+        let mut bytes = Vec::new();
+        CompressedV2::default().encode(&h, &mut bytes).unwrap();
+        let mut back = decode(&bytes).unwrap();
+        assert_eq!(h, back);
+        assert!(back.high() >= HIGHEST_TRACKABLE_US, "{}", back.high());
+        back.record(HIGHEST_TRACKABLE_US).unwrap();
+
+        let mut grown = new_histogram();
+        grown.record(10 * HIGHEST_TRACKABLE_US).unwrap();
+        let mut bytes = Vec::new();
+        CompressedV2::default().encode(&grown, &mut bytes).unwrap();
+        assert_eq!(
+            decode(&bytes).unwrap().high(),
+            grown.high(),
+            "never lowered"
+        );
     }
 
     #[test]

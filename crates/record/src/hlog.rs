@@ -606,7 +606,7 @@ mod tests {
         let h = hist(&[1, 10, 100, 1_000_000]);
         let s = encode_histogram(&h).unwrap();
         let back = decode_histogram(&s).unwrap();
-        assert_eq!(back, h);
+        assert_eq!(h, back, "original on the left (see compress's tests)");
         let e = decode_histogram("not base64!").unwrap_err().to_string();
         assert!(e.contains("bad base64"), "{e}");
     }

@@ -59,7 +59,10 @@ pub mod timeline;
 pub use error::{Error, Result, Warning};
 pub use error_samples::{ErrorSample, ErrorSampleWriter, read_error_samples};
 pub use hlog::{HlogFile, HlogWriter, Interval, IntervalTag};
-pub use recorder::{IntervalRecorder, IntervalSnapshot, SnapshotEntry, TagId, new_histogram};
+pub use recorder::{
+    IntervalRecorder, IntervalSnapshot, SnapshotEntry, TagId, new_histogram, new_histogram_as_read,
+    record_n,
+};
 pub use run_dir::RunDir;
 pub use run_info::{RunInfo, RunKind, RunStatus, redact_url};
 pub use summary::{Counts, LatencyStats, Rates, Summary, ThresholdOp, ThresholdVerdict};

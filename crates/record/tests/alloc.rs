@@ -59,8 +59,9 @@ fn record_does_not_allocate_and_close_interval_allocates_little() {
     .collect();
     let jp = Tag::qualified(Metric::Ttft, "manga_jp").unwrap();
 
-    // Warm-up interval: buffers in the writer grow to size.
-    for v in 0..10_000u64 {
+    // Warm-up interval: buffers in the writer grow to size, and histograms (which start
+    // small) to the range of the values below.
+    for v in 0..100_000u64 {
         rec.record(ids[(v % 3) as usize], 1 + v * 397 % 3_000_000_000);
     }
     rec.close_interval(Duration::from_secs(1), &mut log)
