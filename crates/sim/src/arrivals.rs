@@ -12,7 +12,7 @@ use surge_profile::Schedule;
 use surge_profile::traffic::Arrival;
 
 use crate::rng::Stream;
-use crate::time::{Nanos, SECOND, nanos};
+use crate::time::{Nanos, SECOND, as_f64, nanos, truncate};
 
 #[derive(Debug, Clone, Copy)]
 struct Piece {
@@ -49,7 +49,7 @@ impl Piece {
 
     fn rate(&self, t: Nanos) -> f64 {
         let t = t.clamp(self.start, self.end);
-        self.from + self.slope * (t - self.start) as f64
+        self.from + self.slope * as_f64(t - self.start)
     }
 
     /// The share of candidates at `t` that are messages: rate(t) / highest rate.
@@ -149,7 +149,7 @@ impl Arrivals {
                     Arrival::Constant => mean_gap,
                 };
                 // Rounded to the nanosecond by `+ 0.5` and truncation (`round` is a libm call).
-                let next = (t0 as f64 + gap.max(1.0) + 0.5) as Nanos;
+                let next = truncate(as_f64(t0) + gap.max(1.0) + 0.5);
                 if next < piece.end {
                     return Some(next);
                 }

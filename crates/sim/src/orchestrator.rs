@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 
-use crate::time::Nanos;
+use crate::time::{Nanos, as_f64};
 
 pub struct Orchestrator {
     workers_per_task: u32,
@@ -80,10 +80,10 @@ impl Orchestrator {
 
     #[inline]
     fn advance(&mut self, now: Nanos) {
-        let dt = now.saturating_sub(self.last) as f64;
+        let dt = as_f64(now.saturating_sub(self.last));
         self.busy_time += dt * f64::from(self.busy);
         self.worker_time += dt * f64::from(self.workers);
-        self.queue_time += dt * self.queue.len() as f64;
+        self.queue_time += dt * as_f64(self.queue.len() as u64);
         self.last = now.max(self.last);
     }
 

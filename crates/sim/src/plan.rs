@@ -32,8 +32,12 @@ impl Mix {
         Self { cumulative }
     }
 
+    /// One index; a mix of one entry draws no random number.
     #[inline]
     pub fn draw(&self, rng: &mut Stream) -> usize {
+        if self.cumulative.len() == 1 {
+            return 0;
+        }
         let u = rng.unit();
         self.cumulative
             .iter()

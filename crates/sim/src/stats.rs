@@ -8,7 +8,7 @@ use hdrhistogram::Histogram;
 use surge_record::{IntervalRecorder, Metric, Tag, TagId, new_histogram};
 
 use crate::plan::Plan;
-use crate::time::{Nanos, micros};
+use crate::time::{Nanos, as_f64, micros};
 
 macro_rules! named_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -263,8 +263,8 @@ impl Latencies {
         model: Option<usize>,
         stage: usize,
     ) {
-        self.e2e_sum += e2e as f64;
-        self.ttft_sum += ttft as f64;
+        self.e2e_sum += as_f64(e2e);
+        self.ttft_sum += as_f64(ttft);
         self.answers += 1;
         let (e2e, ttft) = (micros(e2e), micros(ttft));
         let rec = &mut self.recorder;
@@ -317,7 +317,7 @@ impl Latencies {
             return;
         }
         let _ = self.queue_wait.record(micros(wait));
-        self.queue_wait_sum += wait as f64;
+        self.queue_wait_sum += as_f64(wait);
         self.waited += 1;
     }
 }

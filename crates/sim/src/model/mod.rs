@@ -46,7 +46,7 @@ use crate::rng::Stream;
 use crate::sessions::Sessions;
 use crate::stats::{Counters, ErrorClass, Latencies, Step, StepTimes};
 use crate::streams::Streams;
-use crate::time::{MINUTE, Nanos, SECOND, nanos};
+use crate::time::{MINUTE, Nanos, SECOND, as_f64, nanos, truncate};
 use crate::timeline::{Layers, MinuteSampler};
 
 /// How long in-flight messages may take to finish after the last arrival.
@@ -96,6 +96,20 @@ struct Ecs {
     slice: f64,
 }
 
+impl Ecs {
+    /// How long a worker is busy with a message that needs `cpu` of one vCPU: the draw
+    /// itself with one vCPU per worker (the common case, and no float division, which
+    /// the serving path would otherwise wait on), else the draw over the worker's share.
+    #[inline]
+    fn service_time(&self, cpu: Nanos) -> Nanos {
+        if self.slice == 1.0 {
+            cpu
+        } else {
+            truncate(as_f64(cpu) / self.slice)
+        }
+    }
+}
+
 /// How to run: everything but the profile, the seed and the output.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Settings {
@@ -135,6 +149,8 @@ pub(crate) struct Sim<'p> {
     end: Nanos,
     warmup: Nanos,
     hlog_interval: Nanos,
+    /// The next hlog interval or timeline minute boundary (set every tick).
+    recording_until: Nanos,
     reply_timeout: Nanos,
     /// A constant auth latency in front of the orchestrator: arrivals are handled that
     /// much later instead of through an event (arrival order is kept, so nothing changes).
@@ -218,6 +234,7 @@ impl<'p> Sim<'p> {
             end,
             warmup,
             hlog_interval: hlog_interval.max(SECOND) / SECOND * SECOND,
+            recording_until: 0,
             reply_timeout: nanos(profile.traffic.reply_timeout),
             auth_folded: if sys.gateway.enabled && sys.gateway.auth.is_constant() {
                 draw(&sys.gateway.auth, &mut Stream::new(seed, "auth"))
@@ -348,12 +365,12 @@ impl<'p> Sim<'p> {
         self.events.push(t, ev);
     }
 
-    /// End of the hlog interval (and so of the timeline row) being recorded. Anything that
-    /// happens to a message before then and touches no contended resource can be done
-    /// now, without an event: the outputs cannot tell the difference.
+    /// End of the hlog interval and timeline minute being recorded, whichever comes
+    /// first. Anything that happens to a message before then and touches no contended
+    /// resource can be done now, without an event: the outputs cannot tell the difference.
     #[inline]
     fn interval_end(&self) -> Nanos {
-        (self.now / self.hlog_interval + 1) * self.hlog_interval
+        self.recording_until
     }
 
     fn step(&mut self, m: u32, step: Step, t: Nanos) {
@@ -444,6 +461,8 @@ impl<'p> Sim<'p> {
                 out.close_interval(&mut self.lat.recorder, now)?;
             }
         }
+        let next = |period: Nanos| (now / period + 1) * period;
+        self.recording_until = next(self.hlog_interval).min(next(MINUTE));
         self.progress.update(now, self.processed);
         if over {
             self.stopped = true;

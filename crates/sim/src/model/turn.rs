@@ -92,13 +92,13 @@ impl Sim<'_> {
     pub(super) fn serve(&mut self, m: u32) {
         let ecs = self.ecs.as_ref().expect("orchestrator enabled");
         let cpu = draw(&self.sys.orchestrator.cpu_per_message, &mut self.rng.cpu);
-        let service = (cpu as f64 / ecs.slice) as Nanos;
+        let service = ecs.service_time(cpu);
         let waited = self.now - self.msgs[m].mark;
         if self.msgs[m].measured {
             self.lat.queue_wait(waited);
+            self.steps.add(Step::Queue, waited);
+            self.steps.add(Step::Orchestrator, service);
         }
-        self.step(m, Step::Queue, waited);
-        self.step(m, Step::Orchestrator, service);
         self.at(self.now + service, Event::CpuDone(m));
     }
 
@@ -364,11 +364,13 @@ impl Sim<'_> {
         } else {
             0
         };
-        self.step(m, Step::Guardrails, guard);
-        self.step(m, Step::Format, format);
-        self.step(m, Step::Network, network);
         let done = t + guard + format + network;
         let msg = &mut self.msgs[m];
+        if msg.measured {
+            self.steps.add(Step::Guardrails, guard);
+            self.steps.add(Step::Format, format);
+            self.steps.add(Step::Network, network);
+        }
         msg.first_token = if answer == Answer::Generated && sys.bedrock.streaming {
             msg.first_token + network
         } else {
@@ -384,16 +386,17 @@ impl Sim<'_> {
 
     /// The answer of `m` reaches the user at `now`.
     pub(super) fn done(&mut self, m: u32, now: Nanos) {
-        let msg = self.msgs[m];
+        let msg = &self.msgs[m];
         let e2e = now - msg.t0;
         if msg.measured {
+            let ttft = msg.first_token - msg.t0;
             if let Some(stop) = &mut self.early_stop {
-                stop.answered(e2e, msg.first_token - msg.t0);
+                stop.answered(e2e, ttft);
             }
             let model = msg.generated.then_some(usize::from(msg.model));
             self.lat.answered(
                 e2e,
-                msg.first_token - msg.t0,
+                ttft,
                 usize::from(msg.store),
                 model,
                 usize::from(msg.stage),
