@@ -6,15 +6,15 @@
 //! A simulation keeps tens to hundreds of thousands of events pending (every message in
 //! flight, every throttled request backing off), almost all due within seconds. A single
 //! binary heap of that size spends its time in cache misses, so this is a calendar queue:
-//! a ring of buckets, each an unsorted `Vec`; the bucket being run is sorted once
-//! when the clock reaches it. Bucket width is a power of two chosen from the expected
-//! event rate ([`EventQueue::for_rate`]) so that a bucket holds about one event: 64 µs (a
-//! 4 s ring) at the spike's ~10,000 events/s, 34 ms for an M/M/10 queue at 9/s. Most
-//! buckets then need no sort at all, and the next occupied one is found in a bitmap; two
-//! or three events per bucket measured slowest (M/M/10 at 268 ms buckets: 14 % slower),
-//! ten about as fast at spike load. Events beyond the ring wait in an overflow heap until
-//! the ring reaches them. Push is O(1) (or an insertion into the few events of the current
-//! bucket), pop is O(1) after the per-bucket sort.
+//! a ring of buckets, each an unsorted `Vec`; the bucket being run is sorted once when the
+//! clock reaches it. Bucket width is a power of two chosen from the expected event rate
+//! ([`EventQueue::for_rate`]) so that a bucket holds about one event, yet wide enough for
+//! the ring to reach 4 s ahead: 64 µs at the spike's ~10,000 events/s, 34 ms for an M/M/10
+//! queue at 9/s. Most buckets then need no sort at all, and the next occupied one is found
+//! in a bitmap; two or three events per bucket measured slowest (M/M/10 at 268 ms buckets:
+//! 14 % slower), ten about as fast at spike load. Events beyond the ring wait in an
+//! overflow heap until the ring reaches them. Push is O(1) (or an insertion into the few
+//! events of the current bucket), pop is O(1) after the per-bucket sort.
 //! Memory follows the events pending: a bucket's buffer leaves the ring when the clock
 //! reaches it and goes to a small pool of spare buffers the next buckets fill.
 
@@ -29,6 +29,10 @@ const DEFAULT_WIDTH_BITS: u32 = 20;
 const EVENTS_PER_BUCKET: f64 = 1.0;
 /// How far ahead the ring should reach: SDK backoffs and most answers land within it.
 const HORIZON_NS: f64 = 64e9;
+/// How far ahead the ring reaches at least: at event rates where one event per bucket
+/// would leave most pending events in the overflow heap, buckets widen instead (hold
+/// benchmark, 1 M events pending ~0.5 s ahead: 65 ns per pop and push instead of 464).
+const MIN_REACH_NS: f64 = 4e9;
 /// Most buckets in a ring (at 64 µs, 2^16 buckets ≈ 4 s), and fewest.
 const MAX_BUCKETS: usize = 1 << 16;
 const MIN_BUCKETS: usize = 1 << 6;
@@ -93,7 +97,8 @@ impl<E: Copy> EventQueue<E> {
         if events_per_second.is_nan() || events_per_second <= 0.0 {
             return Self::new();
         }
-        let width_ns = EVENTS_PER_BUCKET / events_per_second * 1e9;
+        let width_ns =
+            (EVENTS_PER_BUCKET / events_per_second * 1e9).max(MIN_REACH_NS / MAX_BUCKETS as f64);
         Self::with_width_bits(width_ns.log2().round().clamp(10.0, 34.0) as u32)
     }
 
@@ -302,6 +307,8 @@ mod tests {
         assert_eq!((spike.width_bits, spike.buckets()), (16, 1 << 16));
         let mmc = EventQueue::<u8>::for_rate(27.0);
         assert_eq!((mmc.width_bits, mmc.buckets()), (25, 2_048), "a 64 s ring");
+        let crowded = EventQueue::<u8>::for_rate(2e6);
+        assert_eq!((crowded.width_bits, crowded.buckets()), (16, 1 << 16), "4 s ahead");
         assert_eq!(EventQueue::<u8>::for_rate(f64::NAN).width_bits, 20);
     }
 
