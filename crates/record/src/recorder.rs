@@ -13,7 +13,7 @@
 //! Every histogram is created by [`new_histogram`]: 3 significant digits (0.1 % value
 //! resolution), lowest discernible value 1 µs, with **auto-resize on**. It starts at its
 //! smallest (16 KB, up to 2 ms) and grows to the largest value recorded: a histogram of
-//! one-second latencies takes ~110 KB, one that saw an hour ~180 KB, and an absurd outlier
+//! one-second latencies takes ~90 KB, one that saw an hour ~180 KB, and an absurd outlier
 //! (a session stuck for days) is still recorded exactly rather than clamped or dropped.
 //! Allocating every histogram at its one-hour size up front cost a simulation of a million
 //! messages 5 % of its time (memset and page faults of ~20 histograms it mostly never
