@@ -308,7 +308,11 @@ mod tests {
         let mmc = EventQueue::<u8>::for_rate(27.0);
         assert_eq!((mmc.width_bits, mmc.buckets()), (25, 2_048), "a 64 s ring");
         let crowded = EventQueue::<u8>::for_rate(2e6);
-        assert_eq!((crowded.width_bits, crowded.buckets()), (16, 1 << 16), "4 s ahead");
+        assert_eq!(
+            (crowded.width_bits, crowded.buckets()),
+            (16, 1 << 16),
+            "4 s ahead"
+        );
         assert_eq!(EventQueue::<u8>::for_rate(f64::NAN).width_bits, 20);
     }
 
