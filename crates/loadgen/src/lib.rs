@@ -247,9 +247,7 @@ pub async fn run(
         };
         if let Err(e) = spawn_in_process(spec, events_tx, stop_rx) {
             let _ = coordinator::finish_info(&dir, &mut info, RunStatus::Failed);
-            return Err(RunError::CouldNotRun(format!(
-                "cannot start the shard thread: {e}"
-            )));
+            return Err(RunError::CouldNotRun(e));
         }
     } else {
         let start_ms = surge_record::UtcTime::from(start).unix_millis();
@@ -334,7 +332,7 @@ fn spawn_in_process(
     spec: ShardSpec,
     events: mpsc::UnboundedSender<(u32, ShardEvent)>,
     stop: watch::Receiver<bool>,
-) -> std::io::Result<()> {
+) -> Result<(), String> {
     let index = spec.shard.index;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let thread = shard::spawn(spec, tx, stop)?;
@@ -343,13 +341,9 @@ fn spawn_in_process(
             let _ = events.send((index, ShardEvent::Message(m)));
         }
         // The shard's sender is gone: its thread has ended (or is ending).
-        let ended = tokio::task::spawn_blocking(move || thread.join()).await;
-        let why = match ended {
-            Ok(Ok(Ok(()))) => return,
-            Ok(Ok(Err(e))) => e,
-            Ok(Err(_)) | Err(_) => "the shard thread panicked".to_string(),
-        };
-        let _ = events.send((index, ShardEvent::Gone(why)));
+        if let Err(why) = shard::join(thread).await {
+            let _ = events.send((index, ShardEvent::Gone(why)));
+        }
     });
     Ok(())
 }
@@ -386,11 +380,7 @@ pub async fn worker(spec: WorkerSpec, stop: watch::Receiver<bool>) -> Result<(),
             }
         }
     });
-    let shard = shard::spawn(shard_spec, tx, stop)
-        .map_err(|e| RunError::CouldNotRun(format!("cannot start the shard thread: {e}")))?;
+    let shard = shard::spawn(shard_spec, tx, stop).map_err(RunError::CouldNotRun)?;
     let _ = writer.await;
-    match tokio::task::spawn_blocking(move || shard.join()).await {
-        Ok(Ok(result)) => result.map_err(RunError::CouldNotRun),
-        Ok(Err(_)) | Err(_) => Err(RunError::CouldNotRun("the shard thread panicked".into())),
-    }
+    shard::join(shard).await.map_err(RunError::CouldNotRun)
 }

@@ -60,20 +60,32 @@ fn instant_of(at: SystemTime) -> Instant {
 }
 
 /// Starts the shard on a thread of its own with a single-threaded runtime; the thread ends
-/// with [`run`]'s result.
+/// with [`run`]'s result ([`join`] waits for it).
 pub fn spawn(
     spec: ShardSpec,
     out: UnboundedSender<ShardMessage>,
     stop: watch::Receiver<bool>,
-) -> std::io::Result<std::thread::JoinHandle<Result<(), String>>> {
+) -> Result<std::thread::JoinHandle<Result<(), String>>, String> {
     let name = format!("surge-shard-{}", spec.shard.index);
-    std::thread::Builder::new().name(name).spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the shard's runtime: {e}"))?
-            .block_on(run(spec, out, stop))
-    })
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the shard's runtime: {e}"))?
+                .block_on(run(spec, out, stop))
+        })
+        .map_err(|e| format!("cannot start the shard thread: {e}"))
+}
+
+/// Waits for a shard's thread without blocking the caller's runtime: the shard's result,
+/// or why it could not finish.
+pub async fn join(thread: std::thread::JoinHandle<Result<(), String>>) -> Result<(), String> {
+    match tokio::task::spawn_blocking(move || thread.join()).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) | Err(_) => Err("the shard thread panicked".to_string()),
+    }
 }
 
 /// Runs the shard to the end of the profile (or until `stop`), sending its messages to `out`.
