@@ -17,8 +17,8 @@
 //! hold, several worker processes on one port ([`workers`]).
 
 pub mod bedrock;
-mod bucket;
 pub mod chat;
+pub mod clock;
 pub mod dynamodb;
 pub mod eventstream;
 pub mod faults;
@@ -76,7 +76,7 @@ pub struct App {
     pub dynamo: Dynamo,
     pub bedrock: Bedrock,
     pub chat: Chat,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     pub faults: Faults,
     /// Whether `POST /admin/prewarm` has warmed the product/FAQ cache.
     pub prewarm: prewarm::CacheWarmth,
@@ -90,8 +90,8 @@ impl App {
             config.workers,
         );
         let bedrock = Bedrock::new(sys, config.workers, config.max_streams);
-        let chat = Chat::new(sys, config.workers, &dynamo);
-        let metrics = Metrics::new();
+        let metrics = Arc::new(Metrics::new());
+        let chat = Chat::new(sys, config.workers, &dynamo, metrics.clone());
         metrics.set_prewarmed(sys.cache.enabled && sys.cache.prewarm);
         Arc::new(Self {
             faults: config.faults.clone(),
@@ -110,6 +110,8 @@ pub struct Server {
     pub addr: SocketAddr,
     pub app: Arc<App>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Target tracking of the orchestrator, while it runs.
+    autoscaler: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Server {
@@ -126,7 +128,17 @@ impl Server {
             .expect("a bound listener has an address");
         let app = App::new(config);
         let task = tokio::spawn(server::serve(listener, app.clone()));
-        Self { addr, app, task }
+        let autoscaler = app
+            .chat
+            .orchestrator
+            .clone()
+            .map(|ecs| tokio::spawn(ecs.autoscale()));
+        Self {
+            addr,
+            app,
+            task,
+            autoscaler,
+        }
     }
 
     /// Serves until the listener fails.
@@ -138,5 +150,8 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(a) = &self.autoscaler {
+            a.abort();
+        }
     }
 }

@@ -38,6 +38,9 @@ pub struct Metrics {
     cache_lookups: IntCounterVec,
     cache_prewarmed: IntGauge,
     prewarm_requests: IntCounter,
+    orchestrator_tasks: IntGaugeVec,
+    orchestrator_busy: IntGauge,
+    orchestrator_queue: IntGauge,
 }
 
 const BUCKETS: [f64; 16] = [
@@ -128,8 +131,37 @@ impl Metrics {
         registry
             .register(Box::new(prewarm_requests.clone()))
             .expect("unique metric");
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let orchestrator_tasks = IntGaugeVec::new(
+            Opts::new(
+                "surge_mock_orchestrator_tasks",
+                "Orchestrator tasks of this process, by state (running, starting).",
+            ),
+            &["state"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(orchestrator_tasks.clone()))
+            .expect("unique metric");
+        let orchestrator_busy = gauge(
+            "surge_mock_orchestrator_busy_workers",
+            "Orchestrator workers holding a message now.",
+        );
+        let orchestrator_queue = gauge(
+            "surge_mock_orchestrator_queue_depth",
+            "Chat messages waiting for an orchestrator worker now.",
+        );
         Self {
             registry,
+            orchestrator_tasks,
+            orchestrator_busy,
+            orchestrator_queue,
             requests,
             errors,
             throttles,
@@ -152,6 +184,20 @@ impl Metrics {
     /// Whether the cache serves the pre-warmed hit ratio now.
     pub fn set_prewarmed(&self, on: bool) {
         self.cache_prewarmed.set(i64::from(on));
+    }
+
+    /// The orchestrator's state now: tasks running and starting, workers busy, queue depth.
+    pub fn orchestrator(&self, running: u32, starting: u32, busy: u32, queue: usize) {
+        let tasks = &self.orchestrator_tasks;
+        tasks
+            .with_label_values(&["running"])
+            .set(i64::from(running));
+        tasks
+            .with_label_values(&["starting"])
+            .set(i64::from(starting));
+        self.orchestrator_busy.set(i64::from(busy));
+        self.orchestrator_queue
+            .set(i64::try_from(queue).unwrap_or(i64::MAX));
     }
 
     /// Counts one pre-warm call.

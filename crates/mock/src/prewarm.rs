@@ -66,10 +66,10 @@ impl CacheWarmth {
 
     /// The product cache's hit ratio now: pre-warmed (by the system model or a call) or not.
     pub fn hit_ratio(&self, sys: &SystemModel) -> f64 {
-        if sys.cache.prewarm || self.active() {
+        if self.active() {
             sys.cache.prewarmed_hit_ratio.fraction()
         } else {
-            sys.cache.hit_ratio.fraction()
+            surge_model::turn::cache_hit_ratio(sys)
         }
     }
 }

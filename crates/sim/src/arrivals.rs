@@ -12,7 +12,7 @@ use surge_profile::Schedule;
 use surge_profile::traffic::Arrival;
 
 use crate::rng::Stream;
-use crate::time::{Nanos, SECOND, as_f64, nanos, truncate};
+use surge_model::time::{Nanos, SECOND, as_f64, nanos, truncate};
 
 #[derive(Debug, Clone, Copy)]
 struct Piece {

@@ -11,7 +11,7 @@ use surge_cost::{ModelUsage, StoreUsage, Usage};
 use surge_profile::Profile;
 
 use crate::plan::Plan;
-use crate::time::{Nanos, SECOND};
+use surge_model::time::{Nanos, SECOND};
 
 /// Calls, input tokens and output tokens.
 type Tokens = [f64; 3];

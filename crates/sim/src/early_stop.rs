@@ -10,7 +10,7 @@
 
 use surge_profile::metric::{Comparison, LatencyMetric, MetricRef, RatioMetric, Stat, Threshold};
 
-use crate::time::{Nanos, micros};
+use surge_model::time::{Nanos, micros};
 
 /// A latency limit being watched.
 #[derive(Debug, Clone)]

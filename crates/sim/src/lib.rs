@@ -12,42 +12,33 @@
 //! ([`rng`]); statistics are streaming ([`stats`]), so memory follows messages in flight,
 //! not messages sent. Replications ([`replicate()`]) run seeds in parallel threads.
 //!
-//! | module | layer / job |
+//! The rules of the architecture — every layer's limits, capacity, quotas and latencies,
+//! and a turn's route through them — are [`surge_model`]'s, which the mock drives too;
+//! this crate drives them in virtual time.
+//!
+//! | module | job |
 //! |---|---|
-//! | [`arrivals`] | rate(t) of the stages as a (non-homogeneous) arrival process |
-//! | [`gateway`] | API Gateway: connection admission and lifetime, per-user and account limits |
-//! | [`orchestrator`], [`autoscaling`] | ECS workers, FIFO queue, CPU; target tracking |
-//! | [`burst`] | Lambda burst workers for orchestrator overflow |
-//! | [`dynamodb`] | on-demand capacity of the memory table; [`retry`] the SDK backoff |
-//! | [`bedrock`] | provisioned units, on-demand TPM/RPM quotas, reservations |
-//! | `model` | the pipeline of one turn, as events |
+//! | [`arrivals`], [`sessions`] | rate(t) of the stages as an arrival process; users one message at a time |
+//! | `engine` | the event loop: a turn's route as events, contended steps only |
+//! | [`queue`], [`rng`], [`message`] | calendar queue, seeded streams, messages in flight |
 //! | [`report`], `summary`, `output`, `timeline` | what a run produces |
 
 pub mod arrivals;
-pub mod autoscaling;
-pub mod bedrock;
-pub mod bucket;
-pub mod burst;
 mod consumption;
-pub mod dynamodb;
 mod early_stop;
-pub mod gateway;
+mod engine;
 pub mod message;
-mod model;
-pub mod orchestrator;
 mod output;
 pub mod plan;
 mod progress;
 pub mod queue;
 pub mod replicate;
 pub mod report;
-pub mod retry;
 pub mod rng;
 pub mod sessions;
 pub mod stats;
 mod streams;
 mod summary;
-pub mod time;
 mod timeline;
 
 use std::path::PathBuf;
@@ -63,11 +54,11 @@ pub use replicate::{Estimate, Replications};
 pub use report::SimReport;
 
 use crate::early_stop::EarlyStop;
-use crate::model::{Settings, Sim};
+use crate::engine::{Settings, Sim};
 use crate::output::Output;
 use crate::plan::Plan;
-use crate::time::{MINUTE, SECOND, nanos};
 use crate::timeline::MinuteSampler;
+use surge_model::time::{MINUTE, SECOND, nanos};
 
 /// Why a simulation could not be carried out.
 #[derive(Debug, thiserror::Error)]

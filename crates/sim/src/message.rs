@@ -4,8 +4,8 @@
 //! message's slot is handed to the next arrival, so memory follows the number of messages
 //! in flight, never the number sent.
 
-use crate::bedrock::Lease;
-use crate::time::Nanos;
+use surge_model::bedrock::Lease;
+use surge_model::time::Nanos;
 
 /// [`Message::session`] once the session no longer waits for this message.
 pub const NO_SESSION: u32 = u32::MAX;

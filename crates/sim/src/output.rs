@@ -16,8 +16,8 @@ use surge_record::{
 };
 
 use crate::SimError;
-use crate::time::Nanos;
 use crate::timeline::Row;
+use surge_model::time::Nanos;
 
 pub struct Output {
     dir: RunDir,

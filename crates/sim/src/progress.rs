@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::time::{Nanos, SECOND};
+use surge_model::time::{Nanos, SECOND};
 
 pub struct Progress {
     bar: Option<ProgressBar>,

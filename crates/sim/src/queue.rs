@@ -21,7 +21,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use crate::time::Nanos;
+use surge_model::time::Nanos;
 
 /// log2 of the default bucket width in nanoseconds (2^20 ns ≈ 1 ms).
 const DEFAULT_WIDTH_BITS: u32 = 20;

@@ -45,13 +45,13 @@ impl Stream {
     /// Uniform in `[0, 1)` with 53 random bits.
     #[inline]
     pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+        surge_model::draw::unit(self)
     }
 
     /// True with probability `p`.
     #[inline]
     pub fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
+        surge_model::draw::chance(self, p)
     }
 
     /// Exponential with mean 1 (ziggurat: a logarithm only in the rare tail case).

@@ -19,7 +19,7 @@ use std::collections::{HashMap, VecDeque};
 
 use rustc_hash::FxBuildHasher;
 
-use crate::time::Nanos;
+use surge_model::time::Nanos;
 
 /// One bit per session, grown on first use.
 #[derive(Debug, Default)]

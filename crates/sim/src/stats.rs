@@ -8,7 +8,7 @@ use hdrhistogram::Histogram;
 use surge_record::{IntervalRecorder, Metric, Tag, TagId, new_histogram};
 
 use crate::plan::Plan;
-use crate::time::{Nanos, as_f64, micros};
+use surge_model::time::{Nanos, as_f64, micros};
 
 macro_rules! named_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {

@@ -9,11 +9,11 @@ use surge_profile::Profile;
 use surge_profile::metric::{LatencyMetric, MetricRef, Threshold};
 use surge_record::{Counts, LatencyStats, Summary, Tag};
 
-use crate::model::Finished;
+use crate::engine::Finished;
 use crate::plan::Plan;
 use crate::report::{LatencyRow, QueueStats, RunCost, SimReport, StepRow};
 use crate::stats::{ErrorClass, Step};
-use crate::time::{Nanos, secs};
+use surge_model::time::{Nanos, secs};
 
 fn scope_of(tag: &Tag, plan: &Plan) -> String {
     match tag.qualifier() {

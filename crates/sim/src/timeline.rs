@@ -7,14 +7,14 @@
 
 use surge_record::TimelineColumns;
 
-use crate::bedrock;
-use crate::burst::Burst;
-use crate::dynamodb::Table;
-use crate::orchestrator::{Integrals, Orchestrator};
 use crate::plan::Plan;
 use crate::report::{DynamoPeaks, ModelPeak, Peaks};
 use crate::stats::{Counters, ErrorClass};
-use crate::time::{Nanos, secs};
+use surge_model::bedrock;
+use surge_model::burst::Burst;
+use surge_model::dynamodb::Table;
+use surge_model::orchestrator::{Integrals, Orchestrator};
+use surge_model::time::{Nanos, secs};
 
 /// One row, in the column order of [`MinuteSampler::columns`].
 #[derive(Debug, Clone, Default)]

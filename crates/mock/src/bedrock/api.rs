@@ -18,6 +18,7 @@ use http::{Request, Response, header};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use serde_json::{Value, json};
+use surge_model::bedrock::reservation;
 use tokio::sync::mpsc;
 
 use super::{ModelState, text_of, token_text};
@@ -257,7 +258,7 @@ async fn prepare(
             "Internal server error (injected fault)".into(),
         ));
     }
-    let reserved = f64::from(call.input_tokens) + f64::from(call.max_tokens);
+    let reserved = reservation(f64::from(call.input_tokens), call.max_tokens);
     let lease = bedrock.models[model]
         .reserve(reserved)
         .ok_or(BedrockError::Throttling)?;
@@ -289,7 +290,7 @@ impl Answer {
 }
 
 fn settle(m: &ModelState, call: &Call, lease: super::Lease, output: u32) {
-    let reserved = f64::from(call.input_tokens) + f64::from(call.max_tokens);
+    let reserved = reservation(f64::from(call.input_tokens), call.max_tokens);
     m.settle(
         lease,
         reserved,

@@ -2,37 +2,26 @@
 //! HTTP API ([`api`]) and the chat pipeline, so chat turns and SDK calls compete for the
 //! same capacity.
 //!
-//! A call reserves input tokens + max tokens at its start and settles at its end, giving
-//! back what the answer did not use (Bedrock's quota accounting, mirrored from the
-//! simulator): first from provisioned throughput (units × unit tokens per minute), else
-//! from the on-demand tokens- and requests-per-minute quotas. With `--workers N` each
-//! worker has 1/N of every quota.
+//! Quotas and token timing are the model's ([`surge_model::bedrock`]): a call reserves
+//! input tokens + max tokens at its start and settles at its end, first from provisioned
+//! throughput, else from the on-demand tokens- and requests-per-minute quotas. With
+//! `--workers N` each worker has 1/N of every quota.
 
 pub mod api;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rand::Rng;
+use surge_model::bedrock::{Quota, Tokens};
+use surge_model::draw::Shared;
 use surge_profile::system::Model;
 use surge_profile::{Dist, SystemModel};
 use tokio::sync::Semaphore;
 
-use crate::bucket::TokenBucket;
+use crate::clock;
 
-/// Where a call's reservation came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lease {
-    Provisioned,
-    OnDemand,
-}
-
-#[derive(Debug)]
-struct Quota {
-    provisioned: Option<TokenBucket>,
-    tokens: TokenBucket,
-    requests: TokenBucket,
-}
+pub use surge_model::bedrock::Lease;
 
 /// One model: its spec and its quotas.
 #[derive(Debug)]
@@ -45,54 +34,29 @@ pub struct ModelState {
 
 impl ModelState {
     fn new(name: &str, spec: &Model, workers: f64) -> Self {
-        let provisioned =
-            spec.provisioned_units as f64 * spec.unit_tokens_per_minute as f64 / workers;
         Self {
             name: name.to_string(),
             spec: spec.clone(),
-            quota: Mutex::new(Quota {
-                provisioned: (provisioned > 0.0).then(|| TokenBucket::per_minute(provisioned)),
-                tokens: TokenBucket::per_minute(spec.tokens_per_minute as f64 / workers),
-                requests: TokenBucket::per_minute(spec.requests_per_minute as f64 / workers),
-            }),
+            quota: Mutex::new(Quota::new(spec, workers)),
         }
     }
 
     /// Reserves `tokens` for a call, or `None` when it is throttled.
     pub fn reserve(&self, tokens: f64) -> Option<Lease> {
-        let now = Instant::now();
         let mut q = self.quota.lock().expect("quota lock");
-        if let Some(p) = &mut q.provisioned {
-            if p.try_take(now, tokens) {
-                return Some(Lease::Provisioned);
-            }
-        }
-        if q.requests.has(now, 1.0) && q.tokens.has(now, tokens) {
-            q.requests.try_take(now, 1.0);
-            q.tokens.try_take(now, tokens);
-            return Some(Lease::OnDemand);
-        }
-        None
+        q.reserve(clock::now(), tokens)
     }
 
     /// Gives back the part of a reservation the call did not use.
     pub fn settle(&self, lease: Lease, reserved: f64, used: f64) {
-        let unused = (reserved - used).max(0.0);
         let mut q = self.quota.lock().expect("quota lock");
-        match (lease, &mut q.provisioned) {
-            (Lease::Provisioned, Some(p)) => p.refund(unused),
-            _ => q.tokens.refund(unused),
-        }
+        q.settle(lease, reserved, used);
     }
 
-    /// When each token of an answer is due: TTFT drawn from the model, then one token
-    /// every `1 / output_rate`.
+    /// When each token of an answer starting now is due: TTFT drawn from the model, then
+    /// one token every `1 / output_rate`.
     pub fn timing(&self, rng: &mut impl Rng) -> Timing {
-        Timing {
-            start: Instant::now(),
-            ttft: self.spec.ttft.sample(rng).to_std(),
-            per_token: Duration::from_secs_f64(1.0 / self.spec.output_rate.per_second().max(1e-9)),
-        }
+        Timing(Tokens::draw(&self.spec, clock::now(), &mut Shared(rng)))
     }
 
     /// Cost of a call in US dollars.
@@ -102,18 +66,14 @@ impl ModelState {
     }
 }
 
-/// The token schedule of one answer.
+/// The token schedule of one answer, on the wall clock.
 #[derive(Debug, Clone, Copy)]
-pub struct Timing {
-    pub start: Instant,
-    pub ttft: Duration,
-    pub per_token: Duration,
-}
+pub struct Timing(Tokens);
 
 impl Timing {
-    /// When token `i` (from 0) is due.
+    /// When token `i` (from 0) is due; `due(n)` is when an answer of `n` tokens is done.
     pub fn due(&self, i: u32) -> Instant {
-        self.start + self.ttft + self.per_token * i
+        clock::instant(self.0.due(i))
     }
 }
 

@@ -10,8 +10,11 @@
 //! does.
 
 mod classifier;
+mod ecs;
 mod semantic;
 mod turn;
+
+pub use ecs::Ecs;
 
 pub use classifier::{Classifier, Script};
 pub use semantic::{SemanticCache, Vector};
@@ -23,10 +26,11 @@ use http::{Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
+use surge_model::gateway::{AccountLimit, UserBucket, UserLimit};
 use surge_profile::SystemModel;
 use surge_profile::system::Intent;
 use surge_protocol::{ChatMessage, ErrorCode, ServerFrame};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message;
@@ -36,9 +40,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::App;
-use crate::bucket::TokenBucket;
+use crate::clock;
 use crate::dynamodb::{Dynamo, Operation};
-use crate::metrics::Api;
+use crate::metrics::{Api, Metrics};
 use crate::server::{Body, full};
 
 /// The DynamoDB table conversation memory is kept in.
@@ -59,15 +63,15 @@ pub struct Chat {
     /// The system model's intents, in the classifier's order.
     pub(crate) intents: Vec<(String, Intent)>,
     pub(crate) semantic: Option<SemanticCache>,
-    account: Mutex<TokenBucket>,
-    requests_per_message: f64,
-    /// Orchestrator workers: `initial_tasks × workers_per_task` (÷ worker processes).
-    pub(crate) orchestrator: Option<Semaphore>,
+    account: Mutex<AccountLimit>,
+    user_limit: UserLimit,
+    /// The orchestrator service (÷ worker processes), scaled by target tracking.
+    pub orchestrator: Option<Arc<Ecs>>,
     ws_config: WebSocketConfig,
 }
 
 impl Chat {
-    pub fn new(sys: &SystemModel, workers: u32, dynamo: &Dynamo) -> Self {
+    pub fn new(sys: &SystemModel, workers: u32, dynamo: &Dynamo, metrics: Arc<Metrics>) -> Self {
         let w = f64::from(workers.max(1));
         let g = &sys.gateway;
         if sys.memory.enabled {
@@ -81,8 +85,6 @@ impl Chat {
                 .call_json(Operation::CreateTable, &create)
                 .expect("the memory table is created on a fresh server");
         }
-        let o = &sys.orchestrator;
-        let workers_total = (o.initial_tasks * o.workers_per_task) as f64 / w;
         Self {
             classifier: Classifier::learn(&sys.intents),
             intents: sys
@@ -94,14 +96,12 @@ impl Chat {
                 .semantic_cache
                 .enabled
                 .then(|| SemanticCache::new(sys.semantic_cache.threshold)),
-            account: Mutex::new(TokenBucket::new(
-                g.account_rate.per_second() / w,
-                (g.account_burst as f64 / w).max(1.0),
-            )),
-            requests_per_message: if sys.bedrock.streaming { 3.0 } else { 2.0 },
-            orchestrator: o
+            account: Mutex::new(AccountLimit::new(g, sys.bedrock.streaming, w)),
+            user_limit: UserLimit::new(g),
+            orchestrator: sys
+                .orchestrator
                 .enabled
-                .then(|| Semaphore::new(workers_total.ceil().max(1.0) as usize)),
+                .then(|| Arc::new(Ecs::new(sys, workers, metrics))),
             ws_config: WebSocketConfig::default()
                 .read_buffer_size(4096)
                 // Frames are written on flush, so waiting frames share one write; the
@@ -118,13 +118,18 @@ impl Chat {
         self.account
             .lock()
             .expect("account bucket lock")
-            .try_take(std::time::Instant::now(), self.requests_per_message)
+            .try_take(clock::now())
     }
 
-    /// A fresh per-user bucket: `per_user_rate`, one minute of burst.
-    pub(crate) fn user_bucket(&self) -> TokenBucket {
-        let r = self.sys.gateway.per_user_rate;
-        TokenBucket::new(r.per_second(), r.per_minute())
+    /// Whether the per-user limit admits one more message of the user with `bucket`.
+    pub(crate) fn admit_user(&self, bucket: &Mutex<UserBucket>) -> bool {
+        let mut bucket = bucket.lock().expect("user bucket lock");
+        self.user_limit.try_take(&mut bucket, clock::now())
+    }
+
+    /// A new session's per-user bucket: full.
+    pub(crate) fn user_bucket(&self) -> UserBucket {
+        self.user_limit.bucket(clock::now())
     }
 }
 

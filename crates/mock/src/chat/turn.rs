@@ -1,18 +1,10 @@
-//! One turn of the conversation, step by step as the simulator models it, with real sleeps
-//! drawn from the system model:
-//!
-//! 1. gateway: per-user and account limits (a refusal is a `throttled` error frame), auth;
-//! 2. orchestrator: waits for one of the workers, holds it for its CPU time;
-//! 3. precomputed answers (by their share of traffic), else intent classification;
-//! 4. conversation memory read from the mock DynamoDB (throttles retried with backoff);
-//! 5. fan-out: product cache (hit or miss by its ratio) in parallel with retrieval when the
-//!    intent needs it (speculative retrieval starts when orchestration ends);
-//! 6. template intents answer now; LLM intents ask the semantic cache, then the model of
-//!    their tier through the mock Bedrock (same quotas as its HTTP API; on throttle the
-//!    profile's retry / fallback / fail policy);
-//! 7. tokens are streamed at the model's TTFT and output rate, shifted by the network
-//!    latency; guardrails and format follow; the done frame reports usage and cost;
-//! 8. memory is written after the answer, off the critical path.
+//! One turn of the conversation, on the route the model gives ([`surge_model::turn`]),
+//! with real sleeps: the gateway's limits, the orchestrator ([`super::Ecs`]), precomputed
+//! answers or classification, memory reads through the mock DynamoDB, the fan-out, a
+//! template, semantic-cache or LLM answer through the mock Bedrock (same quotas as its
+//! HTTP API), the way back, and the memory write after the answer. What is the mock's
+//! own: a real intent classifier and semantic cache, real DynamoDB and Bedrock calls, and
+//! frames on the socket.
 //!
 //! Token frames: with `token_tick` zero each token is its own frame, sent when due (tokens
 //! already overdue go out together); with a tick T, a frame carries every token due since
@@ -21,12 +13,15 @@
 //! frame carried.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use rand::Rng;
+use rand::rngs::ThreadRng;
 use serde_json::json;
-use surge_profile::system::{Intent, ThrottlePolicy};
-use surge_profile::{Dist, Duration as ProfileDuration};
+use surge_model::bedrock::reservation;
+use surge_model::draw::Shared;
+use surge_model::gateway::UserBucket;
+use surge_model::turn::{self, Answer as Route, Throttled, WayBack};
+use surge_profile::system::Intent;
 use surge_protocol::{ChatMessage, ErrorCode, ServerFrame, Usage};
 use tokio::sync::mpsc;
 use tokio::time::sleep;
@@ -34,32 +29,20 @@ use tokio::time::sleep;
 use super::{MEMORY_TABLE, Out, Script, Vector};
 use crate::App;
 use crate::bedrock::{Lease, ModelState, text_of};
-use crate::bucket::TokenBucket;
 use crate::chat::semantic::Cached;
+use crate::clock::{self, span};
 use crate::dynamodb::{DynamoError, Operation};
 use crate::metrics::Api;
 
-fn draw(d: &Dist<ProfileDuration>) -> Duration {
-    d.sample(&mut rand::rng()).to_std()
-}
-
-fn chance(p: f64) -> bool {
-    rand::rng().random::<f64>() < p
-}
-
-/// The SDKs' backoff: attempt k waits b/2 + U(0, b/2), b = base × 2^k, at most 20 s.
-fn backoff(base: ProfileDuration, attempt: u32) -> Duration {
-    let b = base
-        .to_std()
-        .saturating_mul(1 << attempt.min(20))
-        .min(Duration::from_secs(20));
-    b / 2 + b.mul_f64(rand::rng().random::<f64>() / 2.0)
+/// Every layer of a turn draws from the thread's generator.
+fn rngs() -> Shared<ThreadRng> {
+    Shared(rand::rng())
 }
 
 /// Why a turn ended without an answer.
 struct Failed(ErrorCode, String);
 
-/// How the answer was produced (decides the steps after it, as in the simulator).
+/// A template or ready-made answer: its text and length (the route decides its way back).
 enum Answer {
     /// Template or product data: format, network.
     Template { tokens: u32 },
@@ -77,7 +60,7 @@ struct Turn<'a> {
 /// Answers one message; every outcome ends with a done or an error frame.
 pub async fn answer(
     app: Arc<App>,
-    user: Arc<Mutex<TokenBucket>>,
+    user: Arc<Mutex<UserBucket>>,
     msg: ChatMessage,
     out: mpsc::Sender<Out>,
 ) {
@@ -128,7 +111,7 @@ impl Turn<'_> {
         self.app.chat.intents[self.intent].0.clone()
     }
 
-    async fn run(&mut self, user: &Mutex<TokenBucket>) -> Result<(), Failed> {
+    async fn run(&mut self, user: &Mutex<UserBucket>) -> Result<(), Failed> {
         let app = self.app;
         let sys = &app.chat.sys;
         let Some(store) = sys.stores.get(&self.msg.store) else {
@@ -139,11 +122,7 @@ impl Turn<'_> {
         };
         // 1. Gateway.
         if sys.gateway.enabled {
-            if !user
-                .lock()
-                .expect("user bucket lock")
-                .try_take(Instant::now(), 1.0)
-            {
+            if !app.chat.admit_user(user) {
                 return Err(Failed(
                     ErrorCode::Throttled,
                     "per-user message rate exceeded".into(),
@@ -155,7 +134,8 @@ impl Turn<'_> {
                     "account request rate exceeded".into(),
                 ));
             }
-            sleep(draw(&sys.gateway.auth)).await;
+            let auth = turn::auth(sys, &mut rngs());
+            sleep(span(auth)).await;
         }
         if app.faults.inject_error(Api::Chat, &app.metrics) {
             return Err(Failed(
@@ -164,23 +144,18 @@ impl Turn<'_> {
             ));
         }
         // 2. Orchestrator.
-        if let Some(workers) = &app.chat.orchestrator {
-            let _worker = workers
-                .acquire()
-                .await
-                .expect("the semaphore is never closed");
-            let o = &sys.orchestrator;
-            let slice = o.vcpu_per_task / f64::from(o.workers_per_task.max(1));
-            sleep(draw(&o.cpu_per_message).div_f64(slice.max(1e-9))).await;
+        if let Some(ecs) = &app.chat.orchestrator {
+            ecs.orchestrate().await;
         }
-        let orchestrated = Instant::now();
+        let orchestrated = clock::now();
         // 3. Precomputed answers, else classification.
         self.intent = app
             .chat
             .classifier
             .classify(&self.msg.text, Script::of_language(&store.language));
-        if sys.precomputed.enabled && chance(sys.precomputed.share.fraction()) {
-            sleep(draw(&sys.precomputed.latency)).await;
+        let precomputed = turn::precomputed(sys, &mut rngs());
+        if let Some(d) = precomputed {
+            sleep(span(d)).await;
             let tokens = self.template_tokens();
             return self
                 .respond(
@@ -192,46 +167,27 @@ impl Turn<'_> {
                 )
                 .await;
         }
-        if sys.classifier.enabled {
-            sleep(draw(&sys.classifier.latency)).await;
+        let classify = turn::classify(sys, &mut rngs());
+        sleep(span(classify)).await;
+        // 4. Memory: the reads together, then one read latency.
+        let reads = turn::memory_reads(sys);
+        if reads > 0 {
+            self.memory(Operation::GetItem, reads).await?;
+            let read = turn::memory_read_latency(&sys.memory, &mut rngs());
+            sleep(span(read)).await;
         }
-        // 4. Memory.
-        let reads = if sys.memory.enabled {
-            sys.memory.reads_per_turn
-        } else {
-            0
-        };
-        for _ in 0..reads {
-            self.memory(Operation::GetItem).await?;
-            sleep(draw(&sys.memory.read_latency)).await;
-        }
-        // 5. Fan-out: product cache in parallel with retrieval.
-        let cache = if sys.cache.enabled {
-            // Pre-warmed by the system model or by POST /admin/prewarm.
-            let hit = chance(app.prewarm.hit_ratio(sys));
-            app.metrics.cache_lookup(hit);
-            if hit {
-                draw(&sys.cache.hit_latency)
-            } else {
-                draw(&sys.cache.miss_latency)
-            }
-        } else {
-            Duration::ZERO
-        };
-        let now = Instant::now();
-        let until = if self.intent().rag && sys.rag.enabled {
-            let r = draw(&sys.rag.latency);
-            if sys.rag.speculative {
-                (now + cache).max(orchestrated + r)
-            } else {
-                now + cache.max(r)
-            }
-        } else {
-            now + cache
-        };
-        tokio::time::sleep_until(until.into()).await;
+        // 5. Fan-out: product cache (pre-warmed by the system model or by POST
+        // /admin/prewarm) in parallel with retrieval.
+        let ratio = app.prewarm.hit_ratio(sys);
+        let cache = turn::cache_lookup(sys, ratio, &mut rngs()).map_or(0, |lookup| {
+            app.metrics.cache_lookup(lookup.hit);
+            lookup.latency
+        });
+        let rag = self.intent().rag;
+        let until = turn::fan_out(sys, rag, clock::now(), orchestrated, cache, &mut rngs());
+        tokio::time::sleep_until(clock::instant(until).into()).await;
         // 6. Template, semantic cache, or the LLM.
-        if !(self.intent().llm && app.bedrock.enabled) {
+        if !turn::generates(sys, self.intent().llm) {
             let tokens = self.template_tokens();
             return self.respond(Answer::Template { tokens }, false).await;
         }
@@ -241,13 +197,13 @@ impl Turn<'_> {
             .as_ref()
             .map(|_| Vector::of(&self.msg.text));
         if let (Some(cache), Some(q)) = (&app.chat.semantic, &question) {
-            sleep(draw(&sys.semantic_cache.latency)).await;
+            let d = turn::semantic_lookup(sys, &mut rngs()).unwrap_or(0);
+            sleep(span(d)).await;
             if let Some(Cached { text, tokens }) = cache.lookup(&self.msg.store, q) {
                 return self.respond(Answer::Ready { text, tokens }, true).await;
             }
         }
-        let prompt = sys.prompt_tokens(store);
-        let input = (prompt + sys.prompt.context_tokens.sample(&mut rand::rng())).round() as u32;
+        let input = turn::input_tokens(sys, sys.prompt_tokens(store), &mut rngs());
         let answer = self.generate(input).await?;
         if let (Some(cache), Some(q)) = (&app.chat.semantic, question) {
             cache.insert(&self.msg.store, q, answer);
@@ -255,14 +211,20 @@ impl Turn<'_> {
         Ok(())
     }
 
-    /// Output tokens of a template or ready answer.
-    fn template_tokens(&self) -> u32 {
+    /// Output tokens of an answer to this turn's intent.
+    fn output_tokens(&self) -> u32 {
         let i = self.intent();
-        (i.output_tokens.sample(&mut rand::rng()).round() as u32).clamp(1, i.max_tokens.max(1))
+        turn::output_tokens(&i.output_tokens, i.max_tokens, &mut rngs())
     }
 
-    /// One memory read or write, retried with backoff while throttled.
-    async fn memory(&self, op: Operation) -> Result<(), Failed> {
+    /// Output tokens of a template or ready answer: at least one, the frame that carries it.
+    fn template_tokens(&self) -> u32 {
+        self.output_tokens().max(1)
+    }
+
+    /// `count` memory reads or writes, issued together; the throttled ones are retried with
+    /// backoff until the SDK gives up.
+    async fn memory(&self, op: Operation, count: u32) -> Result<(), Failed> {
         let app = self.app;
         let m = &app.chat.sys.memory;
         let body = if op == Operation::GetItem {
@@ -277,28 +239,36 @@ impl Turn<'_> {
                 "history": {"S": pad}
             }})
         };
-        for attempt in 0..=m.max_retries {
-            match app.dynamo.call_json(op, &body) {
-                Ok(_) => return Ok(()),
-                Err(DynamoError::ProvisionedThroughputExceeded) if attempt < m.max_retries => {
-                    app.metrics.throttle(Api::Dynamodb);
-                    sleep(backoff(m.retry_base, attempt)).await;
+        let (mut pending, mut attempts) = (count, 0);
+        loop {
+            while pending > 0 {
+                match app.dynamo.call_json(op, &body) {
+                    Ok(_) => pending -= 1,
+                    Err(DynamoError::ProvisionedThroughputExceeded) => break,
+                    Err(e) => return Err(Failed(ErrorCode::ServerError, format!("memory: {e}"))),
                 }
-                Err(DynamoError::ProvisionedThroughputExceeded) => break,
-                Err(e) => return Err(Failed(ErrorCode::ServerError, format!("memory: {e}"))),
             }
+            if pending == 0 {
+                return Ok(());
+            }
+            app.metrics.throttle(Api::Dynamodb);
+            let retry = turn::memory_retry(m, attempts, &mut rngs());
+            let Some(wait) = retry else {
+                return Err(Failed(
+                    ErrorCode::Throttled,
+                    "conversation memory throttled".into(),
+                ));
+            };
+            attempts += 1;
+            sleep(span(wait)).await;
         }
-        Err(Failed(
-            ErrorCode::Throttled,
-            "conversation memory throttled".into(),
-        ))
     }
 
     /// Reserves model capacity under the profile's throttle policy.
-    async fn reserve(&self, input: u32) -> Result<(&ModelState, Lease, f64), Failed> {
+    async fn reserve(&self, input: f64) -> Result<(&ModelState, Lease, f64), Failed> {
         let app = self.app;
         let b = &app.chat.sys.bedrock;
-        let reserved = f64::from(input) + f64::from(self.intent().max_tokens);
+        let reserved = reservation(input, self.intent().max_tokens);
         let mut model = app.chat.sys.model_for(self.intent()).to_string();
         let mut fell_back = false;
         let mut attempt = 0;
@@ -311,16 +281,18 @@ impl Turn<'_> {
                 return Ok((m, lease, reserved));
             }
             app.metrics.throttle(Api::Bedrock);
-            match b.on_throttle {
-                ThrottlePolicy::Retry if attempt < b.max_retries => {
-                    sleep(backoff(b.retry_base, attempt)).await;
+            let on_fast_model = model == b.fast_model;
+            let policy = turn::on_throttle(b, attempt, fell_back, on_fast_model, &mut rngs());
+            match policy {
+                Throttled::Retry { after } => {
+                    sleep(span(after)).await;
                     attempt += 1;
                 }
-                ThrottlePolicy::Fallback if !fell_back && model != b.fast_model => {
+                Throttled::Fallback => {
                     fell_back = true;
                     model = b.fast_model.clone();
                 }
-                _ => {
+                Throttled::Fail => {
                     return Err(Failed(
                         ErrorCode::Throttled,
                         format!("model {model} throttled"),
@@ -331,19 +303,14 @@ impl Turn<'_> {
     }
 
     /// Generates and streams an LLM answer; returns it for the semantic cache.
-    async fn generate(&self, input: u32) -> Result<Cached, Failed> {
+    async fn generate(&self, input: f64) -> Result<Cached, Failed> {
         let app = self.app;
         let sys = &app.chat.sys;
         let (model, lease, reserved) = self.reserve(input).await?;
-        let intent = self.intent();
-        let tokens = (intent.output_tokens.sample(&mut rand::rng()).round() as u32)
-            .clamp(1, intent.max_tokens.max(1));
+        let tokens = self.output_tokens();
         let timing = model.timing(&mut rand::rng());
-        let network = if sys.gateway.enabled {
-            draw(&sys.gateway.network)
-        } else {
-            Duration::ZERO
-        };
+        let back = WayBack::draw(sys, Route::Generated, &mut rngs());
+        let network = span(back.network);
         let id = &self.msg.id;
         if sys.bedrock.streaming {
             let tick = app.config.token_tick;
@@ -371,14 +338,8 @@ impl Turn<'_> {
         } else {
             tokio::time::sleep_until(timing.due(tokens).into()).await;
         }
-        model.settle(lease, reserved, f64::from(input) + f64::from(tokens));
-        let mut after = Duration::ZERO;
-        if sys.guardrails.enabled {
-            after += draw(&sys.guardrails.latency);
-        }
-        if sys.format.enabled {
-            after += draw(&sys.format.latency);
-        }
+        model.settle(lease, reserved, input + f64::from(tokens));
+        let after = span(back.guardrails + back.format);
         let text = text_of(0, tokens);
         if !sys.bedrock.streaming {
             sleep(after + network).await;
@@ -392,26 +353,20 @@ impl Turn<'_> {
             sleep(after).await;
         }
         app.faults.pass_stall(&app.metrics).await;
-        self.done(Some(model), input, tokens, false).await;
+        self.done(Some(model), input.round() as u32, tokens, false)
+            .await;
         Ok(Cached { text, tokens })
     }
 
     /// Sends a template or ready answer: one token frame with the whole text, then done.
     async fn respond(&self, answer: Answer, cache_hit: bool) -> Result<(), Failed> {
         let sys = &self.app.chat.sys;
-        let (text, tokens, format) = match answer {
-            Answer::Template { tokens } => (text_of(0, tokens), tokens, sys.format.enabled),
-            Answer::Ready { text, tokens } => (text, tokens, false),
+        let (text, tokens, route) = match answer {
+            Answer::Template { tokens } => (text_of(0, tokens), tokens, Route::Template),
+            Answer::Ready { text, tokens } => (text, tokens, Route::Ready),
         };
-        let mut wait = if format {
-            draw(&sys.format.latency)
-        } else {
-            Duration::ZERO
-        };
-        if sys.gateway.enabled {
-            wait += draw(&sys.gateway.network);
-        }
-        sleep(wait).await;
+        let back = WayBack::draw(sys, route, &mut rngs());
+        sleep(span(back.total())).await;
         self.app.faults.pass_stall(&self.app.metrics).await;
         self.send(ServerFrame::Token {
             id: self.msg.id.clone(),
@@ -440,19 +395,11 @@ impl Turn<'_> {
         .await;
     }
 
-    /// 8. The memory write, after the answer and off its critical path.
+    /// 8. The memory writes, issued when the answer is done, off its critical path.
     async fn remember(&self) {
-        let sys = &self.app.chat.sys;
-        let writes = if sys.memory.enabled {
-            sys.memory.writes_per_turn
-        } else {
-            0
-        };
-        for _ in 0..writes {
-            sleep(draw(&sys.memory.write_latency)).await;
-            if self.memory(Operation::PutItem).await.is_err() {
-                break;
-            }
+        let writes = turn::memory_writes(&self.app.chat.sys);
+        if writes > 0 {
+            let _ = self.memory(Operation::PutItem, writes).await;
         }
     }
 }

@@ -221,7 +221,7 @@ fn attributes(item: Option<Item>) -> Value {
 impl Table {
     fn take_write(&mut self, key: &PrimaryKey, bytes: usize) -> Result<(), DynamoError> {
         match &mut self.capacity {
-            Some(c) => throttle(c.write(&key.0, write_units(bytes))),
+            Some(c) => throttle(c.write(&key.0, write_units(bytes as u64))),
             None => Ok(()),
         }
     }
@@ -233,7 +233,7 @@ impl Table {
         consistent: bool,
     ) -> Result<(), DynamoError> {
         match &mut self.capacity {
-            Some(c) => throttle(c.read(&key.0, read_units(bytes, consistent))),
+            Some(c) => throttle(c.read(&key.0, read_units(bytes as u64, consistent))),
             None => Ok(()),
         }
     }

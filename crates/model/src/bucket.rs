@@ -1,11 +1,12 @@
 //! A token bucket: the shape of every rate limit in the architecture.
 //!
-//! API Gateway's per-user and account limits, DynamoDB's on-demand throughput, Bedrock's
-//! tokens- and requests-per-minute quotas and provisioned model units all admit work at a
-//! rate with some burst allowance. Refill is computed lazily from the elapsed time, so a
-//! bucket costs nothing between uses.
+//! API Gateway's account limit, DynamoDB's on-demand throughput, Bedrock's tokens- and
+//! requests-per-minute quotas and provisioned model units all admit work at a rate with
+//! some burst allowance. Refill is computed lazily from the elapsed time, so a bucket
+//! costs nothing between uses. Time is the driver's ([`Nanos`] since its start); a bucket
+//! never moves backwards, so a late caller is served as if it came at the latest time seen.
 
-use crate::time::{Nanos, SECOND};
+use crate::time::{MINUTE, Nanos, SECOND};
 
 #[derive(Debug, Clone, Copy)]
 pub struct TokenBucket {
@@ -25,6 +26,11 @@ impl TokenBucket {
             tokens: depth,
             last: 0,
         }
+    }
+
+    /// A full bucket holding one minute of `per_minute`.
+    pub fn per_minute(per_minute: f64) -> Self {
+        Self::new(per_minute * SECOND as f64 / MINUTE as f64, per_minute)
     }
 
     #[inline]
@@ -83,5 +89,25 @@ mod tests {
         assert!(b.try_take(SECOND / 10, 1.0));
         assert!(!b.try_take(SECOND / 10, 1.0));
         assert!(b.has(10 * SECOND, 5.0) && !b.has(10 * SECOND, 5.5));
+    }
+
+    #[test]
+    fn refunds_cap_at_depth_and_reshape_keeps_the_level() {
+        let mut b = TokenBucket::per_minute(600.0);
+        assert!((b.per_second() - 10.0).abs() < 1e-12);
+        assert!(b.try_take(0, 600.0) && !b.try_take(0, 1.0));
+        b.refund(2.0);
+        assert!(b.try_take(0, 2.0) && !b.has(0, 1.0));
+        b.refund(1e9);
+        assert!(
+            b.has(0, 600.0) && !b.has(0, 600.5),
+            "a refund never overfills"
+        );
+        b.reshape(0, 1.0, 10.0);
+        assert!(
+            b.has(0, 10.0) && !b.has(0, 10.5),
+            "tokens above the new depth are lost"
+        );
+        assert!(b.try_take(0, 10.0) && b.try_take(SECOND, 1.0) && !b.has(SECOND, 0.5));
     }
 }

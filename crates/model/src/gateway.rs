@@ -3,7 +3,7 @@
 //!
 //! Sessions connect at most `connect_rate` per second (so 25,000 users need ≥ 50 s), are
 //! closed after `max_connection` and reconnect through the same admission. A message is
-//! sent by one of the connected sessions (see [`crate::sessions`]); it passes the
+//! sent by one of the connected sessions; it passes the
 //! session's token bucket (`per_user_rate`, one minute of burst) and the account bucket
 //! (`account_rate`, depth `account_burst`). The account bucket is charged for the message
 //! and for the callback posts of its answer (one post, plus the first-token frame when
@@ -26,26 +26,37 @@ pub enum Admission {
     AccountLimit,
 }
 
-/// Every session's own token bucket, packed (tokens, last refill in ms) so 25,000 of them
-/// stay in cache: a message picks a random session, so this is touched at random.
-struct UserBuckets {
+/// The per-user limit: `per_user_rate`, with one minute of it as burst.
+#[derive(Debug, Clone, Copy)]
+pub struct UserLimit {
     per_ms: f32,
     depth: f32,
-    buckets: Vec<(f32, u32)>,
 }
 
-impl UserBuckets {
-    fn try_take(&mut self, user: usize, now: Nanos) -> bool {
-        if user >= self.buckets.len() {
-            // A session first seen now starts with a full bucket, as a new session's is.
-            self.buckets.resize(user + 1, (self.depth, 0));
-            self.buckets[user].1 = (now / 1_000_000) as u32;
+impl UserLimit {
+    pub fn new(model: &GatewayModel) -> Self {
+        Self {
+            per_ms: (model.per_user_rate.per_second() / 1000.0) as f32,
+            depth: model.per_user_rate.per_minute() as f32,
         }
+    }
+
+    /// The bucket of a session that connects at `now`: full, as a new session's is.
+    pub fn bucket(&self, now: Nanos) -> UserBucket {
+        UserBucket {
+            tokens: self.depth,
+            last_ms: (now / 1_000_000) as u32,
+        }
+    }
+
+    /// Takes one message from `bucket` at `now`; false means the user is throttled.
+    #[inline]
+    pub fn try_take(&self, bucket: &mut UserBucket, now: Nanos) -> bool {
         let now_ms = (now / 1_000_000) as u32;
-        let (tokens, last) = &mut self.buckets[user];
+        let UserBucket { tokens, last_ms } = bucket;
         let refilled =
-            (*tokens + now_ms.saturating_sub(*last) as f32 * self.per_ms).min(self.depth);
-        *last = now_ms.max(*last);
+            (*tokens + now_ms.saturating_sub(*last_ms) as f32 * self.per_ms).min(self.depth);
+        *last_ms = now_ms.max(*last_ms);
         if refilled >= 1.0 {
             *tokens = refilled - 1.0;
             true
@@ -53,6 +64,43 @@ impl UserBuckets {
             *tokens = refilled;
             false
         }
+    }
+}
+
+/// One session's own token bucket, packed (tokens, last refill in ms) into 8 bytes so
+/// 25,000 of them stay in cache: a simulated message picks a random session.
+#[derive(Debug, Clone, Copy)]
+pub struct UserBucket {
+    tokens: f32,
+    last_ms: u32,
+}
+
+/// The account-wide request limit: `account_rate`, depth `account_burst`. A message is
+/// charged for itself and for the callback posts of its answer (one post, plus the
+/// first-token frame when streaming) at once, when it is sent.
+#[derive(Debug, Clone)]
+pub struct AccountLimit {
+    bucket: TokenBucket,
+    requests_per_message: f64,
+}
+
+impl AccountLimit {
+    /// The limit of one of `share` equal parts of the account (the mock's worker
+    /// processes each hold one part; the simulator holds the whole, `share` 1).
+    pub fn new(model: &GatewayModel, streaming: bool, share: f64) -> Self {
+        Self {
+            bucket: TokenBucket::new(
+                model.account_rate.per_second() / share,
+                model.account_burst as f64 / share,
+            ),
+            requests_per_message: if streaming { 3.0 } else { 2.0 },
+        }
+    }
+
+    /// Whether the account admits one more message at `now`.
+    #[inline]
+    pub fn try_take(&mut self, now: Nanos) -> bool {
+        self.bucket.try_take(now, self.requests_per_message)
     }
 }
 
@@ -65,9 +113,10 @@ struct Cohort {
 
 pub struct Gateway {
     enabled: bool,
-    users: UserBuckets,
-    account: TokenBucket,
-    requests_per_message: f64,
+    user_limit: UserLimit,
+    /// Every session's own bucket, by session index (grown as sessions are first seen).
+    users: Vec<UserBucket>,
+    account: AccountLimit,
     connect_per_second: f64,
     connect_credit: f64,
     max_connection: Nanos,
@@ -83,13 +132,9 @@ impl Gateway {
     pub fn new(model: &GatewayModel, streaming: bool) -> Self {
         Self {
             enabled: model.enabled,
-            users: UserBuckets {
-                per_ms: (model.per_user_rate.per_second() / 1000.0) as f32,
-                depth: model.per_user_rate.per_minute() as f32,
-                buckets: Vec::new(),
-            },
-            account: TokenBucket::new(model.account_rate.per_second(), model.account_burst as f64),
-            requests_per_message: if streaming { 3.0 } else { 2.0 },
+            user_limit: UserLimit::new(model),
+            users: Vec::new(),
+            account: AccountLimit::new(model, streaming, 1.0),
             connect_per_second: model.connect_rate.per_second(),
             connect_credit: 0.0,
             max_connection: nanos(model.max_connection),
@@ -162,17 +207,22 @@ impl Gateway {
         if !self.enabled {
             return Admission::Accepted;
         }
-        if !self.users.try_take(user, now) {
+        if user >= self.users.len() {
+            // A session first seen now starts with a full bucket, as a new session's is.
+            self.users.resize(user + 1, self.user_limit.bucket(0));
+            self.users[user] = self.user_limit.bucket(now);
+        }
+        if !self.user_limit.try_take(&mut self.users[user], now) {
             return Admission::UserLimit;
         }
-        if !self.account.try_take(now, self.requests_per_message) {
+        if !self.account.try_take(now) {
             return Admission::AccountLimit;
         }
         Admission::Accepted
     }
 }
 
-/// Seconds between gateway ticks.
+/// Time between gateway ticks.
 pub const TICK: Nanos = SECOND;
 
 #[cfg(test)]
@@ -217,5 +267,37 @@ mod tests {
             .filter(|_| g.admit(0, 0) == Admission::Accepted)
             .count();
         assert_eq!(ok, 30);
+    }
+
+    #[test]
+    fn a_user_bucket_refills_at_the_per_user_rate() {
+        let limit = UserLimit::new(&model());
+        let mut b = limit.bucket(0);
+        assert_eq!((0..40).filter(|_| limit.try_take(&mut b, 0)).count(), 30);
+        // 30/min refills one message every 2 s.
+        assert!(!limit.try_take(&mut b, SECOND));
+        assert!(limit.try_take(&mut b, 2 * SECOND));
+        assert!(!limit.try_take(&mut b, 2 * SECOND));
+    }
+
+    #[test]
+    fn the_account_is_charged_for_the_posts_of_an_answer() {
+        let mut m = model();
+        m.account_rate = "30/s".parse().unwrap();
+        m.account_burst = 30;
+        let mut streaming = AccountLimit::new(&m, true, 1.0);
+        assert_eq!((0..20).filter(|_| streaming.try_take(0)).count(), 10);
+        let mut plain = AccountLimit::new(&m, false, 1.0);
+        assert_eq!((0..20).filter(|_| plain.try_take(0)).count(), 15);
+        let mut half = AccountLimit::new(&m, false, 2.0);
+        assert_eq!(
+            (0..20).filter(|_| half.try_take(0)).count(),
+            7,
+            "one of two parts"
+        );
+        assert!(
+            half.try_take(SECOND),
+            "15 requests a second refill the part"
+        );
     }
 }

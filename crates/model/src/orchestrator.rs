@@ -10,9 +10,36 @@
 
 use std::collections::VecDeque;
 
-use crate::time::{Nanos, as_f64};
+use surge_profile::system::Orchestrator as OrchestratorModel;
 
-pub struct Orchestrator {
+use crate::time::{Nanos, as_f64, truncate};
+
+/// The vCPUs one worker owns: its task's vCPUs shared equally among the task's workers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WorkerShare(f64);
+
+impl WorkerShare {
+    pub fn new(model: &OrchestratorModel) -> Self {
+        Self(model.vcpu_per_task / f64::from(model.workers_per_task))
+    }
+
+    /// How long a worker is busy with a message that needs `cpu` of one vCPU: the draw
+    /// itself with one vCPU per worker (the common case, and no float division, which
+    /// the simulator's serving path would otherwise wait on), else the draw over the
+    /// worker's share.
+    #[inline]
+    pub fn service_time(&self, cpu: Nanos) -> Nanos {
+        if self.0 == 1.0 {
+            cpu
+        } else {
+            truncate(as_f64(cpu) / self.0)
+        }
+    }
+}
+
+/// The service's workers and its queue of waiting messages (`T`: whatever the driver
+/// needs to resume a message — a slot index in the simulator, a waker in the mock).
+pub struct Orchestrator<T = u32> {
     workers_per_task: u32,
     /// Tasks serving (or draining nothing): the count autoscaling reasons about.
     running: u32,
@@ -20,7 +47,7 @@ pub struct Orchestrator {
     /// Workers alive, including those of removed tasks still finishing a message.
     workers: u32,
     busy: u32,
-    queue: VecDeque<u32>,
+    queue: VecDeque<T>,
     last: Nanos,
     busy_time: f64,
     worker_time: f64,
@@ -61,7 +88,7 @@ impl Integrals {
     }
 }
 
-impl Orchestrator {
+impl<T> Orchestrator<T> {
     pub fn new(tasks: u32, workers_per_task: u32) -> Self {
         Self {
             workers_per_task,
@@ -100,7 +127,7 @@ impl Orchestrator {
     }
 
     /// Puts a message at the back of the queue.
-    pub fn enqueue(&mut self, now: Nanos, slot: u32) {
+    pub fn enqueue(&mut self, now: Nanos, slot: T) {
         self.advance(now);
         self.queue.push_back(slot);
         self.queue_peak = self.queue_peak.max(self.queue.len());
@@ -108,7 +135,7 @@ impl Orchestrator {
 
     /// A worker finished its message: it either retires (its task was removed) or takes
     /// the next queued message, which is returned.
-    pub fn finish(&mut self, now: Nanos) -> Option<u32> {
+    pub fn finish(&mut self, now: Nanos) -> Option<T> {
         self.advance(now);
         if self.workers > self.running * self.workers_per_task {
             self.workers -= 1;
@@ -130,7 +157,7 @@ impl Orchestrator {
     }
 
     /// A started task is ready; returns the queued messages its workers take.
-    pub fn task_ready(&mut self, now: Nanos) -> impl Iterator<Item = u32> + '_ {
+    pub fn task_ready(&mut self, now: Nanos) -> impl Iterator<Item = T> + '_ {
         self.advance(now);
         self.starting -= 1;
         self.running += 1;
@@ -182,11 +209,31 @@ impl Orchestrator {
     pub fn busy(&self) -> u32 {
         self.busy
     }
+
+    /// Workers taking messages now (those of removed tasks still finishing are not).
+    pub fn serving(&self) -> u32 {
+        self.serving_workers()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn service_time_is_the_draw_over_the_worker_share() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../profiles/local.toml");
+        let mut m = surge_profile::Profile::load(path)
+            .unwrap()
+            .system
+            .orchestrator;
+        (m.vcpu_per_task, m.workers_per_task) = (1.0, 1);
+        assert_eq!(WorkerShare::new(&m).service_time(25_000_000), 25_000_000);
+        (m.vcpu_per_task, m.workers_per_task) = (1.0, 4);
+        assert_eq!(WorkerShare::new(&m).service_time(25_000_000), 100_000_000);
+        (m.vcpu_per_task, m.workers_per_task) = (2.0, 1);
+        assert_eq!(WorkerShare::new(&m).service_time(25_000_000), 12_500_000);
+    }
 
     #[test]
     fn fifo_queue_and_cpu_average() {

@@ -1,17 +1,16 @@
-//! One turn's way through the layers: the event handlers of a message, from arrival to
-//! its memory write. Uncontended latencies are drawn and added to the time of the next
-//! contended step; see the parent module for the whole picture.
+//! One turn's way through the layers ([`surge_model::turn`] says which way): the event
+//! handlers of a message, from arrival to its memory write. Uncontended latencies are
+//! drawn and added to the time of the next contended step; see the parent module for the
+//! whole picture.
 
-use surge_profile::system::ThrottlePolicy;
+use surge_model::bedrock::{Lease, Tokens, reservation, token_gap};
+use surge_model::gateway::Admission;
+use surge_model::time::Nanos;
+use surge_model::turn::{self, Answer, Throttled, WayBack};
 
-use super::{Answer, Event, Sim, draw};
-use crate::bedrock::Lease;
-use crate::burst::Start;
-use crate::gateway::Admission;
+use super::{Event, Sim};
 use crate::message::{Message, NO_SESSION};
-use crate::retry::backoff;
 use crate::stats::{ErrorClass, Step};
-use crate::time::{Nanos, SECOND, nanos};
 
 impl Sim<'_> {
     // ---- arrival and gateway -------------------------------------------------------
@@ -58,10 +57,9 @@ impl Sim<'_> {
             Admission::AccountLimit => return self.fail(m, ErrorClass::GatewayAccount, at),
         }
         self.steps.measured += u64::from(self.msgs[m].measured);
-        let auth = match (self.sys.gateway.enabled, self.auth_folded) {
-            (false, _) => 0,
-            (true, 0) => draw(&self.sys.gateway.auth, &mut self.rng.auth),
-            (true, folded) => folded,
+        let auth = match self.auth_folded {
+            0 => turn::auth(self.sys, &mut self.rng),
+            folded => folded,
         };
         self.step(m, Step::Auth, auth);
         let at = at + auth;
@@ -91,8 +89,7 @@ impl Sim<'_> {
     /// Serves message `m` on the worker it holds: records its wait, schedules its end.
     pub(super) fn serve(&mut self, m: u32) {
         let ecs = self.ecs.as_ref().expect("orchestrator enabled");
-        let cpu = draw(&self.sys.orchestrator.cpu_per_message, &mut self.rng.cpu);
-        let service = ecs.service_time(cpu);
+        let service = turn::service_time(self.sys, ecs.share, &mut self.rng);
         let waited = self.now - self.msgs[m].mark;
         if self.msgs[m].measured {
             self.lat.queue_wait(waited);
@@ -109,15 +106,9 @@ impl Sim<'_> {
         if ecs.service.try_start(now) {
             return self.serve(m);
         }
-        let threshold = self.sys.burst.queue_threshold as usize;
-        if ecs.service.queue_len() >= threshold {
+        if turn::overflows(&self.sys.burst, ecs.service.queue_len()) {
             if let Some(start) = self.burst.as_mut().and_then(|b| b.try_invoke(now)) {
-                let b = &self.sys.burst;
-                let start = match start {
-                    Start::Warm => draw(&b.warm_start, &mut self.rng.burst),
-                    Start::Cold => draw(&b.cold_start, &mut self.rng.burst),
-                };
-                let busy = start + draw(&b.service, &mut self.rng.burst);
+                let busy = turn::burst_busy(&self.sys.burst, start, &mut self.rng);
                 self.counters.burst_invocations += 1;
                 self.consumption.lambda(busy);
                 self.step(m, Step::Burst, busy);
@@ -140,25 +131,15 @@ impl Sim<'_> {
     pub(super) fn after_orchestration(&mut self, m: u32, t: Nanos) {
         let sys = self.sys;
         self.msgs[m].orchestrated = t;
-        if sys.precomputed.enabled
-            && self
-                .rng
-                .precomputed
-                .chance(sys.precomputed.share.fraction())
-        {
+        if let Some(d) = turn::precomputed(sys, &mut self.rng) {
             self.counters.precomputed += 1;
-            let d = draw(&sys.precomputed.latency, &mut self.rng.precomputed);
             self.step(m, Step::Precomputed, d);
             return self.respond(m, t + d, Answer::Ready);
         }
-        let classify = if sys.classifier.enabled {
-            draw(&sys.classifier.latency, &mut self.rng.classifier)
-        } else {
-            0
-        };
+        let classify = turn::classify(sys, &mut self.rng);
         self.step(m, Step::Classifier, classify);
-        let reads = sys.memory.reads_per_turn;
-        if self.table.is_some() && reads > 0 {
+        let reads = turn::memory_reads(sys);
+        if reads > 0 {
             let msg = &mut self.msgs[m];
             msg.pending = reads.min(u32::from(u8::MAX)) as u8;
             msg.attempts = 0;
@@ -178,7 +159,7 @@ impl Sim<'_> {
             self.consumption.read_units += table.read_units;
         }
         if msg.pending == 0 {
-            let done = now + draw(&self.sys.memory.read_latency, &mut self.rng.memory);
+            let done = now + turn::memory_read_latency(&self.sys.memory, &mut self.rng);
             let spent = done - msg.mark;
             self.step(m, Step::Memory, spent);
             return self.after_memory(m, done);
@@ -188,15 +169,11 @@ impl Sim<'_> {
 
     /// A DynamoDB request of `m` made at `now` was throttled: back off and retry, or give up.
     pub(super) fn retry_memory(&mut self, m: u32, now: Nanos, again: Event, class: ErrorClass) {
-        let msg = &mut self.msgs[m];
-        if u32::from(msg.attempts) >= self.sys.memory.max_retries {
+        let attempts = u32::from(self.msgs[m].attempts);
+        let Some(wait) = turn::memory_retry(&self.sys.memory, attempts, &mut self.rng) else {
             return self.fail(m, class, now);
-        }
-        let wait = backoff(
-            nanos(self.sys.memory.retry_base),
-            u32::from(msg.attempts),
-            &mut self.rng.memory_retry,
-        );
+        };
+        let msg = &mut self.msgs[m];
         msg.attempts = msg.attempts.saturating_add(1);
         self.counters.memory_retries += 1;
         self.at(now + wait, again);
@@ -206,45 +183,24 @@ impl Sim<'_> {
         let sys = self.sys;
         let intent = &self.plan.intents[usize::from(self.msgs[m].intent)];
         let (llm, rag) = (intent.llm, intent.rag);
-        let cache = if sys.cache.enabled {
-            let ratio = if sys.cache.prewarm {
-                sys.cache.prewarmed_hit_ratio
-            } else {
-                sys.cache.hit_ratio
-            };
-            self.counters.cache_lookups += 1;
-            if self.rng.cache.chance(ratio.fraction()) {
-                self.counters.cache_hits += 1;
-                draw(&sys.cache.hit_latency, &mut self.rng.cache)
-            } else {
-                draw(&sys.cache.miss_latency, &mut self.rng.cache)
+        let cache = match turn::cache_lookup(sys, turn::cache_hit_ratio(sys), &mut self.rng) {
+            Some(lookup) => {
+                self.counters.cache_lookups += 1;
+                self.counters.cache_hits += u64::from(lookup.hit);
+                lookup.latency
             }
-        } else {
-            0
+            None => 0,
         };
-        let fanned = if rag && sys.rag.enabled {
-            let r = draw(&sys.rag.latency, &mut self.rng.rag);
-            if sys.rag.speculative {
-                (t + cache).max(self.msgs[m].orchestrated + r)
-            } else {
-                t + cache.max(r)
-            }
-        } else {
-            t + cache
-        };
+        let orchestrated = self.msgs[m].orchestrated;
+        let fanned = turn::fan_out(sys, rag, t, orchestrated, cache, &mut self.rng);
         self.step(m, Step::FanOut, fanned - t);
-        if !(llm && self.bedrock.is_some()) {
+        if !turn::generates(sys, llm) {
             return self.respond(m, fanned, Answer::Template);
         }
-        if sys.semantic_cache.enabled {
-            let d = draw(&sys.semantic_cache.latency, &mut self.rng.semantic_cache);
+        if let Some(d) = turn::semantic_lookup(sys, &mut self.rng) {
             self.step(m, Step::SemanticCache, d);
             self.counters.semantic_lookups += 1;
-            if self
-                .rng
-                .semantic_cache
-                .chance(sys.semantic_cache.hit_ratio.fraction())
-            {
+            if turn::semantic_hit(sys, &mut self.rng) {
                 self.counters.semantic_hits += 1;
                 return self.respond(m, fanned + d, Answer::Ready);
             }
@@ -256,15 +212,14 @@ impl Sim<'_> {
     // ---- Bedrock -------------------------------------------------------------------
 
     pub(super) fn start_llm(&mut self, m: u32, t: Nanos) {
-        let sys = self.sys;
         let msg = &self.msgs[m];
         let intent = &self.plan.intents[usize::from(msg.intent)];
         let prompt = self.plan.stores[usize::from(msg.store)].prompt_tokens;
-        let context = sys.prompt.context_tokens.sample(&mut self.rng.prompt);
-        let output = intent.output_tokens.sample(&mut self.rng.tokens).round();
+        let input = turn::input_tokens(self.sys, prompt, &mut self.rng);
+        let output = turn::output_tokens(&intent.output_tokens, intent.max_tokens, &mut self.rng);
         let msg = &mut self.msgs[m];
-        msg.input_tokens = (prompt + context) as f32;
-        msg.output_tokens = (output as u32).min(intent.max_tokens);
+        msg.input_tokens = input as f32;
+        msg.output_tokens = output;
         msg.attempts = 0;
         msg.mark = t;
         self.counters.llm_calls += 1;
@@ -273,8 +228,8 @@ impl Sim<'_> {
 
     pub(super) fn reserved(&self, m: u32) -> f64 {
         let msg = &self.msgs[m];
-        f64::from(msg.input_tokens)
-            + f64::from(self.plan.intents[usize::from(msg.intent)].max_tokens)
+        let max_tokens = self.plan.intents[usize::from(msg.intent)].max_tokens;
+        reservation(f64::from(msg.input_tokens), max_tokens)
     }
 
     pub(super) fn llm_start(&mut self, m: u32) {
@@ -284,34 +239,35 @@ impl Sim<'_> {
         let capacity = self.bedrock.as_mut().expect("bedrock enabled");
         if let Some(lease) = capacity.reserve(model, now, reserve) {
             let spec = &self.plan.models[model].model;
-            let ttft = draw(&spec.ttft, &mut self.rng.ttft);
+            let tokens = Tokens::draw(spec, now, &mut self.rng);
             let msg = &mut self.msgs[m];
-            let generate = f64::from(msg.output_tokens) / spec.output_rate.per_second();
             msg.lease = Some(lease);
-            msg.first_token = now + ttft;
-            return self.at(
-                now + ttft + (generate * SECOND as f64) as Nanos,
-                Event::LlmEnd(m),
-            );
+            msg.first_token = tokens.first();
+            let end = tokens.due(msg.output_tokens);
+            return self.at(end, Event::LlmEnd(m));
         }
-        let bedrock = &self.sys.bedrock;
         let msg = &mut self.msgs[m];
-        match bedrock.on_throttle {
-            ThrottlePolicy::Retry if u32::from(msg.attempts) < bedrock.max_retries => {
-                let wait = backoff(
-                    nanos(bedrock.retry_base),
-                    u32::from(msg.attempts),
-                    &mut self.rng.bedrock_retry,
-                );
+        let (attempts, fell_back) = (u32::from(msg.attempts), msg.fell_back);
+        let on_fast_model = model == self.plan.fast_model;
+        match turn::on_throttle(
+            &self.sys.bedrock,
+            attempts,
+            fell_back,
+            on_fast_model,
+            &mut self.rng,
+        ) {
+            Throttled::Retry { after } => {
+                let msg = &mut self.msgs[m];
                 msg.attempts = msg.attempts.saturating_add(1);
-                self.at(now + wait, Event::LlmStart(m));
+                self.at(now + after, Event::LlmStart(m));
             }
-            ThrottlePolicy::Fallback if !msg.fell_back && model != self.plan.fast_model => {
+            Throttled::Fallback => {
+                let msg = &mut self.msgs[m];
                 msg.fell_back = true;
                 msg.model = self.plan.fast_model as u8;
                 self.at(now, Event::LlmStart(m));
             }
-            _ => self.fail(m, ErrorClass::Bedrock, now),
+            Throttled::Fail => self.fail(m, ErrorClass::Bedrock, now),
         }
     }
 
@@ -337,9 +293,8 @@ impl Sim<'_> {
         if measured {
             self.steps.add(Step::Llm, now - mark);
             if self.sys.bedrock.streaming && tokens > 1 {
-                let rate = self.plan.models[model].model.output_rate.per_second();
-                self.lat
-                    .itl((SECOND as f64 / rate) as Nanos, u64::from(tokens - 1));
+                let gap = token_gap(&self.plan.models[model].model);
+                self.lat.itl(gap, u64::from(tokens - 1));
             }
         }
         self.respond(m, now, Answer::Generated);
@@ -348,34 +303,15 @@ impl Sim<'_> {
     // ---- the way back --------------------------------------------------------------
 
     pub(super) fn respond(&mut self, m: u32, t: Nanos, answer: Answer) {
-        let sys = self.sys;
-        let guard = if answer == Answer::Generated && sys.guardrails.enabled {
-            draw(&sys.guardrails.latency, &mut self.rng.guardrails)
-        } else {
-            0
-        };
-        let format = if answer != Answer::Ready && sys.format.enabled {
-            draw(&sys.format.latency, &mut self.rng.format)
-        } else {
-            0
-        };
-        let network = if sys.gateway.enabled {
-            draw(&sys.gateway.network, &mut self.rng.network)
-        } else {
-            0
-        };
-        let done = t + guard + format + network;
+        let back = WayBack::draw(self.sys, answer, &mut self.rng);
+        let done = t + back.total();
         let msg = &mut self.msgs[m];
         if msg.measured {
-            self.steps.add(Step::Guardrails, guard);
-            self.steps.add(Step::Format, format);
-            self.steps.add(Step::Network, network);
+            self.steps.add(Step::Guardrails, back.guardrails);
+            self.steps.add(Step::Format, back.format);
+            self.steps.add(Step::Network, back.network);
         }
-        msg.first_token = if answer == Answer::Generated && sys.bedrock.streaming {
-            msg.first_token + network
-        } else {
-            done
-        };
+        msg.first_token = back.first_token(msg.first_token, done);
         if done < self.interval_end() {
             // Nothing observable changes before the answer lands in the same interval.
             self.done(m, done);
@@ -408,8 +344,8 @@ impl Sim<'_> {
             self.counters.completed += 1;
         }
         self.release_session(m, now);
-        let writes = self.sys.memory.writes_per_turn;
-        if self.table.is_some() && writes > 0 {
+        let writes = turn::memory_writes(self.sys);
+        if writes > 0 {
             let msg = &mut self.msgs[m];
             msg.pending = writes.min(u32::from(u8::MAX)) as u8;
             msg.attempts = 0;

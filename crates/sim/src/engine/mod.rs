@@ -1,4 +1,4 @@
-//! The architecture model: how one message travels through the layers, as events.
+//! The engine: the model's route of a turn ([`surge_model::turn`]) driven as events.
 //!
 //! A message arrives (gateway admission, auth), waits for an orchestrator worker (or a
 //! Lambda burst worker when the queue is deep), is classified, loads conversation memory
@@ -22,21 +22,18 @@
 //! Periodic events drive connections and capacity growth (every second), autoscaling
 //! (every datapoint) and the outputs.
 
-use surge_profile::{Dist, Duration, Profile, Schedule, SystemModel};
+use surge_model::draw;
+use surge_model::orchestrator::WorkerShare;
+use surge_model::turn;
+use surge_profile::{Duration, Profile, Schedule, SystemModel};
 
 use crate::SimError;
 
-mod turn;
+mod route;
 use crate::arrivals::Arrivals;
-use crate::autoscaling::{Decision, TargetTracking};
-use crate::bedrock;
-use crate::burst::Burst;
 use crate::consumption::Consumption;
-use crate::dynamodb::Table;
 use crate::early_stop::EarlyStop;
-use crate::gateway::{Gateway, TICK};
 use crate::message::Slab;
-use crate::orchestrator::{Integrals, Orchestrator};
 use crate::output::Output;
 use crate::plan::Plan;
 use crate::progress::Progress;
@@ -46,8 +43,14 @@ use crate::rng::Stream;
 use crate::sessions::Sessions;
 use crate::stats::{Counters, ErrorClass, Latencies, Step, StepTimes};
 use crate::streams::Streams;
-use crate::time::{MINUTE, Nanos, SECOND, as_f64, nanos, truncate};
 use crate::timeline::{Layers, MinuteSampler};
+use surge_model::autoscaling::{Decision, TargetTracking};
+use surge_model::bedrock;
+use surge_model::burst::Burst;
+use surge_model::dynamodb::Table;
+use surge_model::gateway::{Gateway, TICK};
+use surge_model::orchestrator::{Integrals, Orchestrator};
+use surge_model::time::{MINUTE, Nanos, SECOND, nanos};
 
 /// How long in-flight messages may take to finish after the last arrival.
 pub const DRAIN: Nanos = 10 * MINUTE;
@@ -70,44 +73,13 @@ enum Event {
     MemoryWrite(u32),
 }
 
-/// How an answer was produced, which decides the steps after it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Answer {
-    /// Written by the LLM: guardrails, format, network; may stream.
-    Generated,
-    /// A template or product-data answer: format, network.
-    Template,
-    /// Served ready-made (semantic cache, precomputed): network only.
-    Ready,
-}
-
-#[inline]
-fn draw(d: &Dist<Duration>, rng: &mut Stream) -> Nanos {
-    nanos(d.sample(rng))
-}
-
 /// The ECS service: its workers and queue, its scaling policy and the bookkeeping of both.
 struct Ecs {
     service: Orchestrator,
     scaling: TargetTracking,
     period: Nanos,
     last_datapoint: Integrals,
-    /// vCPUs per worker: a message's service time is its CPU draw divided by this.
-    slice: f64,
-}
-
-impl Ecs {
-    /// How long a worker is busy with a message that needs `cpu` of one vCPU: the draw
-    /// itself with one vCPU per worker (the common case, and no float division, which
-    /// the serving path would otherwise wait on), else the draw over the worker's share.
-    #[inline]
-    fn service_time(&self, cpu: Nanos) -> Nanos {
-        if self.slice == 1.0 {
-            cpu
-        } else {
-            truncate(as_f64(cpu) / self.slice)
-        }
-    }
+    share: WorkerShare,
 }
 
 /// How to run: everything but the profile, the seed and the output.
@@ -214,14 +186,14 @@ impl<'p> Sim<'p> {
             scaling: TargetTracking::new(o),
             period: nanos(o.autoscaling.period).max(SECOND),
             last_datapoint: Integrals::default(),
-            slice: o.vcpu_per_task / f64::from(o.workers_per_task),
+            share: WorkerShare::new(o),
         });
         let burst = (o.enabled && sys.burst.enabled).then(|| Burst::new(&sys.burst));
         let table = sys.memory.enabled.then(|| Table::new(&sys.memory));
         let bedrock = sys
             .bedrock
             .enabled
-            .then(|| bedrock::Capacity::new(&plan.models));
+            .then(|| bedrock::Capacity::new(plan.models.iter().map(|m| &m.model)));
         let end = nanos(profile.duration);
         // A turn costs two to four events (see the module docs).
         let events_per_second = 3.0 * schedule.peak_rate();
@@ -237,7 +209,7 @@ impl<'p> Sim<'p> {
             recording_until: 0,
             reply_timeout: nanos(profile.traffic.reply_timeout),
             auth_folded: if sys.gateway.enabled && sys.gateway.auth.is_constant() {
-                draw(&sys.gateway.auth, &mut Stream::new(seed, "auth"))
+                draw::latency(&sys.gateway.auth, &mut Stream::new(seed, "auth"))
             } else {
                 0
             },
@@ -414,7 +386,7 @@ impl<'p> Sim<'p> {
             Decision::ScaleOut(n) => {
                 ecs.service.start_tasks(n);
                 for _ in 0..n {
-                    let start = draw(&self.sys.orchestrator.task_start, &mut self.rng.task_start);
+                    let start = turn::task_start(self.sys, &mut self.rng);
                     self.events.push(now + start, Event::TaskReady);
                 }
             }

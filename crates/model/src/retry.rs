@@ -3,24 +3,29 @@
 //! Attempt `k` (from 0) waits `b/2 + U(0, b/2)` with `b = base × 2^k`, at most 20 s, so
 //! retries spread out instead of hitting the throttled service in lockstep.
 
-use crate::rng::Stream;
+use rand::RngCore;
+
+use crate::draw::unit;
 use crate::time::{Nanos, SECOND};
 
 /// The SDKs' cap on one backoff.
-const MAX_BACKOFF: Nanos = 20 * SECOND;
+pub const MAX_BACKOFF: Nanos = 20 * SECOND;
 
-pub fn backoff(base: Nanos, attempt: u32, rng: &mut Stream) -> Nanos {
+/// How long attempt `attempt` (from 0) waits before it retries.
+pub fn backoff<R: RngCore + ?Sized>(base: Nanos, attempt: u32, rng: &mut R) -> Nanos {
     let b = base.saturating_mul(1 << attempt.min(30)).min(MAX_BACKOFF);
-    b / 2 + (rng.unit() * (b / 2) as f64) as Nanos
+    b / 2 + (unit(rng) * (b / 2) as f64) as Nanos
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
 
     #[test]
     fn doubles_within_jitter_and_caps() {
-        let mut rng = Stream::new(1, "retry");
+        let mut rng = StdRng::seed_from_u64(1);
         let ms = 1_000_000;
         for k in 0..4 {
             let d = backoff(50 * ms, k, &mut rng);
@@ -28,5 +33,9 @@ mod tests {
             assert!(d >= b / 2 && d <= b, "{k}: {d}");
         }
         assert!(backoff(50 * ms, 20, &mut rng) <= MAX_BACKOFF);
+        assert!(
+            backoff(50 * ms, 40, &mut rng) >= MAX_BACKOFF / 2,
+            "no overflow"
+        );
     }
 }
