@@ -1,7 +1,8 @@
 //! The workflows around the commands: `surge prewarm` against the mock, the spike
 //! rehearsal script (its early refusal and a whole tiny rehearsal), and the nightly
-//! script's exit codes against a normal and a deliberately slowed mock. Everything runs
-//! on loopback with bounded waits.
+//! script's exit codes against a normal and a deliberately slowed mock, and the mock
+//! scaling its orchestrator as the simulator predicts. Everything runs on loopback with
+//! bounded waits.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -431,4 +432,143 @@ fn nightly_script_exits_1_on_regression_against_a_slowed_mock_and_0_otherwise() 
     cmd.env_remove("SURGE_TARGET");
     let ran = bounded(cmd, Duration::from_secs(10));
     assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+}
+
+/// One model, two clocks: the mock's orchestrator scales by the same target tracking the
+/// simulator predicts. One task of one worker, 50 ms of CPU a message, 30 messages a
+/// second: the service is saturated, so datapoints (every second) above the 50 % target
+/// scale out to 2 tasks and then to the maximum of 4, in the simulator's virtual time and
+/// in the mock's wall time alike.
+#[test]
+fn the_mock_scales_out_as_the_simulator_predicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let system = repo()
+        .join("profiles/system/mangaassist.toml")
+        .canonicalize()
+        .unwrap();
+    let off: String = [
+        "gateway",
+        "burst",
+        "classifier",
+        "memory",
+        "cache",
+        "semantic_cache",
+        "precomputed",
+        "rag",
+        "bedrock",
+        "guardrails",
+        "format",
+    ]
+    .iter()
+    .map(|l| format!("{l}.enabled = false\n"))
+    .collect();
+    let p = dir.path().join("scaling.toml");
+    std::fs::write(
+        &p,
+        format!(
+            r#"description = "target tracking, simulated and mocked"
+seed = 3
+duration = "8s"
+
+[system]
+file = "{}"
+{off}orchestrator.initial_tasks = 1
+orchestrator.min_tasks = 1
+orchestrator.max_tasks = 4
+orchestrator.workers_per_task = 1
+orchestrator.vcpu_per_task = 1.0
+orchestrator.cpu_per_message = "50ms"
+orchestrator.task_start = "200ms"
+orchestrator.autoscaling.target_cpu = "50%"
+orchestrator.autoscaling.period = "1s"
+orchestrator.autoscaling.scale_out_datapoints = 2
+orchestrator.autoscaling.scale_in_datapoints = 1000
+
+[traffic]
+arrival = "poisson"
+conversation_turns = 5
+reply_timeout = "30s"
+connect_rate = "500/s"
+
+[traffic.stores]
+manga_jp = "100%"
+
+[traffic.intents]
+order_tracking = "100%"
+
+[[traffic.stages]]
+name = "saturated"
+duration = "8s"
+ramp = "1s"
+sessions = 100
+message_rate = "1800/min"
+"#,
+            system.display()
+        ),
+    )
+    .unwrap();
+
+    // The prediction.
+    let out = dir.path().join("sim");
+    let sim = bounded(
+        surge(&["simulate", p.to_str().unwrap(), "--out", out.to_str().unwrap()]),
+        Duration::from_secs(60),
+    );
+    assert!(sim.code.is_some_and(|c| c <= 1), "{}\n{}", sim.stdout, sim.stderr);
+    let timeline = std::fs::read_to_string(
+        walk(&out)
+            .into_iter()
+            .find(|f| f.ends_with("timeline.csv"))
+            .expect("a timeline"),
+    )
+    .unwrap();
+    let mut rows = timeline.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "ecs_tasks_running").unwrap();
+    let predicted = rows
+        .map(|r| r.split(',').nth(col).unwrap().parse::<f64>().unwrap())
+        .fold(0.0, f64::max);
+    assert_eq!(predicted, 4.0, "the simulator scales out to the maximum:\n{timeline}");
+
+    // The measurement: the mock's task count while the same traffic runs against it.
+    let mock = Mock::start(&p, &[]);
+    let running = |text: &str| metric(text, "surge_mock_orchestrator_tasks{state=\"running\"}");
+    assert_eq!(running(&mock.metrics()), 1.0, "one task before any traffic");
+    let mut run = surge(&["run", p.to_str().unwrap(), "--target", &mock.url()])
+        .arg("--out")
+        .arg(dir.path().join("runs"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut measured = 0.0_f64;
+    while Instant::now() < deadline {
+        measured = measured.max(running(&mock.metrics()));
+        if run.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = run.kill();
+    let _ = run.wait();
+    assert_eq!(measured, predicted, "the mock scaled to {measured} tasks");
+}
+
+/// Every file below `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
 }

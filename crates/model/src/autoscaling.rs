@@ -6,11 +6,14 @@
 //! `scale_in_datapoints` consecutive datapoints below `scale_in_ratio × target`, not
 //! within `scale_in_cooldown` of the last scale-in nor `scale_out_cooldown` of the last
 //! scale-out; a scale-out is never held back by the scale-in cooldown. Always within
-//! `[min_tasks, max_tasks]`. Pure logic: the caller measures CPU and starts tasks.
+//! `[min_tasks, max_tasks]`. A datapoint is the true average CPU of the service over its
+//! period ([`TargetTracking::evaluate`]); the caller makes started tasks ready after their
+//! start time.
 
 use surge_profile::system::{Autoscaling, Orchestrator as OrchestratorModel};
 
-use crate::time::{Nanos, nanos};
+use crate::orchestrator::{Integrals, Orchestrator};
+use crate::time::{Nanos, SECOND, nanos};
 
 /// What to do after a datapoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +33,8 @@ pub struct TargetTracking {
     below: u32,
     last_out: Option<Nanos>,
     last_in: Option<Nanos>,
+    /// The service's running totals at the last datapoint.
+    last_datapoint: Integrals,
 }
 
 impl TargetTracking {
@@ -42,6 +47,37 @@ impl TargetTracking {
             below: 0,
             last_out: None,
             last_in: None,
+            last_datapoint: Integrals::default(),
+        }
+    }
+
+    /// Whether the policy scales at all.
+    pub fn enabled(&self) -> bool {
+        self.policy.enabled
+    }
+
+    /// Time between datapoints (at least a second).
+    pub fn period(&self) -> Nanos {
+        nanos(self.policy.period).max(SECOND)
+    }
+
+    /// The datapoint of `service` at `now`, its average CPU since the last one, acted on:
+    /// a scale-in removes tasks at once; a scale-out asks for tasks and returns how many,
+    /// for the caller to make ready after their start time.
+    pub fn evaluate<T>(&mut self, now: Nanos, service: &mut Orchestrator<T>) -> u32 {
+        let integrals = service.integrals(now);
+        let cpu = integrals.cpu_since(&self.last_datapoint);
+        self.last_datapoint = integrals;
+        match self.datapoint(now, cpu, service.running(), service.starting()) {
+            Decision::Hold => 0,
+            Decision::ScaleOut(n) => {
+                service.start_tasks(n);
+                n
+            }
+            Decision::ScaleIn(n) => {
+                service.remove_tasks(now, n);
+                0
+            }
         }
     }
 
@@ -124,6 +160,37 @@ mod tests {
             tt.datapoint(5 * MINUTE, 1.0, 150, 0),
             Decision::ScaleOut(50)
         );
+    }
+
+    #[test]
+    fn evaluate_measures_the_service_and_acts() {
+        let mut m = model();
+        (m.initial_tasks, m.min_tasks) = (2, 1);
+        let mut tt = TargetTracking::new(&m);
+        assert_eq!(tt.period(), MINUTE);
+        let mut service = Orchestrator::<u32>::new(2, 1);
+        // Both workers busy for three whole minutes: 100% CPU, three datapoints above 60%.
+        assert!(service.try_start(0) && service.try_start(0));
+        assert_eq!(tt.evaluate(MINUTE, &mut service), 0);
+        assert_eq!(tt.evaluate(2 * MINUTE, &mut service), 0);
+        assert_eq!(
+            tt.evaluate(3 * MINUTE, &mut service),
+            2,
+            "ceil(2 × 100% / 60%) = 4"
+        );
+        assert_eq!((service.running(), service.starting()), (2, 2));
+        // Idle for fifteen minutes once the new tasks joined: in to the minimum.
+        service.task_ready(3 * MINUTE).for_each(drop);
+        service.task_ready(3 * MINUTE).for_each(drop);
+        assert_eq!(
+            (service.finish(3 * MINUTE), service.finish(3 * MINUTE)),
+            (None, None)
+        );
+        let started: u32 = (4..=18)
+            .map(|k| tt.evaluate(k * MINUTE, &mut service))
+            .sum();
+        assert_eq!(started, 0);
+        assert_eq!(service.running(), 1);
     }
 
     #[test]

@@ -13,10 +13,10 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use surge_model::autoscaling::{Decision, TargetTracking};
+use surge_model::autoscaling::TargetTracking;
 use surge_model::burst::{Burst, Start};
 use surge_model::draw::Shared;
-use surge_model::orchestrator::{Integrals, Orchestrator, WorkerShare};
+use surge_model::orchestrator::{Orchestrator, WorkerShare};
 use surge_model::turn;
 use surge_profile::SystemModel;
 use surge_profile::system::{BurstWorkers, Orchestrator as OrchestratorModel};
@@ -32,7 +32,6 @@ type Waiter = oneshot::Sender<()>;
 struct State {
     service: Orchestrator<Waiter>,
     scaling: TargetTracking,
-    last_datapoint: Integrals,
     burst: Option<Burst>,
 }
 
@@ -63,7 +62,6 @@ impl Ecs {
             state: Mutex::new(State {
                 service: Orchestrator::new(model.initial_tasks, model.workers_per_task),
                 scaling: TargetTracking::new(&model),
-                last_datapoint: Integrals::default(),
                 burst,
             }),
             burst_model: sys.burst.clone(),
@@ -158,31 +156,23 @@ impl Ecs {
 
     /// Target tracking, one datapoint per period, until the process ends.
     pub async fn autoscale(self: Arc<Self>) {
-        let policy = &self.model.autoscaling;
-        if !(self.model.enabled && policy.enabled) {
-            return;
-        }
-        let period =
-            clock::span(policy.period.as_nanos()).max(std::time::Duration::from_millis(10));
+        let period = {
+            let s = self.lock();
+            if !(self.model.enabled && s.scaling.enabled()) {
+                return;
+            }
+            clock::span(s.scaling.period())
+        };
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             ticks.tick().await;
-            let now = clock::now();
             let mut s = self.lock();
-            let integrals = s.service.integrals(now);
-            let cpu = integrals.cpu_since(&s.last_datapoint);
-            s.last_datapoint = integrals;
-            let (running, starting) = (s.service.running(), s.service.starting());
-            match s.scaling.datapoint(now, cpu, running, starting) {
-                Decision::Hold => {}
-                Decision::ScaleOut(n) => {
-                    s.service.start_tasks(n);
-                    for _ in 0..n {
-                        let start = turn::task_start(&self.sys, &mut Shared(rand::rng()));
-                        tokio::spawn(self.clone().task_ready_after(start));
-                    }
-                }
-                Decision::ScaleIn(n) => s.service.remove_tasks(now, n),
+            let State {
+                service, scaling, ..
+            } = &mut *s;
+            for _ in 0..scaling.evaluate(clock::now(), service) {
+                let start = turn::task_start(&self.sys, &mut Shared(rand::rng()));
+                tokio::spawn(self.clone().task_ready_after(start));
             }
             self.report(&s);
         }

@@ -44,7 +44,7 @@ use crate::sessions::Sessions;
 use crate::stats::{Counters, ErrorClass, Latencies, Step, StepTimes};
 use crate::streams::Streams;
 use crate::timeline::{Layers, MinuteSampler};
-use surge_model::autoscaling::{Decision, TargetTracking};
+use surge_model::autoscaling::TargetTracking;
 use surge_model::bedrock;
 use surge_model::burst::Burst;
 use surge_model::dynamodb::Table;
@@ -77,8 +77,6 @@ enum Event {
 struct Ecs {
     service: Orchestrator,
     scaling: TargetTracking,
-    period: Nanos,
-    last_datapoint: Integrals,
     share: WorkerShare,
 }
 
@@ -184,8 +182,6 @@ impl<'p> Sim<'p> {
         let ecs = o.enabled.then(|| Ecs {
             service: Orchestrator::new(o.initial_tasks, o.workers_per_task),
             scaling: TargetTracking::new(o),
-            period: nanos(o.autoscaling.period).max(SECOND),
-            last_datapoint: Integrals::default(),
             share: WorkerShare::new(o),
         });
         let burst = (o.enabled && sys.burst.enabled).then(|| Burst::new(&sys.burst));
@@ -240,8 +236,8 @@ impl<'p> Sim<'p> {
         };
         sim.events.push(0, Event::Tick);
         if let Some(ecs) = &sim.ecs {
-            if o.autoscaling.enabled {
-                sim.events.push(ecs.period, Event::Datapoint);
+            if ecs.scaling.enabled() {
+                sim.events.push(ecs.scaling.period(), Event::Datapoint);
             }
         }
         Ok(sim)
@@ -377,23 +373,12 @@ impl<'p> Sim<'p> {
             .ecs
             .as_mut()
             .expect("scheduled only with an orchestrator");
-        let integrals = ecs.service.integrals(now);
-        let cpu = integrals.cpu_since(&ecs.last_datapoint);
-        ecs.last_datapoint = integrals;
-        let (running, starting) = (ecs.service.running(), ecs.service.starting());
-        match ecs.scaling.datapoint(now, cpu, running, starting) {
-            Decision::Hold => {}
-            Decision::ScaleOut(n) => {
-                ecs.service.start_tasks(n);
-                for _ in 0..n {
-                    let start = turn::task_start(self.sys, &mut self.rng);
-                    self.events.push(now + start, Event::TaskReady);
-                }
-            }
-            Decision::ScaleIn(n) => ecs.service.remove_tasks(now, n),
+        for _ in 0..ecs.scaling.evaluate(now, &mut ecs.service) {
+            let start = turn::task_start(self.sys, &mut self.rng);
+            self.events.push(now + start, Event::TaskReady);
         }
         if !self.stopped {
-            let period = self.ecs.as_ref().expect("checked").period;
+            let period = ecs.scaling.period();
             self.at(now + period, Event::Datapoint);
         }
     }
