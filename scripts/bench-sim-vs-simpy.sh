@@ -16,6 +16,7 @@
 # Usage: scripts/bench-sim-vs-simpy.sh [CUSTOMERS] [ROUNDS]   (default 1,000,000 and 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/common.sh
 customers="${1:-1000000}"
 rounds="${2:-3}"
 case "$customers$rounds" in ''|*[!0-9]*) echo "CUSTOMERS and ROUNDS must be whole numbers" >&2; exit 2 ;; esac
@@ -59,50 +60,7 @@ wall = time.perf_counter() - t
 print(f"simpy {N} customers in {wall:.2f} s: {N / wall:,.0f} customers/s, Wq {sum(waits) / len(waits):.4f} s")
 PY
 
-system=$(realpath profiles/system/mangaassist.toml)
-duration=$(( customers / 9 ))
-cat > "$work/mmc.toml" <<TOML
-description = "M/M/10 speed check against SimPy"
-seed = 1
-
-[system]
-file = "$system"
-gateway.enabled = false
-burst.enabled = false
-classifier.enabled = false
-memory.enabled = false
-cache.enabled = false
-semantic_cache.enabled = false
-precomputed.enabled = false
-rag.enabled = false
-bedrock.enabled = false
-guardrails.enabled = false
-format.enabled = false
-orchestrator.autoscaling.enabled = false
-orchestrator.initial_tasks = 10
-orchestrator.min_tasks = 10
-orchestrator.max_tasks = 10
-orchestrator.workers_per_task = 1
-orchestrator.cpu_per_message = "exp(mean=1s)"
-
-[traffic]
-arrival = "poisson"
-conversation_turns = 5
-reply_timeout = "1h"
-connect_rate = "500/s"
-
-[traffic.stores]
-manga_jp = "100%"
-
-[traffic.intents]
-order_tracking = "100%"
-
-[[traffic.stages]]
-name = "steady"
-duration = "${duration}s"
-sessions = 100000                       # many users, each rarely busy: Poisson arrivals (M/M/c)
-message_rate = "9/s"
-TOML
+write_mmc_profile "$work/mmc.toml" "$customers"
 # One round: SimPy, then the median of five surge runs; prints the round's ratio.
 round() {
     local simpy_line surge_out surge_line wq rates=() surge_rate simpy_rate

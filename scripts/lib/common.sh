@@ -18,3 +18,54 @@ find_surge() {
     fi
     [ -x "$surge" ] || die 3 "no surge binary at $surge (set SURGE_BIN or install cargo)"
 }
+
+# Writes FILE: the M/M/10 queue (Poisson arrivals at 9/s, exponential service with mean
+# 1 s, every layer but the orchestrator off) for CUSTOMERS customers, the model that
+# bench-sim-vs-simpy.sh runs against SimPy and bench-builds.sh runs on two builds.
+# Usage: write_mmc_profile FILE CUSTOMERS
+write_mmc_profile() {
+    local file=$1 customers=$2 system
+    system=$(realpath profiles/system/mangaassist.toml)
+    cat > "$file" <<TOML
+description = "M/M/10 speed check"
+seed = 1
+
+[system]
+file = "$system"
+gateway.enabled = false
+burst.enabled = false
+classifier.enabled = false
+memory.enabled = false
+cache.enabled = false
+semantic_cache.enabled = false
+precomputed.enabled = false
+rag.enabled = false
+bedrock.enabled = false
+guardrails.enabled = false
+format.enabled = false
+orchestrator.autoscaling.enabled = false
+orchestrator.initial_tasks = 10
+orchestrator.min_tasks = 10
+orchestrator.max_tasks = 10
+orchestrator.workers_per_task = 1
+orchestrator.cpu_per_message = "exp(mean=1s)"
+
+[traffic]
+arrival = "poisson"
+conversation_turns = 5
+reply_timeout = "1h"
+connect_rate = "500/s"
+
+[traffic.stores]
+manga_jp = "100%"
+
+[traffic.intents]
+order_tracking = "100%"
+
+[[traffic.stages]]
+name = "steady"
+duration = "$(( customers / 9 ))s"
+sessions = 100000                       # many users, each rarely busy: Poisson arrivals (M/M/c)
+message_rate = "9/s"
+TOML
+}

@@ -511,10 +511,20 @@ message_rate = "1800/min"
     // The prediction.
     let out = dir.path().join("sim");
     let sim = bounded(
-        surge(&["simulate", p.to_str().unwrap(), "--out", out.to_str().unwrap()]),
+        surge(&[
+            "simulate",
+            p.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]),
         Duration::from_secs(60),
     );
-    assert!(sim.code.is_some_and(|c| c <= 1), "{}\n{}", sim.stdout, sim.stderr);
+    assert!(
+        sim.code.is_some_and(|c| c <= 1),
+        "{}\n{}",
+        sim.stdout,
+        sim.stderr
+    );
     let timeline = std::fs::read_to_string(
         walk(&out)
             .into_iter()
@@ -524,11 +534,17 @@ message_rate = "1800/min"
     .unwrap();
     let mut rows = timeline.lines();
     let header: Vec<&str> = rows.next().unwrap().split(',').collect();
-    let col = header.iter().position(|h| *h == "ecs_tasks_running").unwrap();
+    let col = header
+        .iter()
+        .position(|h| *h == "ecs_tasks_running")
+        .unwrap();
     let predicted = rows
         .map(|r| r.split(',').nth(col).unwrap().parse::<f64>().unwrap())
         .fold(0.0, f64::max);
-    assert_eq!(predicted, 4.0, "the simulator scales out to the maximum:\n{timeline}");
+    assert_eq!(
+        predicted, 4.0,
+        "the simulator scales out to the maximum:\n{timeline}"
+    );
 
     // The measurement: the mock's task count while the same traffic runs against it.
     let mock = Mock::start(&p, &[]);

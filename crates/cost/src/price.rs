@@ -3,6 +3,7 @@
 use serde::Serialize;
 use surge_profile::SystemModel;
 use surge_profile::profile::CostSpec;
+use surge_profile::system::Model;
 
 use crate::optimize::OptimizationStep;
 use crate::usage::{ModelUsage, Usage};
@@ -31,13 +32,18 @@ pub struct CostTable {
     pub days_per_month: f64,
 }
 
+/// On-demand list price in dollars of `input` and `output` tokens of `model`.
+pub fn token_price(model: &Model, input: f64, output: f64) -> f64 {
+    input / 1e6 * model.input_price_per_million.dollars()
+        + output / 1e6 * model.output_price_per_million.dollars()
+}
+
 /// LLM dollars for one model's usage at the model's prices.
 pub(crate) fn llm_cost(sys: &SystemModel, model: &str, u: &ModelUsage, discount: bool) -> f64 {
     let Some(m) = sys.bedrock.models.get(model) else {
         return 0.0;
     };
-    let list = u.input_tokens / 1e6 * m.input_price_per_million.dollars()
-        + u.output_tokens / 1e6 * m.output_price_per_million.dollars();
+    let list = token_price(m, u.input_tokens, u.output_tokens);
     if discount {
         list * (1.0 - sys.prices.provisioned_discount.fraction())
     } else {

@@ -331,6 +331,13 @@ pub struct Prompt {
     pub context_tokens: Dist<f64>,
 }
 
+impl Prompt {
+    /// Tokens of a text of `chars` characters.
+    pub fn tokens_of(&self, chars: usize) -> f64 {
+        chars as f64 / self.chars_per_token
+    }
+}
+
 /// A storefront (Q27): what is partitioned per store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -401,6 +408,7 @@ impl SystemModel {
 
     /// Input tokens the rendered system prompt of `store` adds to each LLM call.
     pub fn prompt_tokens(&self, store: &Store) -> f64 {
-        self.render_prompt(store).chars().count() as f64 / self.prompt.chars_per_token
+        self.prompt
+            .tokens_of(self.render_prompt(store).chars().count())
     }
 }

@@ -59,10 +59,9 @@ impl ModelState {
         Timing(Tokens::draw(&self.spec, clock::now(), &mut Shared(rng)))
     }
 
-    /// Cost of a call in US dollars.
+    /// Cost of a call in US dollars, at the model's list prices.
     pub fn cost(&self, input: u32, output: u32) -> f64 {
-        f64::from(input) * self.spec.input_price_per_million.dollars() / 1e6
-            + f64::from(output) * self.spec.output_price_per_million.dollars() / 1e6
+        surge_cost::token_price(&self.spec, f64::from(input), f64::from(output))
     }
 }
 
@@ -83,7 +82,7 @@ pub struct Bedrock {
     pub models: Vec<ModelState>,
     /// Output lengths of the LLM intents: an API call without an intent draws from one.
     outputs: Vec<Dist<f64>>,
-    chars_per_token: f64,
+    prompt: surge_profile::system::Prompt,
     pub streams: Arc<Semaphore>,
 }
 
@@ -120,7 +119,7 @@ impl Bedrock {
                 .filter(|i| i.llm)
                 .map(|i| i.output_tokens.clone())
                 .collect(),
-            chars_per_token: sys.prompt.chars_per_token.max(1.0),
+            prompt: sys.prompt.clone(),
             streams: Arc::new(Semaphore::new(max_streams)),
         }
     }
@@ -146,6 +145,6 @@ impl Bedrock {
 
     /// Input tokens of a prompt of `chars` characters.
     pub fn input_tokens(&self, chars: usize) -> u32 {
-        ((chars as f64 / self.chars_per_token).ceil() as u32).max(1)
+        (self.prompt.tokens_of(chars).ceil() as u32).max(1)
     }
 }
