@@ -39,6 +39,36 @@ fn check_shows_the_spike_peak() {
 }
 
 #[test]
+fn check_names_the_quotas_the_peak_outgrows() {
+    // cost-10m: the seed's 10 M conversations a day on the default quotas, which the
+    // simulator throttles at Bedrock.
+    let out = surge(&["check", "profiles/cost-10m.toml"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let sonnet = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("sonnet ") && l.contains("TPM,"))
+        .expect("a pre-flight row for sonnet");
+    assert!(
+        sonnet.contains("13,889"),
+        "peak requests per minute: {sonnet}"
+    );
+    let warning = stdout
+        .lines()
+        .find(|l| l.contains("warning: the peak needs more"))
+        .expect("a warning");
+    for key in [
+        "bedrock.models.sonnet.tokens_per_minute",
+        "bedrock.models.sonnet.requests_per_minute",
+    ] {
+        assert!(warning.contains(key), "{warning}");
+    }
+    let out = surge(&["check", "profiles/one-piece-spike.toml"]);
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains("every quota holds the peak"), "{stdout}");
+}
+
+#[test]
 fn check_json_is_the_resolved_profile() {
     let out = surge(&["check", "--json", "profiles/local.toml"]);
     assert_eq!(out.status.code(), Some(0));

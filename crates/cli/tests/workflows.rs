@@ -550,7 +550,9 @@ message_rate = "1800/min"
     let mock = Mock::start(&p, &[]);
     let running = |text: &str| metric(text, "surge_mock_orchestrator_tasks{state=\"running\"}");
     assert_eq!(running(&mock.metrics()), 1.0, "one task before any traffic");
+    let metrics = format!("http://{}/metrics", mock.addr);
     let mut run = surge(&["run", p.to_str().unwrap(), "--target", &mock.url()])
+        .args(["--scrape", &metrics])
         .arg("--out")
         .arg(dir.path().join("runs"))
         .stdin(Stdio::null())
@@ -570,6 +572,61 @@ message_rate = "1800/min"
     let _ = run.kill();
     let _ = run.wait();
     assert_eq!(measured, predicted, "the mock scaled to {measured} tasks");
+
+    // The run directory recorded the same, scraped from the mock once per interval.
+    let timeline = std::fs::read_to_string(
+        walk(&dir.path().join("runs"))
+            .into_iter()
+            .find(|f| f.ends_with("timeline.csv"))
+            .expect("a measured timeline"),
+    )
+    .unwrap();
+    let mut rows = timeline.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "scrape:surge_mock_orchestrator_tasks:state-running")
+        .unwrap_or_else(|| panic!("a scraped column in {header:?}"));
+    let scraped: Vec<f64> = rows
+        .filter_map(|r| r.split(',').nth(col)?.parse().ok())
+        .collect();
+    assert_eq!(scraped.first(), Some(&1.0), "{timeline}");
+    assert_eq!(
+        scraped.iter().copied().fold(0.0, f64::max),
+        predicted,
+        "{timeline}"
+    );
+}
+
+#[test]
+fn scrape_endpoints_are_checked_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = profile(dir.path(), "scrape", 2, "");
+    let run = |scrape: &str| {
+        let mut c = surge(&[
+            "run",
+            p.to_str().unwrap(),
+            "--target",
+            "ws://127.0.0.1:9/chat",
+        ]);
+        c.args(["--scrape", scrape]).arg("--out").arg(dir.path());
+        bounded(c, Duration::from_secs(30))
+    };
+    let ran = run("ftp://127.0.0.1/metrics");
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(ran.stderr.contains("http://"), "{}", ran.stderr);
+    let ran = run("http://metrics.example.com/metrics");
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(ran.stderr.contains("target.allowed"), "{}", ran.stderr);
+    // Nothing listens on port 9: the run does not start, and says why.
+    let ran = run("http://user:s3cret@127.0.0.1:9/metrics");
+    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+    assert!(ran.stderr.contains("--scrape"), "{}", ran.stderr);
+    assert!(!ran.stderr.contains("s3cret"), "{}", ran.stderr);
+    assert!(
+        walk(dir.path()).iter().all(|f| !f.ends_with("run.json")),
+        "no run directory"
+    );
 }
 
 /// Every file below `dir`.

@@ -23,6 +23,7 @@ use crate::errors::ErrorClass;
 use crate::exporter::Exporter;
 use crate::progress::{Progress, Tick};
 use crate::recording::{CounterValues, SAMPLES_PER_CLASS};
+use crate::scrape::Scraper;
 use crate::wire::{IntervalReport, ShardFinal, ShardMessage};
 use crate::workers::ShardEvent;
 
@@ -78,6 +79,8 @@ pub struct Aggregator {
     pub exporter: Option<Arc<Exporter>>,
     progress: Progress,
     pub problems: Vec<String>,
+    /// Server telemetry: its latest sample goes into each row.
+    scraper: Option<Arc<Scraper>>,
 }
 
 fn io(e: surge_record::Error) -> RunError {
@@ -91,6 +94,7 @@ impl Aggregator {
         start: SystemTime,
         exporter: Option<Arc<Exporter>>,
         progress: Progress,
+        scraper: Option<Arc<Scraper>>,
     ) -> Result<Self, RunError> {
         let mut shards = Vec::new();
         for &index in shard_indices {
@@ -116,8 +120,13 @@ impl Aggregator {
                 busiest: 0.0,
             });
         }
-        let columns = TimelineColumns::new(ErrorClass::ALL.map(ErrorClass::name), EXTRA_COLUMNS)
-            .map_err(io)?;
+        let scraped = scraper.as_ref().map_or(&[][..], |s| s.columns());
+        let extra = EXTRA_COLUMNS
+            .iter()
+            .copied()
+            .chain(scraped.iter().map(String::as_str));
+        let columns =
+            TimelineColumns::new(ErrorClass::ALL.map(ErrorClass::name), extra).map_err(io)?;
         let timeline = Some(dir.create_timeline(&columns).map_err(io)?);
         Ok(Self {
             dir,
@@ -130,6 +139,7 @@ impl Aggregator {
             exporter,
             progress,
             problems: Vec::new(),
+            scraper,
         })
     }
 
@@ -228,19 +238,23 @@ impl Aggregator {
             let errors: Vec<u64> = row.counts.errors.to_vec();
             let c = &row.counts;
             if let Some(t) = self.timeline.as_mut() {
+                let mut extra = vec![
+                    c.late as f64,
+                    c.unsent as f64,
+                    c.sessions_opened as f64,
+                    row.cpu_share_max,
+                    alive as f64,
+                ];
+                if let Some(s) = &self.scraper {
+                    extra.extend(s.latest());
+                }
                 t.write_row(&TimelineRow {
                     t_s: row.end.as_secs_f64(),
                     sessions_open: row.sessions_open,
                     sent: c.sent,
                     completed: c.completed,
                     errors: &errors,
-                    extra: &[
-                        c.late as f64,
-                        c.unsent as f64,
-                        c.sessions_opened as f64,
-                        row.cpu_share_max,
-                        alive as f64,
-                    ],
+                    extra: &extra,
                 })
                 .map_err(io)?;
             }

@@ -38,6 +38,7 @@ pub mod merge;
 pub mod plan;
 pub mod progress;
 pub mod recording;
+pub mod scrape;
 pub mod session;
 pub mod shard;
 pub mod summary;
@@ -62,6 +63,7 @@ use tokio::sync::{mpsc, watch};
 use crate::coordinator::Aggregator;
 use crate::exporter::Exporter;
 use crate::progress::Progress;
+use crate::scrape::Scraper;
 use crate::shard::ShardSpec;
 use crate::wire::{ShardId, ShardMessage, WorkerSpec};
 use crate::workers::{ShardEvent, Workers};
@@ -94,6 +96,8 @@ pub struct RunOptions {
     pub start_at: Option<SystemTime>,
     /// How to start a worker process: program and arguments (`surge run --worker`).
     pub worker_command: Vec<OsString>,
+    /// Prometheus text endpoints sampled once per interval into `timeline.csv`.
+    pub scrape: Vec<String>,
 }
 
 /// Why a run did not happen (or could not be completed).
@@ -155,6 +159,32 @@ fn check_access(opts: &RunOptions) -> Result<Access, RunError> {
     })
 }
 
+/// Scrape endpoints are `http(s)://` URLs on hosts the profile may reach.
+fn check_scrape_urls(profile: &Profile, urls: &[String]) -> Result<(), RunError> {
+    for url in urls {
+        let shown = surge_record::redact_url(url);
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| RunError::Usage(format!("--scrape {shown}: not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(RunError::Usage(format!(
+                "--scrape {shown}: expected an http:// or https:// URL of a Prometheus endpoint"
+            )));
+        }
+        let host = parsed.host_str().unwrap_or_default();
+        if !profile
+            .target
+            .allows(host.trim_start_matches('[').trim_end_matches(']'))
+        {
+            return Err(RunError::Usage(format!(
+                "--scrape {shown}: \"{host}\" is not loopback and matches no pattern in \
+                 target.allowed of {}",
+                profile.files.profile.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn check_capacity(opts: &RunOptions) -> Result<(), RunError> {
     let peak = plan::Plan::new(&opts.profile).peak_sessions();
     let processes = match opts.shard {
@@ -191,6 +221,13 @@ pub async fn run(
     }
     let access = check_access(&opts)?;
     check_capacity(&opts)?;
+    let scraper = match opts.scrape.as_slice() {
+        [] => None,
+        urls => {
+            check_scrape_urls(&opts.profile, urls)?;
+            Some(Arc::new(Scraper::discover(urls).await?))
+        }
+    };
     let profile = &opts.profile;
     let in_process = opts.shards == 1 || opts.shard.is_some();
     let lead = if in_process {
@@ -230,7 +267,15 @@ pub async fn run(
     }
     let progress = Progress::new(profile.duration.to_std(), opts.progress);
     let indices: Vec<u32> = shard_ids.iter().map(|s| s.index).collect();
-    let mut agg = Aggregator::new(dir.clone(), &indices, start, exporter.clone(), progress)?;
+    let mut agg = Aggregator::new(
+        dir.clone(),
+        &indices,
+        start,
+        exporter.clone(),
+        progress,
+        scraper.clone(),
+    )?;
+    let sampling = scraper.clone().map(|s| s.spawn(shard::INTERVAL));
 
     let (events_tx, mut events) = mpsc::unbounded_channel::<(u32, ShardEvent)>();
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -299,6 +344,9 @@ pub async fn run(
         }
     }
     drop(workers);
+    if let Some(task) = sampling {
+        task.abort();
+    }
     let finished = agg.finish(profile)?;
     let mut problems = finished.problems;
     let status = if !finished.dead.is_empty() {

@@ -89,8 +89,8 @@ impl App {
             sys.memory.enabled.then(|| sys.memory.clone()),
             config.workers,
         );
-        let bedrock = Bedrock::new(sys, config.workers, config.max_streams);
         let metrics = Arc::new(Metrics::new());
+        let bedrock = Bedrock::new(sys, config.workers, config.max_streams, &metrics);
         let chat = Chat::new(sys, config.workers, &dynamo, metrics.clone());
         metrics.set_prewarmed(sys.cache.enabled && sys.cache.prewarm);
         Arc::new(Self {

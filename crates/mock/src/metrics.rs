@@ -5,8 +5,8 @@
 //! operation name (never a table, a model id or a session).
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// The APIs the mock serves, as metric labels.
@@ -41,6 +41,7 @@ pub struct Metrics {
     orchestrator_tasks: IntGaugeVec,
     orchestrator_busy: IntGauge,
     orchestrator_queue: IntGauge,
+    bedrock_reserved: GaugeVec,
 }
 
 const BUCKETS: [f64; 16] = [
@@ -157,8 +158,21 @@ impl Metrics {
             "surge_mock_orchestrator_queue_depth",
             "Chat messages waiting for an orchestrator worker now.",
         );
+        let bedrock_reserved = GaugeVec::new(
+            Opts::new(
+                "surge_mock_bedrock_tokens_reserved",
+                "Quota tokens reserved by Bedrock calls in flight (input + max_tokens, output \
+                 burned down), by model.",
+            ),
+            &["model"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(bedrock_reserved.clone()))
+            .expect("unique metric");
         Self {
             registry,
+            bedrock_reserved,
             orchestrator_tasks,
             orchestrator_busy,
             orchestrator_queue,
@@ -198,6 +212,11 @@ impl Metrics {
         self.orchestrator_busy.set(i64::from(busy));
         self.orchestrator_queue
             .set(i64::try_from(queue).unwrap_or(i64::MAX));
+    }
+
+    /// The gauge of tokens reserved by calls in flight to `model`.
+    pub fn bedrock_reserved(&self, model: &str) -> prometheus::Gauge {
+        self.bedrock_reserved.with_label_values(&[model])
     }
 
     /// Counts one pre-warm call.

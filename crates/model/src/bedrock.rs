@@ -7,8 +7,10 @@
 //! minute's worth. A call that fits neither is throttled (ThrottlingException); what the
 //! turn does then is the caller's `on_throttle` policy ([`crate::turn::on_throttle`]).
 //!
-//! An answer's first token comes `ttft` after the call starts, then one token every
-//! `1 / output_rate`.
+//! Output tokens count `output_burndown` times against the tokens-per-minute quota, in the
+//! reservation and in the settlement. An answer's first token comes `ttft` after the call
+//! starts, plus the prompt's prefill (`input tokens / prefill_rate`) where the model has
+//! one, then one token every `1 / output_rate`.
 
 use surge_profile::system::Model;
 
@@ -31,10 +33,27 @@ pub struct Usage {
     pub throttles: u64,
 }
 
-/// What a call reserves: its input tokens and the most it may write.
+/// What a call of `model` reserves against its quota when it starts: its input tokens and
+/// the most it may write, output burned down.
 #[inline]
-pub fn reservation(input_tokens: f64, max_tokens: u32) -> f64 {
-    input_tokens + f64::from(max_tokens)
+pub fn reservation(model: &Model, input_tokens: f64, max_tokens: u32) -> f64 {
+    charge(model, input_tokens, f64::from(max_tokens))
+}
+
+/// What a call of `model` that read `input_tokens` and wrote `output_tokens` counts against
+/// its quota once settled.
+#[inline]
+pub fn charge(model: &Model, input_tokens: f64, output_tokens: f64) -> f64 {
+    input_tokens + output_tokens * model.output_burndown
+}
+
+/// The time `model` takes to read a prompt of `input_tokens` before its first token.
+#[inline]
+pub fn prefill(model: &Model, input_tokens: f64) -> Nanos {
+    match &model.prefill_rate {
+        None => 0,
+        Some(rate) => (input_tokens / rate.per_second() * SECOND as f64) as Nanos,
+    }
 }
 
 /// The quotas of one model.
@@ -172,12 +191,18 @@ pub struct Tokens {
 }
 
 impl Tokens {
-    /// The timing of an answer of `model` whose call starts at `start`: TTFT drawn.
+    /// The timing of an answer of `model` to a prompt of `input_tokens`, whose call starts
+    /// at `start`: TTFT drawn, plus the prefill.
     #[inline]
-    pub fn draw<G: Rngs + ?Sized>(model: &Model, start: Nanos, rngs: &mut G) -> Self {
+    pub fn draw<G: Rngs + ?Sized>(
+        model: &Model,
+        start: Nanos,
+        input_tokens: f64,
+        rngs: &mut G,
+    ) -> Self {
         Self {
             start,
-            ttft: draw::latency(&model.ttft, rngs.of(Layer::Ttft)),
+            ttft: draw::latency(&model.ttft, rngs.of(Layer::Ttft)) + prefill(model, input_tokens),
             rate: model.output_rate.per_second(),
         }
     }
@@ -237,7 +262,7 @@ output_price_per_million = "$1""#
     fn reservation_is_input_plus_max_tokens_and_settling_refunds_the_rest() {
         let model = &plan(0)[0];
         let mut q = Quota::new(model, 1.0);
-        let reserved = reservation(1500.0, 4000);
+        let reserved = reservation(model, 1500.0, 4000);
         assert_eq!(reserved, 5500.0);
         let lease = q.reserve(0, reserved).unwrap();
         assert!(
@@ -270,10 +295,39 @@ output_price_per_million = "$1""#
     #[test]
     fn tokens_come_at_ttft_then_the_output_rate() {
         let model = &plan(0)[0];
-        let t = Tokens::draw(model, 1_000, &mut draw::Shared(rand::rng()));
-        assert_eq!(t.first(), 1_000 + 300_000_000);
+        let t = Tokens::draw(model, 1_000, 2_000.0, &mut draw::Shared(rand::rng()));
+        assert_eq!(
+            t.first(),
+            1_000 + 300_000_000,
+            "no prefill rate: TTFT alone"
+        );
         assert_eq!(t.due(0), t.first());
         assert_eq!(t.due(250), t.first() + SECOND, "250 tokens/s");
         assert_eq!(token_gap(model), 4_000_000);
+        let mut long = model.clone();
+        long.prefill_rate = Some("10000/s".parse().unwrap());
+        let t = Tokens::draw(&long, 0, 2_000.0, &mut draw::Shared(rand::rng()));
+        assert_eq!(
+            t.first(),
+            300_000_000 + 200_000_000,
+            "2,000 tokens at 10,000/s"
+        );
+    }
+
+    #[test]
+    fn output_tokens_burn_down_the_quota() {
+        let mut model = plan(0)[0].clone();
+        model.output_burndown = 5.0;
+        let reserved = reservation(&model, 1_000.0, 1_000);
+        assert_eq!(reserved, 6_000.0, "1,000 input + 1,000 max output × 5");
+        assert_eq!(charge(&model, 1_000.0, 200.0), 2_000.0);
+        let mut q = Quota::new(&model, 1.0);
+        let lease = q.reserve(0, reserved).unwrap();
+        assert!(q.reserve(0, reserved).is_none(), "10,000 TPM hold one");
+        q.settle(lease, reserved, charge(&model, 1_000.0, 200.0));
+        assert!(
+            q.reserve(0, reserved).is_some(),
+            "settled at 2,000: 8,000 left"
+        );
     }
 }

@@ -104,6 +104,24 @@ impl AccountLimit {
     }
 }
 
+/// Admits or throttles a message its user sends at `now`: the user's own limit first, then
+/// the account's.
+#[inline]
+pub fn admit(
+    limit: &UserLimit,
+    user: &mut UserBucket,
+    account: &mut AccountLimit,
+    now: Nanos,
+) -> Admission {
+    if !limit.try_take(user, now) {
+        Admission::UserLimit
+    } else if !account.try_take(now) {
+        Admission::AccountLimit
+    } else {
+        Admission::Accepted
+    }
+}
+
 /// Sessions admitted in one tick, and when.
 #[derive(Debug, Clone, Copy)]
 struct Cohort {
@@ -212,13 +230,12 @@ impl Gateway {
             self.users.resize(user + 1, self.user_limit.bucket(0));
             self.users[user] = self.user_limit.bucket(now);
         }
-        if !self.user_limit.try_take(&mut self.users[user], now) {
-            return Admission::UserLimit;
-        }
-        if !self.account.try_take(now) {
-            return Admission::AccountLimit;
-        }
-        Admission::Accepted
+        admit(
+            &self.user_limit,
+            &mut self.users[user],
+            &mut self.account,
+            now,
+        )
     }
 }
 

@@ -15,6 +15,7 @@
 //! | [`burst`] | Lambda burst workers for orchestrator overflow |
 //! | [`dynamodb`] | on-demand capacity of a table, request units, per-partition limits |
 //! | [`bedrock`] | per-model quotas (provisioned, TPM, RPM), reserve and settle, token timing |
+//! | [`preflight`] | the profile's peak against every quota, before anything runs |
 //! | [`turn`] | a turn's route: what is skipped, what runs in parallel, what retries, what falls back |
 //! | [`bucket`], [`retry`], [`draw`] | the token bucket every limit is, the SDKs' backoff, random draws |
 //! | [`time`] | integer nanoseconds, the one unit of time of every rule |
@@ -29,6 +30,7 @@ pub mod draw;
 pub mod dynamodb;
 pub mod gateway;
 pub mod orchestrator;
+pub mod preflight;
 pub mod retry;
 pub mod time;
 pub mod turn;

@@ -14,6 +14,14 @@ use serde::{Deserialize, Serialize};
 use crate::dist::Dist;
 use crate::units::{ByteSize, Duration, Money, Percent, Rate};
 
+fn one() -> f64 {
+    1.0
+}
+
+fn is_one(x: &f64) -> bool {
+    *x == 1.0
+}
+
 fn enabled() -> bool {
     true
 }
@@ -276,10 +284,19 @@ pub enum ThrottlePolicy {
 pub struct Model {
     /// Bedrock model id, as the SDK sends it.
     pub id: String,
-    /// Time to first token for a typical prompt.
+    /// Time to first token before the prompt is read (the whole TTFT without
+    /// `prefill_rate`).
     pub ttft: Dist<Duration>,
+    /// Input tokens read per second before the first token: with it, TTFT grows with the
+    /// prompt (`ttft + input tokens / prefill_rate`); without it TTFT is `ttft` alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill_rate: Option<Rate>,
     /// Output tokens per second once streaming.
     pub output_rate: Rate,
+    /// How many times each output token counts against `tokens_per_minute` (Bedrock burns
+    /// down output tokens of Anthropic Claude 3.7 Sonnet and newer 5×; 1 for older models).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub output_burndown: f64,
     /// On-demand quotas (per account and region).
     pub tokens_per_minute: u64,
     pub requests_per_minute: u64,

@@ -35,6 +35,9 @@ pub fn system_problems(s: &SystemModel) -> Vec<(String, String)> {
             &format!("bedrock.models.{name}.output_rate"),
             &model.output_rate,
         );
+        if let Some(prefill) = &model.prefill_rate {
+            positive_rate(&format!("bedrock.models.{name}.prefill_rate"), prefill);
+        }
     }
 
     let mut check = |ok: bool, key: &str, msg: String| {
@@ -157,6 +160,14 @@ pub fn system_problems(s: &SystemModel) -> Vec<(String, String)> {
             model.unit_tokens_per_minute > 0 || model.provisioned_units == 0,
             &format!("bedrock.models.{name}.unit_tokens_per_minute"),
             "provisioned units need a tokens-per-minute rate per unit".into(),
+        );
+        check(
+            model.output_burndown >= 1.0 && model.output_burndown.is_finite(),
+            &format!("bedrock.models.{name}.output_burndown"),
+            format!(
+                "an output token counts at least once against the quota, found {}",
+                model.output_burndown
+            ),
         );
     }
     for (name, intent) in &s.intents {

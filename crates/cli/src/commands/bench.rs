@@ -132,6 +132,8 @@ async fn measure(
         shard: None,
         start_at: None,
         worker_command: super::run::worker_command(exe),
+        // The mock's own figures (tasks, queue depth, throttles) beside the measurements.
+        scrape: vec![format!("http://{addr}/metrics")],
     };
     let outcome = surge_loadgen::run(opts, super::run::interrupted())
         .await

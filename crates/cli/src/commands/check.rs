@@ -3,6 +3,7 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 
+use surge_model::preflight::Preflight;
 use surge_profile::overview::Overview;
 use surge_profile::{Profile, SystemModel};
 
@@ -95,6 +96,7 @@ pub fn render(profile: &Profile) -> String {
     );
     let _ = writeln!(w, "\nsystem model in effect");
     out.push_str(&render_system(&profile.system));
+    out.push_str(&render_preflight(&Preflight::of(profile)));
     if !profile.thresholds.is_empty() {
         out.push_str("\nthresholds\n");
         for t in &profile.thresholds {
@@ -271,4 +273,86 @@ fn render_system(s: &SystemModel) -> String {
     );
     row("format", s.format.enabled, s.format.latency.to_string());
     t.render()
+}
+
+fn percent(share: f64) -> String {
+    if share.is_finite() {
+        format!("{:.0}%", share * 100.0)
+    } else {
+        "no quota".into()
+    }
+}
+
+/// The quota pre-flight: the peak against every quota, Bedrock's in the terms of a
+/// quota-increase request.
+fn render_preflight(p: &Preflight) -> String {
+    let mut out = format!(
+        "\nquota pre-flight at the peak ({} messages/min; means, no queueing)\n",
+        thousands(p.peak_messages_per_second * 60.0)
+    );
+    if !p.models.is_empty() {
+        let mut t = Table::new(&[
+            "  model",
+            "RPM peak",
+            "RPM steady",
+            "in/call",
+            "out/call",
+            "burndown",
+            "TPM peak",
+            "TPM steady",
+            "held",
+            "TPM quota",
+            "RPM quota",
+            "uses",
+        ])
+        .left_aligned(0);
+        for m in &p.models {
+            let capacity = m.provisioned_tokens_per_minute + m.quota_tokens_per_minute;
+            t.row(vec![
+                format!("  {}", m.name),
+                thousands(m.calls_per_minute),
+                thousands(m.steady_calls_per_minute),
+                thousands(m.input_tokens),
+                thousands(m.output_tokens),
+                format!("{}×", m.output_burndown),
+                thousands(m.tokens_per_minute),
+                thousands(m.steady_tokens_per_minute),
+                thousands(m.held_in_flight),
+                thousands(capacity),
+                thousands(m.quota_requests_per_minute),
+                format!(
+                    "{} TPM, {} RPM",
+                    percent(m.token_use()),
+                    percent(m.request_use())
+                ),
+            ]);
+        }
+        out.push_str(&t.render());
+    }
+    let mut t = Table::new(&["  quota", "peak", "quota", "uses", "key"])
+        .left_aligned(0)
+        .left_aligned(4);
+    for l in &p.lines {
+        t.row(vec![
+            format!("  {}", l.what),
+            thousands(l.peak),
+            thousands(l.quota),
+            percent(l.share()),
+            l.key.to_string(),
+        ]);
+    }
+    out.push_str(&t.render());
+    let over = p.over();
+    if over.is_empty() {
+        out.push_str("  every quota holds the peak\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "  warning: the peak needs more than the system model has of: {}\n  \
+             (the simulation will throttle there; ask AWS for a quota increase or buy \
+             provisioned throughput before the day)",
+            over.join(", ")
+        );
+    }
+    out
 }

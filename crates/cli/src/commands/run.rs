@@ -41,6 +41,12 @@ pub struct Args {
     /// Push the final figures to this Prometheus Pushgateway at the end.
     #[arg(long, value_name = "URL")]
     pub pushgateway: Option<String>,
+    /// Sample these Prometheus text endpoints (the mock's http://ADDR/metrics, an exporter
+    /// in front of CloudWatch) once per interval into timeline.csv columns named
+    /// scrape:<metric>:<label>-<value>: the system's own figures (tasks, queue depth,
+    /// throttles) beside what its users saw. Comma-separated or repeated.
+    #[arg(long, value_name = "URL", value_delimiter = ',')]
+    pub scrape: Vec<String>,
     /// Extra header on the WebSocket upgrade (repeatable). Never put secrets here: use
     /// --token-env.
     #[arg(long = "header", value_name = "K:V")]
@@ -139,6 +145,7 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
         shard,
         start_at,
         worker_command: worker_command(&exe),
+        scrape: args.scrape.clone(),
     };
     let outcome = surge_loadgen::run(opts, interrupted())
         .await

@@ -92,6 +92,7 @@ pub fn options(profile: Profile, target: String, out: &Path) -> RunOptions {
         shard: None,
         start_at: None,
         worker_command: Vec::new(),
+        scrape: Vec::new(),
     }
 }
 

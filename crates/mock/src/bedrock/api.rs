@@ -18,7 +18,6 @@ use http::{Request, Response, header};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use serde_json::{Value, json};
-use surge_model::bedrock::reservation;
 use tokio::sync::mpsc;
 
 use super::{ModelState, text_of, token_text};
@@ -258,9 +257,9 @@ async fn prepare(
             "Internal server error (injected fault)".into(),
         ));
     }
-    let reserved = reservation(f64::from(call.input_tokens), call.max_tokens);
-    let lease = bedrock.models[model]
-        .reserve(reserved)
+    let m = &bedrock.models[model];
+    let lease = m
+        .reserve(m.reservation(f64::from(call.input_tokens), call.max_tokens))
         .ok_or(BedrockError::Throttling)?;
     Ok((model, call, lease))
 }
@@ -276,7 +275,7 @@ impl Answer {
         let mut rng = rand::rng();
         Self {
             output: app.bedrock.draw_output(call.max_tokens, &mut rng),
-            timing: m.timing(&mut rng),
+            timing: m.timing(f64::from(call.input_tokens), &mut rng),
         }
     }
 
@@ -290,12 +289,9 @@ impl Answer {
 }
 
 fn settle(m: &ModelState, call: &Call, lease: super::Lease, output: u32) {
-    let reserved = reservation(f64::from(call.input_tokens), call.max_tokens);
-    m.settle(
-        lease,
-        reserved,
-        f64::from(call.input_tokens) + f64::from(output),
-    );
+    let input = f64::from(call.input_tokens);
+    let reserved = m.reservation(input, call.max_tokens);
+    m.settle(lease, reserved, m.charge(input, f64::from(output)));
 }
 
 async fn whole(

@@ -20,6 +20,7 @@ use surge_profile::{Dist, SystemModel};
 use tokio::sync::Semaphore;
 
 use crate::clock;
+use crate::metrics::Metrics;
 
 pub use surge_model::bedrock::Lease;
 
@@ -30,33 +31,56 @@ pub struct ModelState {
     pub name: String,
     pub spec: Model,
     quota: Mutex<Quota>,
+    /// Tokens reserved by calls in flight (`surge_mock_bedrock_tokens_reserved`).
+    reserved: prometheus::Gauge,
 }
 
 impl ModelState {
-    fn new(name: &str, spec: &Model, workers: f64) -> Self {
+    fn new(name: &str, spec: &Model, workers: f64, metrics: &Metrics) -> Self {
         Self {
             name: name.to_string(),
             spec: spec.clone(),
             quota: Mutex::new(Quota::new(spec, workers)),
+            reserved: metrics.bedrock_reserved(name),
         }
     }
 
     /// Reserves `tokens` for a call, or `None` when it is throttled.
     pub fn reserve(&self, tokens: f64) -> Option<Lease> {
         let mut q = self.quota.lock().expect("quota lock");
-        q.reserve(clock::now(), tokens)
+        let lease = q.reserve(clock::now(), tokens);
+        if lease.is_some() {
+            self.reserved.add(tokens);
+        }
+        lease
     }
 
     /// Gives back the part of a reservation the call did not use.
     pub fn settle(&self, lease: Lease, reserved: f64, used: f64) {
         let mut q = self.quota.lock().expect("quota lock");
         q.settle(lease, reserved, used);
+        self.reserved.sub(reserved);
     }
 
-    /// When each token of an answer starting now is due: TTFT drawn from the model, then
-    /// one token every `1 / output_rate`.
-    pub fn timing(&self, rng: &mut impl Rng) -> Timing {
-        Timing(Tokens::draw(&self.spec, clock::now(), &mut Shared(rng)))
+    /// When each token of an answer to `input_tokens` starting now is due: TTFT drawn from
+    /// the model plus the prefill, then one token every `1 / output_rate`.
+    pub fn timing(&self, input_tokens: f64, rng: &mut impl Rng) -> Timing {
+        Timing(Tokens::draw(
+            &self.spec,
+            clock::now(),
+            input_tokens,
+            &mut Shared(rng),
+        ))
+    }
+
+    /// What a call of `input` tokens that may write `max_tokens` reserves on this model.
+    pub fn reservation(&self, input: f64, max_tokens: u32) -> f64 {
+        surge_model::bedrock::reservation(&self.spec, input, max_tokens)
+    }
+
+    /// What a call that read `input` and wrote `output` tokens counts on this model's quota.
+    pub fn charge(&self, input: f64, output: f64) -> f64 {
+        surge_model::bedrock::charge(&self.spec, input, output)
     }
 
     /// Cost of a call in US dollars, at the model's list prices.
@@ -103,7 +127,7 @@ pub fn text_of(from: u32, to: u32) -> String {
 }
 
 impl Bedrock {
-    pub fn new(sys: &SystemModel, workers: u32, max_streams: usize) -> Self {
+    pub fn new(sys: &SystemModel, workers: u32, max_streams: usize, metrics: &Metrics) -> Self {
         let w = f64::from(workers.max(1));
         Self {
             enabled: sys.bedrock.enabled,
@@ -111,7 +135,7 @@ impl Bedrock {
                 .bedrock
                 .models
                 .iter()
-                .map(|(name, m)| ModelState::new(name, m, w))
+                .map(|(name, m)| ModelState::new(name, m, w, metrics))
                 .collect(),
             outputs: sys
                 .intents

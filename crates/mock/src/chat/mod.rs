@@ -26,7 +26,7 @@ use http::{Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
-use surge_model::gateway::{AccountLimit, UserBucket, UserLimit};
+use surge_model::gateway::{self, AccountLimit, Admission, UserBucket, UserLimit};
 use surge_profile::SystemModel;
 use surge_profile::system::Intent;
 use surge_protocol::{ChatMessage, ErrorCode, ServerFrame};
@@ -113,18 +113,11 @@ impl Chat {
         }
     }
 
-    /// Whether the account-level gateway limit admits one more message.
-    pub(crate) fn admit_account(&self) -> bool {
-        self.account
-            .lock()
-            .expect("account bucket lock")
-            .try_take(clock::now())
-    }
-
-    /// Whether the per-user limit admits one more message of the user with `bucket`.
-    pub(crate) fn admit_user(&self, bucket: &Mutex<UserBucket>) -> bool {
-        let mut bucket = bucket.lock().expect("user bucket lock");
-        self.user_limit.try_take(&mut bucket, clock::now())
+    /// The gateway's verdict on one more message of the user whose bucket is `user`.
+    pub(crate) fn admit(&self, user: &Mutex<UserBucket>) -> Admission {
+        let mut user = user.lock().expect("user bucket lock");
+        let mut account = self.account.lock().expect("account bucket lock");
+        gateway::admit(&self.user_limit, &mut user, &mut account, clock::now())
     }
 
     /// A new session's per-user bucket: full.

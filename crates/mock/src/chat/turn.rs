@@ -17,9 +17,8 @@ use std::time::Instant;
 
 use rand::rngs::ThreadRng;
 use serde_json::json;
-use surge_model::bedrock::reservation;
 use surge_model::draw::Shared;
-use surge_model::gateway::UserBucket;
+use surge_model::gateway::{Admission, UserBucket};
 use surge_model::turn::{self, Answer as Route, Throttled, WayBack};
 use surge_profile::system::Intent;
 use surge_protocol::{ChatMessage, ErrorCode, ServerFrame, Usage};
@@ -122,17 +121,13 @@ impl Turn<'_> {
         };
         // 1. Gateway.
         if sys.gateway.enabled {
-            if !app.chat.admit_user(user) {
-                return Err(Failed(
-                    ErrorCode::Throttled,
-                    "per-user message rate exceeded".into(),
-                ));
-            }
-            if !app.chat.admit_account() {
-                return Err(Failed(
-                    ErrorCode::Throttled,
-                    "account request rate exceeded".into(),
-                ));
+            let refused = match app.chat.admit(user) {
+                Admission::Accepted => None,
+                Admission::UserLimit => Some("per-user message rate exceeded"),
+                Admission::AccountLimit => Some("account request rate exceeded"),
+            };
+            if let Some(why) = refused {
+                return Err(Failed(ErrorCode::Throttled, why.into()));
             }
             let auth = turn::auth(sys, &mut rngs());
             sleep(span(auth)).await;
@@ -268,7 +263,7 @@ impl Turn<'_> {
     async fn reserve(&self, input: f64) -> Result<(&ModelState, Lease, f64), Failed> {
         let app = self.app;
         let b = &app.chat.sys.bedrock;
-        let reserved = reservation(input, self.intent().max_tokens);
+        let max_tokens = self.intent().max_tokens;
         let mut model = app.chat.sys.model_for(self.intent()).to_string();
         let mut fell_back = false;
         let mut attempt = 0;
@@ -277,6 +272,7 @@ impl Turn<'_> {
                 .bedrock
                 .by_name(&model)
                 .ok_or_else(|| Failed(ErrorCode::ServerError, format!("no model {model}")))?;
+            let reserved = m.reservation(input, max_tokens);
             if let Some(lease) = m.reserve(reserved) {
                 return Ok((m, lease, reserved));
             }
@@ -308,7 +304,7 @@ impl Turn<'_> {
         let sys = &app.chat.sys;
         let (model, lease, reserved) = self.reserve(input).await?;
         let tokens = self.output_tokens();
-        let timing = model.timing(&mut rand::rng());
+        let timing = model.timing(input, &mut rand::rng());
         let back = WayBack::draw(sys, Route::Generated, &mut rngs());
         let network = span(back.network);
         let id = &self.msg.id;
@@ -338,7 +334,7 @@ impl Turn<'_> {
         } else {
             tokio::time::sleep_until(timing.due(tokens).into()).await;
         }
-        model.settle(lease, reserved, input + f64::from(tokens));
+        model.settle(lease, reserved, model.charge(input, f64::from(tokens)));
         let after = span(back.guardrails + back.format);
         let text = text_of(0, tokens);
         if !sys.bedrock.streaming {

@@ -3,7 +3,7 @@
 //! drawn and added to the time of the next contended step; see the parent module for the
 //! whole picture.
 
-use surge_model::bedrock::{Lease, Tokens, reservation, token_gap};
+use surge_model::bedrock::{Lease, Tokens, charge, reservation, token_gap};
 use surge_model::gateway::Admission;
 use surge_model::time::Nanos;
 use surge_model::turn::{self, Answer, Throttled, WayBack};
@@ -226,10 +226,12 @@ impl Sim<'_> {
         self.at(t, Event::LlmStart(m));
     }
 
+    /// What the call of `m` reserves on the model it is calling now.
     pub(super) fn reserved(&self, m: u32) -> f64 {
         let msg = &self.msgs[m];
         let max_tokens = self.plan.intents[usize::from(msg.intent)].max_tokens;
-        reservation(f64::from(msg.input_tokens), max_tokens)
+        let spec = &self.plan.models[usize::from(msg.model)].model;
+        reservation(spec, f64::from(msg.input_tokens), max_tokens)
     }
 
     pub(super) fn llm_start(&mut self, m: u32) {
@@ -239,7 +241,8 @@ impl Sim<'_> {
         let capacity = self.bedrock.as_mut().expect("bedrock enabled");
         if let Some(lease) = capacity.reserve(model, now, reserve) {
             let spec = &self.plan.models[model].model;
-            let tokens = Tokens::draw(spec, now, &mut self.rng);
+            let input = f64::from(self.msgs[m].input_tokens);
+            let tokens = Tokens::draw(spec, now, input, &mut self.rng);
             let msg = &mut self.msgs[m];
             msg.lease = Some(lease);
             msg.first_token = tokens.first();
@@ -276,7 +279,12 @@ impl Sim<'_> {
         let reserved = self.reserved(m);
         let msg = &mut self.msgs[m];
         let model = usize::from(msg.model);
-        let used = f64::from(msg.input_tokens) + f64::from(msg.output_tokens);
+        let spec = &self.plan.models[model].model;
+        let used = charge(
+            spec,
+            f64::from(msg.input_tokens),
+            f64::from(msg.output_tokens),
+        );
         let lease: Lease = msg.lease.take().expect("a call in progress holds a lease");
         msg.generated = true;
         let (mark, tokens, measured) = (msg.mark, msg.output_tokens, msg.measured);

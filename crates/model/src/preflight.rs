@@ -1,0 +1,406 @@
+//! Quota pre-flight: what the profile's peak asks of every quota of the system model, before
+//! anything runs.
+//!
+//! At the peak message rate the route of a turn ([`crate::turn`]) says which messages reach
+//! which layer. This module multiplies those shares out by the rules of each layer: Bedrock
+//! tokens and requests per minute per model ([`crate::bedrock`], output tokens burned down),
+//! API Gateway's new connections and account requests per second ([`crate::gateway`]),
+//! DynamoDB read and write units per second ([`crate::dynamodb`]), and the orchestrator's
+//! CPU at its task maximum. The figures are in the terms AWS's quota-increase requests ask
+//! for: steady and peak tokens and requests per minute, average input and output tokens per
+//! call. The arithmetic is means, with no queueing. A line over its quota will throttle in
+//! the simulation and on the day. A line under it can still throttle in bursts.
+
+use surge_profile::Profile;
+use surge_profile::overview::Overview;
+
+use crate::bedrock::{charge, prefill};
+use crate::dynamodb::Table;
+use crate::time::SECOND;
+use crate::turn;
+
+/// One model's demand at the peak.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelDemand {
+    /// The system model's name for it (`sonnet`).
+    pub name: String,
+    /// Calls per minute at the peak (requests per minute).
+    pub calls_per_minute: f64,
+    /// Calls per minute outside the peak, at the profile's average rate.
+    pub steady_calls_per_minute: f64,
+    /// Average input tokens per call (the store's prompt and the conversation context).
+    pub input_tokens: f64,
+    /// Average output tokens per call.
+    pub output_tokens: f64,
+    pub output_burndown: f64,
+    /// Tokens per minute settled against the quota at the peak (output burned down).
+    pub tokens_per_minute: f64,
+    /// The same at the profile's average rate.
+    pub steady_tokens_per_minute: f64,
+    /// Tokens held by calls in flight beyond what they will settle at (their unused
+    /// `max_tokens`): the reservation's cost on top of the settled rate.
+    pub held_in_flight: f64,
+    /// Provisioned tokens per minute (model units × tokens per unit).
+    pub provisioned_tokens_per_minute: f64,
+    /// On-demand quotas.
+    pub quota_tokens_per_minute: f64,
+    pub quota_requests_per_minute: f64,
+    /// Calls per minute left to the on-demand quota after provisioned throughput.
+    pub on_demand_calls_per_minute: f64,
+}
+
+impl ModelDemand {
+    /// Share of its token capacity (provisioned and on demand) the peak needs.
+    pub fn token_use(&self) -> f64 {
+        ratio(
+            self.tokens_per_minute + self.held_in_flight,
+            self.provisioned_tokens_per_minute + self.quota_tokens_per_minute,
+        )
+    }
+
+    /// Share of the on-demand requests-per-minute quota the peak needs.
+    pub fn request_use(&self) -> f64 {
+        ratio(
+            self.on_demand_calls_per_minute,
+            self.quota_requests_per_minute,
+        )
+    }
+}
+
+/// One quota of another layer: demand at the peak against the quota in force.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    /// What is counted, in the quota's unit (`new connections/s`).
+    pub what: &'static str,
+    /// The system-model key that holds the quota.
+    pub key: &'static str,
+    pub peak: f64,
+    pub quota: f64,
+}
+
+impl Line {
+    pub fn share(&self) -> f64 {
+        ratio(self.peak, self.quota)
+    }
+}
+
+/// The profile's peak against every quota.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preflight {
+    /// Messages per second at the peak.
+    pub peak_messages_per_second: f64,
+    pub models: Vec<ModelDemand>,
+    pub lines: Vec<Line>,
+}
+
+fn ratio(demand: f64, quota: f64) -> f64 {
+    if demand <= 0.0 {
+        0.0
+    } else if quota <= 0.0 {
+        f64::INFINITY
+    } else {
+        demand / quota
+    }
+}
+
+impl Preflight {
+    pub fn of(profile: &Profile) -> Self {
+        let sys = &profile.system;
+        let schedule = profile.schedule();
+        let peak = schedule.peak_rate();
+        let seconds = profile.duration.as_secs_f64().max(1e-9);
+        let average = schedule.total_messages() / seconds;
+        let pass = Overview::of(profile).llm_pass_through;
+        let reaching_memory = if sys.precomputed.enabled {
+            1.0 - sys.precomputed.share.fraction()
+        } else {
+            1.0
+        };
+        let stores: f64 = profile.traffic.stores.values().map(|s| s.fraction()).sum();
+        let prompt: f64 = profile
+            .traffic
+            .stores
+            .iter()
+            .filter_map(|(name, share)| {
+                let store = sys.stores.get(name)?;
+                Some(share.fraction() * sys.prompt_tokens(store))
+            })
+            .sum::<f64>()
+            / stores.max(1e-12);
+        let input = prompt + sys.prompt.context_tokens.mean();
+
+        let models = sys
+            .bedrock
+            .models
+            .iter()
+            .filter(|_| sys.bedrock.enabled)
+            .map(|(name, model)| {
+                // Per message at the rate: calls, output tokens and unused reservation.
+                let (mut calls, mut output, mut unused, mut seconds_per_call) =
+                    (0.0, 0.0, 0.0, 0.0);
+                for (intent, share) in &profile.traffic.intents {
+                    let Some(i) = sys.intents.get(intent) else {
+                        continue;
+                    };
+                    if !turn::generates(sys, i.llm) || sys.model_for(i) != name {
+                        continue;
+                    }
+                    let c = share.fraction() * pass;
+                    let out = i.output_tokens.mean().min(f64::from(i.max_tokens));
+                    calls += c;
+                    output += c * out;
+                    unused += c * (f64::from(i.max_tokens) - out) * model.output_burndown;
+                    let call = model.ttft.mean() / SECOND as f64
+                        + prefill(model, input) as f64 / SECOND as f64
+                        + out / model.output_rate.per_second();
+                    seconds_per_call += c * call;
+                }
+                let per_call = |x: f64| if calls > 0.0 { x / calls } else { 0.0 };
+                let output_tokens = per_call(output);
+                let per_minute = |rate: f64| rate * 60.0 * calls;
+                let tokens = charge(model, input, output_tokens);
+                let provisioned =
+                    f64::from(model.provisioned_units) * model.unit_tokens_per_minute as f64;
+                let tokens_per_minute = per_minute(peak) * tokens;
+                // Provisioned throughput serves first; the rest of the calls, in proportion,
+                // take on-demand requests.
+                let on_demand_share = if tokens_per_minute > 0.0 {
+                    ((tokens_per_minute - provisioned) / tokens_per_minute).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
+                ModelDemand {
+                    name: name.clone(),
+                    calls_per_minute: per_minute(peak),
+                    steady_calls_per_minute: per_minute(average),
+                    input_tokens: if calls > 0.0 { input } else { 0.0 },
+                    output_tokens,
+                    output_burndown: model.output_burndown,
+                    tokens_per_minute,
+                    steady_tokens_per_minute: per_minute(average) * tokens,
+                    // Little's law: calls in flight × what each holds beyond its charge.
+                    held_in_flight: peak * per_call(seconds_per_call) * calls * per_call(unused),
+                    provisioned_tokens_per_minute: provisioned,
+                    quota_tokens_per_minute: model.tokens_per_minute as f64,
+                    quota_requests_per_minute: model.requests_per_minute as f64,
+                    on_demand_calls_per_minute: per_minute(peak) * on_demand_share,
+                }
+            })
+            .collect();
+
+        let mut lines = Vec::new();
+        let g = &sys.gateway;
+        if g.enabled {
+            // Sessions per second the schedule asks to connect: over a ramp, its slope; at a
+            // step (a stage without a ramp, or the start), as fast as the users may connect.
+            let mut level = 0.0;
+            let mut ramp = 0.0_f64;
+            for s in schedule.segments() {
+                let len = (s.end - s.start).as_secs_f64();
+                if s.sessions_from > level {
+                    ramp = f64::INFINITY;
+                }
+                if s.sessions_to > s.sessions_from {
+                    let slope = (s.sessions_to - s.sessions_from) / len.max(1e-9);
+                    ramp = ramp.max(slope);
+                }
+                level = s.sessions_to;
+            }
+            let ramp = ramp.min(profile.traffic.connect_rate.per_second());
+            lines.push(Line {
+                what: "new connections/s",
+                key: "gateway.connect_rate",
+                peak: ramp,
+                quota: g.connect_rate.per_second(),
+            });
+            let per_message = if sys.bedrock.streaming { 3.0 } else { 2.0 };
+            lines.push(Line {
+                what: "account requests/s (message and callback posts)",
+                key: "gateway.account_rate",
+                peak: peak * per_message,
+                quota: g.account_rate.per_second(),
+            });
+        }
+        let m = &sys.memory;
+        if m.enabled {
+            let table = Table::new(m);
+            let reads = turn::memory_reads(sys);
+            let writes = turn::memory_writes(sys);
+            lines.push(Line {
+                what: "DynamoDB read units/s (capacity at the start)",
+                key: "memory.previous_peak_reads",
+                peak: peak * reaching_memory * f64::from(reads) * table.read_units,
+                quota: table.reads.capacity(),
+            });
+            lines.push(Line {
+                what: "DynamoDB write units/s (capacity at the start)",
+                key: "memory.previous_peak_writes",
+                peak: peak * f64::from(writes) * table.write_units,
+                quota: table.writes.capacity(),
+            });
+        }
+        let o = &sys.orchestrator;
+        if o.enabled {
+            lines.push(Line {
+                what: "orchestrator vCPUs busy (at max_tasks, target CPU)",
+                key: "orchestrator.max_tasks",
+                peak: peak * o.cpu_per_message.mean() / SECOND as f64,
+                quota: f64::from(o.max_tasks)
+                    * o.vcpu_per_task
+                    * o.autoscaling.target_cpu.fraction(),
+            });
+        }
+        Self {
+            peak_messages_per_second: peak,
+            models,
+            lines,
+        }
+    }
+
+    /// The quotas the peak needs more of than the system model has, by key.
+    pub fn over(&self) -> Vec<String> {
+        let mut over = Vec::new();
+        for m in &self.models {
+            if m.token_use() > 1.0 {
+                over.push(format!("bedrock.models.{}.tokens_per_minute", m.name));
+            }
+            if m.request_use() > 1.0 {
+                over.push(format!("bedrock.models.{}.requests_per_minute", m.name));
+            }
+        }
+        over.extend(
+            self.lines
+                .iter()
+                .filter(|l| l.share() > 1.0)
+                .map(|l| l.key.to_string()),
+        );
+        over
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A profile of one LLM intent on Sonnet at a constant 600 messages a minute, with the
+    /// other layers' figures in plain numbers, written to a temporary file.
+    fn profile(tokens_per_minute: u64, requests_per_minute: u64, burndown: f64) -> Profile {
+        let system = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../profiles/system/mangaassist.toml"
+        );
+        let text = format!(
+            r#"description = "pre-flight"
+seed = 1
+duration = "10m"
+
+[system]
+file = "{system}"
+precomputed.enabled = false
+semantic_cache.enabled = false
+bedrock.tiering = false
+bedrock.streaming = true
+prompt.context_tokens = "1000"
+intents.recommendation.output_tokens = "300"
+intents.recommendation.max_tokens = 500
+bedrock.models.sonnet.tokens_per_minute = {tokens_per_minute}
+bedrock.models.sonnet.requests_per_minute = {requests_per_minute}
+bedrock.models.sonnet.output_burndown = {burndown:?}
+bedrock.models.sonnet.provisioned_units = 0
+bedrock.models.sonnet.ttft = "1s"
+bedrock.models.sonnet.output_rate = "100/s"
+memory.reads_per_turn = 1
+memory.writes_per_turn = 2
+memory.item_size = "5KB"
+memory.new_table = true
+
+[traffic]
+arrival = "constant"
+conversation_turns = 5
+reply_timeout = "30s"
+connect_rate = "100/s"
+
+[traffic.stores]
+manga_jp = "100%"
+
+[traffic.intents]
+recommendation = "100%"
+
+[[traffic.stages]]
+name = "ramp"
+duration = "5m"
+ramp = "10s"
+sessions = 500
+message_rate = "600/min"
+"#
+        );
+        let dir = std::env::temp_dir().join(format!("surge-preflight-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!(
+            "p{tokens_per_minute}-{requests_per_minute}-{burndown}.toml"
+        ));
+        std::fs::write(&path, text).unwrap();
+        Profile::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn bedrock_demand_in_the_terms_of_a_quota_request() {
+        let p = profile(2_000_000, 1_000, 1.0);
+        let prompt = p.system.prompt_tokens(&p.system.stores["manga_jp"]);
+        let f = Preflight::of(&p);
+        assert_eq!(f.peak_messages_per_second, 10.0);
+        let sonnet = f.models.iter().find(|m| m.name == "sonnet").unwrap();
+        assert_eq!(sonnet.calls_per_minute, 600.0);
+        assert_eq!(sonnet.input_tokens, prompt + 1000.0);
+        assert_eq!(sonnet.output_tokens, 300.0);
+        let tpm = 600.0 * (prompt + 1000.0 + 300.0);
+        assert!((sonnet.tokens_per_minute - tpm).abs() < 1e-6);
+        // 10 calls/s of 1 s TTFT + 3 s of tokens: 40 in flight, each holding 200 unused.
+        assert!(
+            (sonnet.held_in_flight - 40.0 * 200.0).abs() < 1e-6,
+            "{}",
+            sonnet.held_in_flight
+        );
+        assert_eq!(sonnet.request_use(), 0.6);
+        let haiku = f.models.iter().find(|m| m.name == "haiku").unwrap();
+        assert_eq!(
+            (haiku.calls_per_minute, haiku.tokens_per_minute),
+            (0.0, 0.0)
+        );
+        assert!(f.over().is_empty(), "{:?}", f.over());
+    }
+
+    #[test]
+    fn burndown_and_a_small_quota_are_named() {
+        let p = profile(1_000_000, 500, 5.0);
+        let f = Preflight::of(&p);
+        let sonnet = f.models.iter().find(|m| m.name == "sonnet").unwrap();
+        let prompt = p.system.prompt_tokens(&p.system.stores["manga_jp"]);
+        let tpm = 600.0 * (prompt + 1000.0 + 5.0 * 300.0);
+        assert!((sonnet.tokens_per_minute - tpm).abs() < 1e-6);
+        assert!((sonnet.held_in_flight - 40.0 * 200.0 * 5.0).abs() < 1e-6);
+        assert_eq!(
+            f.over(),
+            [
+                "bedrock.models.sonnet.tokens_per_minute",
+                "bedrock.models.sonnet.requests_per_minute"
+            ]
+        );
+    }
+
+    #[test]
+    fn gateway_dynamodb_and_orchestrator_lines() {
+        let f = Preflight::of(&profile(2_000_000, 1_000, 1.0));
+        let line = |key: &str| f.lines.iter().find(|l| l.key == key).unwrap().clone();
+        // 500 sessions over a 10 s ramp: 50/s, under the generator's 100/s.
+        assert_eq!(line("gateway.connect_rate").peak, 50.0);
+        // Streaming: the message, the first-token post and the answer post.
+        assert_eq!(line("gateway.account_rate").peak, 30.0);
+        // 5 KB items: 2 read units a read, 5 write units a write, two writes a turn.
+        let reads = line("memory.previous_peak_reads");
+        assert_eq!((reads.peak, reads.quota), (20.0, 12_000.0));
+        let writes = line("memory.previous_peak_writes");
+        assert_eq!((writes.peak, writes.quota), (100.0, 4_000.0));
+        assert!(line("orchestrator.max_tasks").peak > 0.0);
+    }
+}

@@ -1,0 +1,65 @@
+//! The quota pre-flight's arithmetic (means and Little's law, no events) against the
+//! simulator's token buckets: a Bedrock quota a quarter above what the pre-flight says the
+//! peak needs holds, a quota a quarter below it throttles.
+
+mod common;
+
+use common::{layers_off_except, profile, stage};
+use surge_model::preflight::Preflight;
+use surge_sim::{SimOptions, simulate};
+
+fn with_quota(tokens_per_minute: Option<f64>) -> surge_profile::Profile {
+    let mut system = layers_off_except(&["bedrock"]);
+    system.push_str(
+        r#"bedrock.tiering = false
+prompt.context_tokens = "1000"
+intents.recommendation.output_tokens = "300"
+intents.recommendation.max_tokens = 500
+bedrock.models.sonnet.ttft = "1s"
+bedrock.models.sonnet.output_rate = "100/s"
+bedrock.models.sonnet.output_burndown = 5.0
+bedrock.models.sonnet.requests_per_minute = 100000
+bedrock.models.sonnet.provisioned_units = 0
+bedrock.on_throttle = "fail"
+"#,
+    );
+    if let Some(tpm) = tokens_per_minute {
+        system.push_str(&format!(
+            "bedrock.models.sonnet.tokens_per_minute = {tpm:.0}\n"
+        ));
+    }
+    let stages = stage("steady", "5m", 500, "600/min");
+    profile(&system, "constant", r#"recommendation = "100%""#, &stages)
+}
+
+fn bedrock_throttles(p: &surge_profile::Profile) -> u64 {
+    let out = simulate(p, &SimOptions::default()).unwrap();
+    out.report.throttles["bedrock"]
+}
+
+#[test]
+fn the_preflight_demand_is_where_the_simulator_starts_to_throttle() {
+    let f = Preflight::of(&with_quota(None));
+    let sonnet = f.models.iter().find(|m| m.name == "sonnet").unwrap();
+    let needed = sonnet.tokens_per_minute + sonnet.held_in_flight;
+    assert!(needed > 1e6, "burned-down output dominates: {needed}");
+
+    let above = with_quota(Some(needed * 1.25));
+    assert!(Preflight::of(&above).over().is_empty());
+    assert_eq!(
+        bedrock_throttles(&above),
+        0,
+        "a quota a quarter above the need holds"
+    );
+
+    let below = with_quota(Some(needed * 0.75));
+    assert_eq!(
+        Preflight::of(&below).over(),
+        ["bedrock.models.sonnet.tokens_per_minute"]
+    );
+    let throttled = bedrock_throttles(&below);
+    assert!(
+        throttled > 100,
+        "a quota a quarter below the need throttles: {throttled}"
+    );
+}
