@@ -32,10 +32,18 @@ pub struct CostTable {
     pub days_per_month: f64,
 }
 
-/// On-demand list price in dollars of `input` and `output` tokens of `model`.
-pub fn token_price(model: &Model, input: f64, output: f64) -> f64 {
-    input / 1e6 * model.input_price_per_million.dollars()
-        + output / 1e6 * model.output_price_per_million.dollars()
+/// On-demand list price in dollars of `input` and `output` tokens of `model`, and of
+/// `cache_read` input tokens read from its prompt cache.
+pub fn token_price(model: &Model, input: f64, output: f64, cache_read: f64) -> f64 {
+    let list = input / 1e6 * model.input_price_per_million.dollars()
+        + output / 1e6 * model.output_price_per_million.dollars();
+    if cache_read == 0.0 {
+        return list;
+    }
+    let price = model
+        .cache_read_price_per_million
+        .unwrap_or(model.input_price_per_million);
+    list + cache_read / 1e6 * price.dollars()
 }
 
 /// LLM dollars for one model's usage at the model's prices.
@@ -43,7 +51,7 @@ pub(crate) fn llm_cost(sys: &SystemModel, model: &str, u: &ModelUsage, discount:
     let Some(m) = sys.bedrock.models.get(model) else {
         return 0.0;
     };
-    let list = token_price(m, u.input_tokens, u.output_tokens);
+    let list = token_price(m, u.input_tokens, u.output_tokens, u.cache_read_tokens);
     if discount {
         list * (1.0 - sys.prices.provisioned_discount.fraction())
     } else {

@@ -13,8 +13,16 @@ use crate::optimize::Optimizations;
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ModelUsage {
     pub calls: f64,
+    /// Input tokens read and charged (those not read from the prompt cache).
     pub input_tokens: f64,
     pub output_tokens: f64,
+    /// Input tokens read from the prompt cache.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_read_tokens: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl ModelUsage {
@@ -22,6 +30,7 @@ impl ModelUsage {
         self.calls += other.calls;
         self.input_tokens += other.input_tokens;
         self.output_tokens += other.output_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
     }
 }
 
@@ -114,7 +123,9 @@ impl Usage {
                 messages: store_messages,
                 ..StoreUsage::default()
             };
-            let input_per_call = sys.prompt.context_tokens.mean() + sys.prompt_tokens(store);
+            let prompt = sys.prompt_tokens(store);
+            let cached_per_call = sys.prompt.cache_hit_ratio.fraction() * prompt;
+            let input_per_call = sys.prompt.context_tokens.mean() + prompt - cached_per_call;
             for (intent_name, intent_share) in &profile.traffic.intents {
                 let Some(intent) = sys.intents.get(intent_name) else {
                     continue;
@@ -128,6 +139,7 @@ impl Usage {
                     calls,
                     input_tokens: calls * input_per_call,
                     output_tokens: calls * output_tokens(intent, opts.length_limits),
+                    cache_read_tokens: calls * cached_per_call,
                 };
                 store_usage
                     .llm

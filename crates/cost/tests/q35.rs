@@ -202,3 +202,39 @@ fn store_prompts_feed_input_tokens() {
     assert!(jp > 50.0 && us > 50.0);
     assert!((jp - us).abs() > 0.1, "stores render different prompts");
 }
+#[test]
+fn prompt_cache_reads_are_priced_at_the_cache_price() {
+    // cost-100k: 200,000 calls a day of 1,500 input tokens, here 1,000 of them a system
+    // prompt (4,000 characters at 4 a token) and 500 of context.
+    let mut p = profile("cost-100k.toml");
+    p.system.prompt.template = "x".repeat(4_000);
+    p.system.prompt.chars_per_token = 4.0;
+    p.system.prompt.context_tokens = "500".parse().unwrap();
+    let base = Usage::analytic(&p, Optimizations::default()).unwrap();
+    p.system.prompt.cache_hit_ratio = "100%".parse().unwrap();
+    for m in p.system.bedrock.models.values_mut() {
+        m.cache_read_price_per_million = Some("$0".parse().unwrap());
+    }
+    let cached = Usage::analytic(&p, Optimizations::default()).unwrap();
+    let (b, c) = (base.llm_total(), cached.llm_total());
+    assert!(
+        close(c.cache_read_tokens, 200_000.0 * 1_000.0, 1e-3),
+        "{c:?}"
+    );
+    assert!(close(
+        c.input_tokens + c.cache_read_tokens,
+        b.input_tokens,
+        1e-3
+    ));
+    // Free cache reads save exactly the input price of the cached tokens.
+    let saved =
+        price(&base, &p.system, 30.0).llm_per_day - price(&cached, &p.system, 30.0).llm_per_day;
+    let input_price: f64 = p.system.bedrock.models["sonnet"]
+        .input_price_per_million
+        .dollars();
+    let days = base.days;
+    assert!(
+        close(saved, c.cache_read_tokens / 1e6 * input_price / days, 1e-6),
+        "saved {saved}"
+    );
+}

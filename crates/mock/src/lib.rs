@@ -23,6 +23,7 @@ pub mod dynamodb;
 pub mod eventstream;
 pub mod faults;
 pub mod metrics;
+pub mod pool;
 pub mod prewarm;
 pub mod server;
 pub mod workers;

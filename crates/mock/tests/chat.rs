@@ -147,6 +147,61 @@ async fn ttft_and_inter_token_gaps_follow_the_model() {
 }
 
 #[tokio::test]
+async fn a_model_of_one_slot_serves_one_call_at_a_time() {
+    let mut sys = constant_system();
+    for m in sys.bedrock.models.values_mut() {
+        m.max_concurrency = Some(1);
+    }
+    let server = common::start(sys).await;
+    let (mut a, mut b) = (connect(server.addr).await, connect(server.addr).await);
+    let text = "Can you recommend manga like One Piece?";
+    // Each call holds the slot for TTFT 100 ms + 20 tokens at 100/s = 300 ms.
+    let ((_, first), (_, second)) =
+        tokio::join!(ask(&mut a, "m-1", text), ask(&mut b, "m-2", text));
+    let first_token = |frames: &[(Instant, ServerFrame)]| {
+        frames
+            .iter()
+            .find(|(_, f)| matches!(f, ServerFrame::Token { .. }))
+            .map(|(t, _)| *t)
+            .unwrap()
+    };
+    let (early, late) = {
+        let (x, y) = (first_token(&first), first_token(&second));
+        (x.min(y), x.max(y))
+    };
+    let waited = late - early;
+    assert!(
+        waited >= Duration::from_millis(250),
+        "the second call waited for the slot: first tokens {waited:?} apart"
+    );
+}
+
+#[tokio::test]
+async fn a_cached_system_prompt_is_neither_read_nor_charged() {
+    let mut sys = constant_system();
+    sys.prompt.context_tokens = "250".parse().unwrap();
+    sys.prompt.cache_hit_ratio = "100%".parse().unwrap();
+    for m in sys.bedrock.models.values_mut() {
+        m.cache_read_price_per_million = Some("$0".parse().unwrap());
+    }
+    let server = common::start(sys.clone()).await;
+    let mut ws = connect(server.addr).await;
+    let (_, frames) = ask(&mut ws, "m-1", "Can you recommend manga like One Piece?").await;
+    let (_, ServerFrame::Done { usage, .. }) = frames.last().unwrap() else {
+        panic!("done last")
+    };
+    // Only the context is read; the prompt came from the cache, free.
+    assert_eq!(usage.input_tokens, 250, "{usage:?}");
+    let sonnet = &sys.bedrock.models["sonnet"];
+    let expected = 250.0 / 1e6 * sonnet.input_price_per_million.dollars()
+        + 20.0 / 1e6 * sonnet.output_price_per_million.dollars();
+    assert!(
+        (usage.cost_usd - expected).abs() < 1e-12,
+        "{usage:?} vs {expected}"
+    );
+}
+
+#[tokio::test]
 async fn a_token_tick_batches_frames_without_losing_tokens() {
     let mut sys = constant_system();
     for m in sys.bedrock.models.values_mut() {

@@ -7,6 +7,8 @@
 //! minute's worth. A call that fits neither is throttled (ThrottlingException); what the
 //! turn does then is the caller's `on_throttle` policy ([`crate::turn::on_throttle`]).
 //!
+//! A model with `max_concurrency` serves that many calls at once ([`slots`]); a call that
+//! finds them all busy waits in a FIFO queue, and its first token comes that much later.
 //! Output tokens count `output_burndown` times against the tokens-per-minute quota, in the
 //! reservation and in the settlement. An answer's first token comes `ttft` after the call
 //! starts, plus the prompt's prefill (`input tokens / prefill_rate`) where the model has
@@ -16,6 +18,7 @@ use surge_profile::system::Model;
 
 use crate::bucket::TokenBucket;
 use crate::draw::{self, Layer, Rngs};
+use crate::orchestrator::Orchestrator;
 use crate::time::{Nanos, SECOND};
 
 /// Where a call's reservation was taken.
@@ -33,21 +36,33 @@ pub struct Usage {
     pub throttles: u64,
 }
 
-/// What a call of `model` reserves against its quota when it starts: its input tokens and
-/// the most it may write, output burned down.
+/// What a call of `model` reserves against its quota when it starts: its input tokens (those
+/// not read from the prompt cache: cache reads do not count against the quota) and the most
+/// it may write, output burned down.
 #[inline]
 pub fn reservation(model: &Model, input_tokens: f64, max_tokens: u32) -> f64 {
     charge(model, input_tokens, f64::from(max_tokens))
 }
 
-/// What a call of `model` that read `input_tokens` and wrote `output_tokens` counts against
-/// its quota once settled.
+/// What a call of `model` that read `input_tokens` (not from the prompt cache) and wrote
+/// `output_tokens` counts against its quota once settled.
 #[inline]
 pub fn charge(model: &Model, input_tokens: f64, output_tokens: f64) -> f64 {
     input_tokens + output_tokens * model.output_burndown
 }
 
-/// The time `model` takes to read a prompt of `input_tokens` before its first token.
+/// The serving slots of `model` for one of `share` equal parts of the account, or `None`
+/// when it serves every call at once: servers in front of one FIFO queue, `T` what the
+/// driver needs to resume a waiting call.
+pub fn slots<T>(model: &Model, share: f64) -> Option<Orchestrator<T>> {
+    model.max_concurrency.map(|n| {
+        let n = (f64::from(n) / share).ceil().max(1.0) as u32;
+        Orchestrator::new(1, n)
+    })
+}
+
+/// The time `model` takes to read a prompt of `input_tokens` (not from the prompt cache)
+/// before its first token.
 #[inline]
 pub fn prefill(model: &Model, input_tokens: f64) -> Nanos {
     match &model.prefill_rate {
@@ -311,6 +326,29 @@ output_price_per_million = "$1""#
             t.first(),
             300_000_000 + 200_000_000,
             "2,000 tokens at 10,000/s"
+        );
+    }
+
+    #[test]
+    fn slots_queue_calls_beyond_the_models_concurrency() {
+        let mut model = plan(0)[0].clone();
+        assert!(
+            slots::<u32>(&model, 1.0).is_none(),
+            "no limit without max_concurrency"
+        );
+        model.max_concurrency = Some(3);
+        let mut s = slots::<u32>(&model, 1.0).unwrap();
+        assert!((0..3).all(|_| s.try_start(0)) && !s.try_start(0));
+        s.enqueue(0, 9);
+        assert_eq!(
+            s.finish(SECOND),
+            Some(9),
+            "the waiting call takes the freed slot"
+        );
+        let mut half = slots::<u32>(&model, 2.0).unwrap();
+        assert!(
+            half.try_start(0) && half.try_start(0) && !half.try_start(0),
+            "ceil(3 / 2)"
         );
     }
 

@@ -25,6 +25,7 @@ pub enum Layer {
     Rag,
     SemanticCache,
     Prompt,
+    PromptCache,
     Tokens,
     Ttft,
     BedrockRetry,

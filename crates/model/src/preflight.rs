@@ -28,8 +28,11 @@ pub struct ModelDemand {
     pub calls_per_minute: f64,
     /// Calls per minute outside the peak, at the profile's average rate.
     pub steady_calls_per_minute: f64,
-    /// Average input tokens per call (the store's prompt and the conversation context).
+    /// Average input tokens per call read and charged (the store's prompt and the
+    /// conversation context, less what the prompt cache serves).
     pub input_tokens: f64,
+    /// Average input tokens per call read from the prompt cache (not charged).
+    pub cached_tokens: f64,
     /// Average output tokens per call.
     pub output_tokens: f64,
     pub output_burndown: f64,
@@ -127,7 +130,8 @@ impl Preflight {
             })
             .sum::<f64>()
             / stores.max(1e-12);
-        let input = prompt + sys.prompt.context_tokens.mean();
+        let cached = prompt * sys.prompt.cache_hit_ratio.fraction();
+        let input = prompt + sys.prompt.context_tokens.mean() - cached;
 
         let models = sys
             .bedrock
@@ -174,6 +178,7 @@ impl Preflight {
                     calls_per_minute: per_minute(peak),
                     steady_calls_per_minute: per_minute(average),
                     input_tokens: if calls > 0.0 { input } else { 0.0 },
+                    cached_tokens: if calls > 0.0 { cached } else { 0.0 },
                     output_tokens,
                     output_burndown: model.output_burndown,
                     tokens_per_minute,
@@ -368,6 +373,19 @@ message_rate = "600/min"
             (0.0, 0.0)
         );
         assert!(f.over().is_empty(), "{:?}", f.over());
+    }
+
+    #[test]
+    fn prompt_cache_reads_are_not_charged() {
+        let mut p = profile(2_000_000, 1_000, 1.0);
+        let prompt = p.system.prompt_tokens(&p.system.stores["manga_jp"]);
+        p.system.prompt.cache_hit_ratio = "75%".parse().unwrap();
+        let f = Preflight::of(&p);
+        let sonnet = f.models.iter().find(|m| m.name == "sonnet").unwrap();
+        assert!((sonnet.cached_tokens - 0.75 * prompt).abs() < 1e-9);
+        assert!((sonnet.input_tokens - (0.25 * prompt + 1000.0)).abs() < 1e-9);
+        let tpm = 600.0 * (0.25 * prompt + 1000.0 + 300.0);
+        assert!((sonnet.tokens_per_minute - tpm).abs() < 1e-6);
     }
 
     #[test]

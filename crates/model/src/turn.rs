@@ -18,7 +18,8 @@
 //!    template ([`generates`]). LLM intents ask the semantic cache first
 //!    ([`semantic_lookup`]): a hit is a ready answer. Else the model of the intent's tier is
 //!    called with the store's prompt plus the conversation context ([`input_tokens`],
-//!    [`output_tokens`]) under its quotas ([`crate::bedrock`]); a throttled call retries,
+//!    [`output_tokens`]; the prompt may come from Bedrock's prompt cache, [`cached_prompt`])
+//!    under its quotas ([`crate::bedrock`]); a throttled call retries,
 //!    falls back to the fast model or fails, by the profile's policy ([`on_throttle`]).
 //! 7. **Way back.** Generated answers pass guardrails, generated and template answers are
 //!    formatted, every answer crosses the network ([`WayBack`]). Streamed tokens reach the
@@ -255,6 +256,19 @@ pub fn semantic_hit<G: Rngs + ?Sized>(sys: &SystemModel, rngs: &mut G) -> bool {
 #[inline]
 pub fn input_tokens<G: Rngs + ?Sized>(sys: &SystemModel, prompt_tokens: f64, rngs: &mut G) -> f64 {
     prompt_tokens + sys.prompt.context_tokens.sample(rngs.of(Layer::Prompt))
+}
+
+/// Step 6: the input tokens Bedrock reads from its prompt cache for this call: the store's
+/// system prompt (`prompt_tokens`) on a cache hit, by `prompt.cache_hit_ratio`; none
+/// without prompt caching. The call's other input tokens are read, prefilled and charged.
+#[inline]
+pub fn cached_prompt<G: Rngs + ?Sized>(sys: &SystemModel, prompt_tokens: f64, rngs: &mut G) -> f64 {
+    let ratio = sys.prompt.cache_hit_ratio.fraction();
+    if ratio > 0.0 && chance(rngs.of(Layer::PromptCache), ratio) {
+        prompt_tokens
+    } else {
+        0.0
+    }
 }
 
 /// Step 6: output tokens of an answer whose length is drawn from `length` (an intent's
@@ -557,6 +571,18 @@ mod tests {
         );
         sys.prompt.context_tokens = "300".parse().unwrap();
         assert_eq!(input_tokens(&sys, 1_200.0, r), 1_500.0);
+        assert_eq!(
+            cached_prompt(&sys, 1_200.0, r),
+            0.0,
+            "no prompt caching by default"
+        );
+        sys.prompt.cache_hit_ratio = "100%".parse().unwrap();
+        assert_eq!(cached_prompt(&sys, 1_200.0, r), 1_200.0);
+        sys.prompt.cache_hit_ratio = "40%".parse().unwrap();
+        let hits = (0..10_000)
+            .filter(|_| cached_prompt(&sys, 1.0, r) > 0.0)
+            .count();
+        assert!((3_700..4_300).contains(&hits), "{hits}");
     }
 
     #[test]

@@ -297,6 +297,11 @@ pub struct Model {
     /// down output tokens of Anthropic Claude 3.7 Sonnet and newer 5×; 1 for older models).
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub output_burndown: f64,
+    /// Calls the model serves at once for this account (its share of the serving fleet):
+    /// a call that finds every slot busy waits for one, and the wait adds to its TTFT
+    /// (queueing against the model's capacity). Without it a call is served at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
     /// On-demand quotas (per account and region).
     pub tokens_per_minute: u64,
     pub requests_per_minute: u64,
@@ -307,6 +312,9 @@ pub struct Model {
     pub unit_price_per_hour: Money,
     pub input_price_per_million: Money,
     pub output_price_per_million: Money,
+    /// Price of input tokens read from the prompt cache (default: the input price).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read_price_per_million: Option<Money>,
 }
 
 /// How an intent is answered.
@@ -346,6 +354,16 @@ pub struct Prompt {
     pub chars_per_token: f64,
     /// Tokens of conversation history, retrieved context and the message itself.
     pub context_tokens: Dist<f64>,
+    /// Share of LLM calls whose system prompt (the store's rendered template, a prompt
+    /// cache point) Bedrock reads from its prompt cache: those tokens are not prefilled,
+    /// do not count against the tokens-per-minute quota and cost the model's
+    /// `cache_read_price_per_million`. 0 (the default): no prompt caching.
+    #[serde(default, skip_serializing_if = "is_no_share")]
+    pub cache_hit_ratio: Percent,
+}
+
+fn is_no_share(p: &Percent) -> bool {
+    p.fraction() == 0.0
 }
 
 impl Prompt {

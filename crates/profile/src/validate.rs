@@ -162,6 +162,11 @@ pub fn system_problems(s: &SystemModel) -> Vec<(String, String)> {
             "provisioned units need a tokens-per-minute rate per unit".into(),
         );
         check(
+            model.max_concurrency != Some(0),
+            &format!("bedrock.models.{name}.max_concurrency"),
+            "at least one call must be served at once (leave the key out for no limit)".into(),
+        );
+        check(
             model.output_burndown >= 1.0 && model.output_burndown.is_finite(),
             &format!("bedrock.models.{name}.output_burndown"),
             format!(

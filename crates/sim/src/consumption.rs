@@ -14,7 +14,8 @@ use crate::plan::Plan;
 use surge_model::time::{Nanos, SECOND};
 
 /// Calls, input tokens and output tokens.
-type Tokens = [f64; 3];
+/// Calls, input tokens (not from the prompt cache), output tokens, cache-read tokens.
+type Tokens = [f64; 4];
 
 /// Counters of everything the cost model prices.
 #[derive(Debug, Clone, Default)]
@@ -34,7 +35,7 @@ pub struct Consumption {
 impl Consumption {
     pub fn new(plan: &Plan) -> Self {
         Self {
-            llm: vec![vec![[0.0; 3]; plan.models.len()]; plan.stores.len()],
+            llm: vec![vec![[0.0; 4]; plan.models.len()]; plan.stores.len()],
             store_messages: vec![0; plan.stores.len()],
             ..Self::default()
         }
@@ -46,11 +47,12 @@ impl Consumption {
     }
 
     #[inline]
-    pub fn llm_call(&mut self, store: usize, model: usize, input: f64, output: f64) {
+    pub fn llm_call(&mut self, store: usize, model: usize, input: f64, output: f64, cached: f64) {
         let t = &mut self.llm[store][model];
         t[0] += 1.0;
         t[1] += input;
         t[2] += output;
+        t[3] += cached;
     }
 
     #[inline]
@@ -106,7 +108,7 @@ impl Consumption {
                 llm: BTreeMap::new(),
             };
             for (m, model) in plan.models.iter().enumerate() {
-                let [calls, input, output] = self.llm[s][m];
+                let [calls, input, output, cached] = self.llm[s][m];
                 if calls == 0.0 {
                     continue;
                 }
@@ -114,11 +116,13 @@ impl Consumption {
                     calls,
                     input_tokens: input,
                     output_tokens: output,
+                    cache_read_tokens: cached,
                 };
                 let total = usage.llm.entry(model.name.clone()).or_default();
                 total.calls += calls;
                 total.input_tokens += input;
                 total.output_tokens += output;
+                total.cache_read_tokens += cached;
                 su.llm.insert(model.name.clone(), u);
             }
             usage.stores.insert(store.name.clone(), su);

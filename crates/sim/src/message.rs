@@ -35,6 +35,9 @@ pub struct Message {
     pub pending: u8,
     pub lease: Option<Lease>,
     pub fell_back: bool,
+    /// Whether the call reads the store's system prompt from Bedrock's prompt cache
+    /// (`input_tokens` are then the rest of the input).
+    pub prompt_cached: bool,
     pub generated: bool,
     /// Whether the message counts in the statistics (sent after the warm-up).
     pub measured: bool,

@@ -169,6 +169,7 @@ impl SimReport {
         } else {
             self.errors_total() as f64 / self.sent as f64
         };
+        out.push(("ttft.mean_ms".into(), self.mean_ttft_ms));
         out.push(("error_ratio".into(), ratio));
         out.push(("queue.mean_wait_s".into(), self.queue.mean_wait_s));
         out.push(("queue.wait_probability".into(), self.queue.wait_probability));

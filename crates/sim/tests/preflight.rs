@@ -63,3 +63,38 @@ fn the_preflight_demand_is_where_the_simulator_starts_to_throttle() {
         "a quota a quarter below the need throttles: {throttled}"
     );
 }
+
+#[test]
+fn prompt_cache_reads_do_not_count_against_the_quota() {
+    // With every system prompt read from the cache, the quota the pre-flight sizes holds;
+    // the same quota without prompt caching does not.
+    // The system prompt is all that is charged: no context, answers of no tokens.
+    let cached = |ratio: &str, tpm: Option<f64>| {
+        let mut p = with_quota(tpm);
+        let sys = &mut p.system;
+        sys.prompt.cache_hit_ratio = ratio.parse().unwrap();
+        sys.prompt.context_tokens = "0".parse().unwrap();
+        let intent = sys.intents.get_mut("recommendation").unwrap();
+        intent.output_tokens = "0".parse().unwrap();
+        p
+    };
+    let f = Preflight::of(&cached("100%", None));
+    let sonnet = f.models.iter().find(|m| m.name == "sonnet").unwrap();
+    assert!(
+        sonnet.cached_tokens > 50.0,
+        "the prompt is cached: {sonnet:?}"
+    );
+    assert_eq!(
+        sonnet.input_tokens, 0.0,
+        "and nothing else is read: {sonnet:?}"
+    );
+    let needed = sonnet.tokens_per_minute + sonnet.held_in_flight;
+    let quota = Some(needed * 1.1);
+    assert_eq!(bedrock_throttles(&cached("100%", quota)), 0);
+    let uncached = cached("0%", quota);
+    assert!(!Preflight::of(&uncached).over().is_empty());
+    assert!(
+        bedrock_throttles(&uncached) > 100,
+        "the prompt's tokens count without the cache"
+    );
+}

@@ -1,7 +1,9 @@
 //! The orchestrator queue against queueing theory, configured through ordinary profiles:
 //! a fixed task count (min = max = initial), autoscaling off, every other layer off,
 //! `cpu_per_message` as the service time and a stage with the arrival rate. Each check
-//! runs independent replications and asks for the closed form inside the 95 % CI.
+//! runs independent replications and asks for the closed form inside the 95 % CI. A
+//! Bedrock model's serving slots are checked the same way: calls of exponential length
+//! queue for `max_concurrency` slots like customers of an M/M/c queue.
 
 mod common;
 
@@ -122,4 +124,30 @@ fn m_d_1_matches_pollaczek_khinchine() {
     // ρ = 0.5, deterministic service: Wq = ρ / (2 μ (1 − ρ)) = 0.5 s.
     let r = run(&queue_profile(1, "1s", "0.5/s", "20000s"), "500s", 8);
     check(&r, "queue.mean_wait_s", 0.5);
+}
+
+#[test]
+fn model_slots_queue_calls_like_m_m_10() {
+    // Ten slots, calls of exp(1 s) (TTFT only: no output tokens), 9 calls a second: the
+    // mean TTFT is the Erlang C wait plus the call itself.
+    let (_, wq) = erlang_c(10, 9.0, 1.0);
+    let system = format!(
+        r#"{off}
+bedrock.tiering = false
+bedrock.models.sonnet.max_concurrency = 10
+bedrock.models.sonnet.ttft = "exp(mean=1s)"
+bedrock.models.sonnet.tokens_per_minute = 1000000000000
+bedrock.models.sonnet.requests_per_minute = 1000000000
+intents.recommendation.output_tokens = "0"
+"#,
+        off = layers_off_except(&["bedrock"])
+    );
+    let p = profile(
+        &system,
+        "poisson",
+        r#"recommendation = "100%""#,
+        &stage("steady", "3000s", 200_000, "9/s"),
+    );
+    let r = run(&p, "300s", 8);
+    check(&r, "ttft.mean_ms", 1000.0 * (1.0 + wq));
 }

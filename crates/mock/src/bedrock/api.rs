@@ -303,9 +303,11 @@ async fn whole(
     started: Instant,
 ) -> Response<Body> {
     let m = &app.bedrock.models[model];
+    let slot = m.serve().await;
     let answer = Answer::draw(app, m, &call);
     tokio::time::sleep_until(answer.timing.due(answer.output).into()).await;
     app.faults.pass_stall(&app.metrics).await;
+    drop(slot);
     settle(m, &call, lease, answer.output);
     let text = text_of(0, answer.output);
     let latency_ms = started.elapsed().as_millis() as u64;
@@ -447,6 +449,7 @@ fn stream(
         let app = task_app;
         let _open = app.metrics.stream(Api::Bedrock);
         let m = &app.bedrock.models[model];
+        let _slot = m.serve().await;
         let answer = Answer::draw(&app, m, &call);
         let fail_at = app
             .faults

@@ -21,6 +21,7 @@ use tokio::sync::Semaphore;
 
 use crate::clock;
 use crate::metrics::Metrics;
+use crate::pool::{Held, Pool};
 
 pub use surge_model::bedrock::Lease;
 
@@ -33,6 +34,8 @@ pub struct ModelState {
     quota: Mutex<Quota>,
     /// Tokens reserved by calls in flight (`surge_mock_bedrock_tokens_reserved`).
     reserved: prometheus::Gauge,
+    /// Serving slots, when the model serves only so many calls at once.
+    slots: Option<Pool>,
 }
 
 impl ModelState {
@@ -42,6 +45,16 @@ impl ModelState {
             spec: spec.clone(),
             quota: Mutex::new(Quota::new(spec, workers)),
             reserved: metrics.bedrock_reserved(name),
+            slots: surge_model::bedrock::slots(spec, workers).map(Pool::new),
+        }
+    }
+
+    /// Waits for a serving slot (at once without `max_concurrency`); the model works on
+    /// the call while the returned guard lives, and its TTFT starts now.
+    pub async fn serve(&self) -> Option<Held<'_>> {
+        match &self.slots {
+            Some(pool) => Some(pool.acquire().await),
+            None => None,
         }
     }
 
@@ -83,9 +96,11 @@ impl ModelState {
         surge_model::bedrock::charge(&self.spec, input, output)
     }
 
-    /// Cost of a call in US dollars, at the model's list prices.
-    pub fn cost(&self, input: u32, output: u32) -> f64 {
-        surge_cost::token_price(&self.spec, f64::from(input), f64::from(output))
+    /// Cost of a call in US dollars, at the model's list prices (`cached`: input tokens
+    /// read from the prompt cache, beside the `input` read otherwise).
+    pub fn cost(&self, input: u32, output: u32, cached: u32) -> f64 {
+        let f = f64::from;
+        surge_cost::token_price(&self.spec, f(input), f(output), f(cached))
     }
 }
 

@@ -38,6 +38,15 @@ fn rngs() -> Shared<ThreadRng> {
     Shared(rand::rng())
 }
 
+/// The input tokens of an LLM call.
+#[derive(Debug, Clone, Copy)]
+struct Input {
+    /// Read, prefilled and charged against the quota.
+    read: f64,
+    /// Read from Bedrock's prompt cache.
+    cached: f64,
+}
+
 /// Why a turn ended without an answer.
 struct Failed(ErrorCode, String);
 
@@ -198,8 +207,15 @@ impl Turn<'_> {
                 return self.respond(Answer::Ready { text, tokens }, true).await;
             }
         }
-        let input = turn::input_tokens(sys, sys.prompt_tokens(store), &mut rngs());
-        let answer = self.generate(input).await?;
+        let prompt = sys.prompt_tokens(store);
+        let input = turn::input_tokens(sys, prompt, &mut rngs());
+        let cached = turn::cached_prompt(sys, prompt, &mut rngs());
+        let answer = self
+            .generate(Input {
+                read: input - cached,
+                cached,
+            })
+            .await?;
         if let (Some(cache), Some(q)) = (&app.chat.semantic, question) {
             cache.insert(&self.msg.store, q, answer);
         }
@@ -299,10 +315,17 @@ impl Turn<'_> {
     }
 
     /// Generates and streams an LLM answer; returns it for the semantic cache.
-    async fn generate(&self, input: f64) -> Result<Cached, Failed> {
+    async fn generate(
+        &self,
+        Input {
+            read: input,
+            cached,
+        }: Input,
+    ) -> Result<Cached, Failed> {
         let app = self.app;
         let sys = &app.chat.sys;
         let (model, lease, reserved) = self.reserve(input).await?;
+        let slot = model.serve().await;
         let tokens = self.output_tokens();
         let timing = model.timing(input, &mut rand::rng());
         let back = WayBack::draw(sys, Route::Generated, &mut rngs());
@@ -334,6 +357,7 @@ impl Turn<'_> {
         } else {
             tokio::time::sleep_until(timing.due(tokens).into()).await;
         }
+        drop(slot);
         model.settle(lease, reserved, model.charge(input, f64::from(tokens)));
         let after = span(back.guardrails + back.format);
         let text = text_of(0, tokens);
@@ -349,8 +373,8 @@ impl Turn<'_> {
             sleep(after).await;
         }
         app.faults.pass_stall(&app.metrics).await;
-        self.done(Some(model), input.round() as u32, tokens, false)
-            .await;
+        let usage = Some((model, cached.round() as u32));
+        self.done(usage, input.round() as u32, tokens, false).await;
         Ok(Cached { text, tokens })
     }
 
@@ -374,15 +398,23 @@ impl Turn<'_> {
         Ok(())
     }
 
-    async fn done(&self, model: Option<&ModelState>, input: u32, output: u32, cache_hit: bool) {
+    /// The done frame; `model` is the model that answered and the input tokens it read
+    /// from its prompt cache (`input` are the others).
+    async fn done(
+        &self,
+        model: Option<(&ModelState, u32)>,
+        input: u32,
+        output: u32,
+        cache_hit: bool,
+    ) {
         let usage = Usage {
-            model: model.map(|m| m.name.clone()),
+            model: model.map(|(m, _)| m.name.clone()),
             intent: self.intent_name(),
             store: self.msg.store.clone(),
             input_tokens: input,
             output_tokens: output,
             cache_hit,
-            cost_usd: model.map_or(0.0, |m| m.cost(input, output)),
+            cost_usd: model.map_or(0.0, |(m, cached)| m.cost(input, output, cached)),
         };
         self.send(ServerFrame::Done {
             id: self.msg.id.clone(),

@@ -139,6 +139,8 @@ pub(crate) struct Sim<'p> {
     burst: Option<Burst>,
     table: Option<Table>,
     bedrock: Option<bedrock::Capacity>,
+    /// Serving slots per model (`None`: the model serves every call at once).
+    slots: Vec<Option<Orchestrator>>,
     counters: Counters,
     consumption: Consumption,
     steps: StepTimes,
@@ -190,6 +192,11 @@ impl<'p> Sim<'p> {
             .bedrock
             .enabled
             .then(|| bedrock::Capacity::new(plan.models.iter().map(|m| &m.model)));
+        let slots = plan
+            .models
+            .iter()
+            .map(|m| bedrock::slots(&m.model, 1.0))
+            .collect();
         let end = nanos(profile.duration);
         // A turn costs two to four events (see the module docs).
         let events_per_second = 3.0 * schedule.peak_rate();
@@ -222,6 +229,7 @@ impl<'p> Sim<'p> {
             burst,
             table,
             bedrock,
+            slots,
             counters: Counters::default(),
             consumption,
             steps: StepTimes::default(),

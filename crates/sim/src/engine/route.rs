@@ -216,9 +216,11 @@ impl Sim<'_> {
         let intent = &self.plan.intents[usize::from(msg.intent)];
         let prompt = self.plan.stores[usize::from(msg.store)].prompt_tokens;
         let input = turn::input_tokens(self.sys, prompt, &mut self.rng);
+        let cached = turn::cached_prompt(self.sys, prompt, &mut self.rng);
         let output = turn::output_tokens(&intent.output_tokens, intent.max_tokens, &mut self.rng);
         let msg = &mut self.msgs[m];
-        msg.input_tokens = input as f32;
+        msg.input_tokens = (input - cached) as f32;
+        msg.prompt_cached = cached > 0.0;
         msg.output_tokens = output;
         msg.attempts = 0;
         msg.mark = t;
@@ -240,14 +242,14 @@ impl Sim<'_> {
         let model = usize::from(self.msgs[m].model);
         let capacity = self.bedrock.as_mut().expect("bedrock enabled");
         if let Some(lease) = capacity.reserve(model, now, reserve) {
-            let spec = &self.plan.models[model].model;
-            let input = f64::from(self.msgs[m].input_tokens);
-            let tokens = Tokens::draw(spec, now, input, &mut self.rng);
-            let msg = &mut self.msgs[m];
-            msg.lease = Some(lease);
-            msg.first_token = tokens.first();
-            let end = tokens.due(msg.output_tokens);
-            return self.at(end, Event::LlmEnd(m));
+            self.msgs[m].lease = Some(lease);
+            if let Some(slots) = &mut self.slots[model] {
+                if !slots.try_start(now) {
+                    // Every slot is busy: the call waits, its quota reserved.
+                    return slots.enqueue(now, m);
+                }
+            }
+            return self.generate(m, now);
         }
         let msg = &mut self.msgs[m];
         let (attempts, fell_back) = (u32::from(msg.attempts), msg.fell_back);
@@ -274,6 +276,19 @@ impl Sim<'_> {
         }
     }
 
+    /// The model starts on the call of `m` at `now`: its first token comes after the TTFT
+    /// and the prompt's prefill, its last at the output rate.
+    pub(super) fn generate(&mut self, m: u32, now: Nanos) {
+        let model = usize::from(self.msgs[m].model);
+        let spec = &self.plan.models[model].model;
+        let input = f64::from(self.msgs[m].input_tokens);
+        let tokens = Tokens::draw(spec, now, input, &mut self.rng);
+        let msg = &mut self.msgs[m];
+        msg.first_token = tokens.first();
+        let end = tokens.due(msg.output_tokens);
+        self.at(end, Event::LlmEnd(m));
+    }
+
     pub(super) fn llm_end(&mut self, m: u32) {
         let now = self.now;
         let reserved = self.reserved(m);
@@ -288,16 +303,27 @@ impl Sim<'_> {
         let lease: Lease = msg.lease.take().expect("a call in progress holds a lease");
         msg.generated = true;
         let (mark, tokens, measured) = (msg.mark, msg.output_tokens, msg.measured);
+        let store = usize::from(msg.store);
+        let cached = if msg.prompt_cached {
+            self.plan.stores[store].prompt_tokens
+        } else {
+            0.0
+        };
         self.consumption.llm_call(
-            usize::from(msg.store),
+            store,
             model,
             f64::from(msg.input_tokens),
             f64::from(msg.output_tokens),
+            cached,
         );
         self.bedrock
             .as_mut()
             .expect("bedrock enabled")
             .settle(model, lease, reserved, used);
+        let next = self.slots[model].as_mut().and_then(|s| s.finish(now));
+        if let Some(next) = next {
+            self.generate(next, now);
+        }
         if measured {
             self.steps.add(Step::Llm, now - mark);
             if self.sys.bedrock.streaming && tokens > 1 {
