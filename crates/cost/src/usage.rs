@@ -125,7 +125,11 @@ impl Usage {
             };
             let prompt = sys.prompt_tokens(store);
             let cached_per_call = sys.prompt.cache_hit_ratio.fraction() * prompt;
-            let input_per_call = sys.prompt.context_tokens.mean() + prompt - cached_per_call;
+            // A conversation's turns carry its growing history (with prompt.history).
+            let history =
+                surge_model::turn::mean_history_tokens(sys, profile.traffic.conversation_turns);
+            let input_per_call =
+                sys.prompt.context_tokens.mean() + prompt + history - cached_per_call;
             for (intent_name, intent_share) in &profile.traffic.intents {
                 let Some(intent) = sys.intents.get(intent_name) else {
                     continue;

@@ -202,6 +202,41 @@ async fn a_cached_system_prompt_is_neither_read_nor_charged() {
 }
 
 #[tokio::test]
+async fn the_context_grows_with_each_turn_of_the_session() {
+    let mut sys = constant_system();
+    sys.prompt.context_tokens = "250".parse().unwrap();
+    sys.prompt.cache_hit_ratio = "100%".parse().unwrap();
+    sys.prompt.history = Some(surge_profile::system::History {
+        tokens_per_turn: "100".parse().unwrap(),
+        turns: 2,
+    });
+    let server = common::start(sys).await;
+    let mut ws = connect(server.addr).await;
+    let mut inputs = Vec::new();
+    for i in 0..4 {
+        let (_, frames) = ask(
+            &mut ws,
+            &format!("m-{i}"),
+            "Can you recommend manga like One Piece?",
+        )
+        .await;
+        let (_, ServerFrame::Done { usage, .. }) = frames.last().unwrap() else {
+            panic!("done last")
+        };
+        inputs.push(usage.input_tokens);
+    }
+    // The context, plus 100 tokens per earlier turn, at most two kept.
+    assert_eq!(inputs, [250, 350, 450, 450]);
+    // A new session starts without history.
+    let mut fresh = connect(server.addr).await;
+    let (_, frames) = ask(&mut fresh, "f-0", "Can you recommend manga like One Piece?").await;
+    let (_, ServerFrame::Done { usage, .. }) = frames.last().unwrap() else {
+        panic!("done last")
+    };
+    assert_eq!(usage.input_tokens, 250);
+}
+
+#[tokio::test]
 async fn a_token_tick_batches_frames_without_losing_tokens() {
     let mut sys = constant_system();
     for m in sys.bedrock.models.values_mut() {

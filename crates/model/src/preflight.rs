@@ -131,7 +131,9 @@ impl Preflight {
             .sum::<f64>()
             / stores.max(1e-12);
         let cached = prompt * sys.prompt.cache_hit_ratio.fraction();
-        let input = prompt + sys.prompt.context_tokens.mean() - cached;
+        let per_session = schedule.total_messages() / schedule.peak_sessions().max(1.0);
+        let history = turn::mean_history_tokens(sys, per_session);
+        let input = prompt + sys.prompt.context_tokens.mean() + history - cached;
 
         let models = sys
             .bedrock

@@ -251,11 +251,37 @@ pub fn semantic_hit<G: Rngs + ?Sized>(sys: &SystemModel, rngs: &mut G) -> bool {
     )
 }
 
-/// Step 6: input tokens of an LLM call: the store's rendered prompt (`prompt_tokens`) and the
-/// conversation context.
+/// Step 6: input tokens of an LLM call: the store's rendered prompt (`prompt_tokens`), the
+/// conversation context and, with `prompt.history`, the history of the session's
+/// `earlier_turns` (at most `prompt.history.turns` of them).
 #[inline]
-pub fn input_tokens<G: Rngs + ?Sized>(sys: &SystemModel, prompt_tokens: f64, rngs: &mut G) -> f64 {
-    prompt_tokens + sys.prompt.context_tokens.sample(rngs.of(Layer::Prompt))
+pub fn input_tokens<G: Rngs + ?Sized>(
+    sys: &SystemModel,
+    prompt_tokens: f64,
+    earlier_turns: u32,
+    rngs: &mut G,
+) -> f64 {
+    let p = &sys.prompt;
+    let input = prompt_tokens + p.context_tokens.sample(rngs.of(Layer::Prompt));
+    match &p.history {
+        None => input,
+        Some(h) => {
+            let kept = earlier_turns.min(u32::from(h.turns));
+            input + f64::from(kept) * h.tokens_per_turn.sample(rngs.of(Layer::Prompt))
+        }
+    }
+}
+
+/// Step 6: the mean history a session's `n`-th message carries, over messages 1..=n
+/// (for arithmetic without sessions: the pre-flight and the cost model).
+pub fn mean_history_tokens(sys: &SystemModel, messages_per_session: f64) -> f64 {
+    let Some(history) = &sys.prompt.history else {
+        return 0.0;
+    };
+    let n = messages_per_session.max(1.0).round() as u32;
+    let h = u32::from(history.turns);
+    let kept: u64 = (0..n).map(|k| u64::from(k.min(h))).sum();
+    kept as f64 / f64::from(n) * history.tokens_per_turn.mean()
 }
 
 /// Step 6: the input tokens Bedrock reads from its prompt cache for this call: the store's
@@ -570,7 +596,29 @@ mod tests {
             "at most max_tokens"
         );
         sys.prompt.context_tokens = "300".parse().unwrap();
-        assert_eq!(input_tokens(&sys, 1_200.0, r), 1_500.0);
+        assert_eq!(
+            input_tokens(&sys, 1_200.0, 7, r),
+            1_500.0,
+            "no history by default"
+        );
+        sys.prompt.history = Some(surge_profile::system::History {
+            tokens_per_turn: "100".parse().unwrap(),
+            turns: 5,
+        });
+        assert_eq!(
+            input_tokens(&sys, 1_200.0, 0, r),
+            1_500.0,
+            "a first turn has none"
+        );
+        assert_eq!(input_tokens(&sys, 1_200.0, 3, r), 1_800.0);
+        assert_eq!(
+            input_tokens(&sys, 1_200.0, 9, r),
+            2_000.0,
+            "five turns kept"
+        );
+        // Messages 1..=4 of a session carry 0, 1, 2, 3 earlier turns: 1.5 on average.
+        assert_eq!(mean_history_tokens(&sys, 4.0), 150.0);
+        sys.prompt.history = None;
         assert_eq!(
             cached_prompt(&sys, 1_200.0, r),
             0.0,

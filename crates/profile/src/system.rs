@@ -360,6 +360,25 @@ pub struct Prompt {
     /// `cache_read_price_per_million`. 0 (the default): no prompt caching.
     #[serde(default, skip_serializing_if = "is_no_share")]
     pub cache_hit_ratio: Percent,
+    /// A context that grows with the conversation: the history of the session's earlier
+    /// turns, on top of `context_tokens`. Without it the context does not grow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<History>,
+}
+
+/// The history the orchestrator sends back with every message (`prompt.history`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct History {
+    /// Tokens each earlier turn of the session adds to the context.
+    pub tokens_per_turn: Dist<f64>,
+    /// Earlier turns kept in the prompt.
+    #[serde(default = "ten_turns")]
+    pub turns: u8,
+}
+
+fn ten_turns() -> u8 {
+    10
 }
 
 fn is_no_share(p: &Percent) -> bool {

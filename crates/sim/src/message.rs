@@ -31,6 +31,9 @@ pub struct Message {
     pub stage: u8,
     /// Retries of the current contended step.
     pub attempts: u8,
+    /// Messages its session sent before it (counted only when the context grows with
+    /// them, at most 255).
+    pub earlier_turns: u8,
     /// Requests of the current DynamoDB step still to be served.
     pub pending: u8,
     pub lease: Option<Lease>,

@@ -98,3 +98,39 @@ fn prompt_cache_reads_do_not_count_against_the_quota() {
         "the prompt's tokens count without the cache"
     );
 }
+
+#[test]
+fn the_context_grows_with_the_sessions_earlier_turns() {
+    // Only the history is charged: a cached prompt, no other context, answers of no
+    // tokens. M messages spread at random over S sessions carry M(M-1)/(2S) earlier
+    // turns in all (the binomial count of pairs), 100 tokens each.
+    let mut p = with_quota(Some(1e12));
+    let sys = &mut p.system;
+    sys.prompt.cache_hit_ratio = "100%".parse().unwrap();
+    sys.prompt.context_tokens = "0".parse().unwrap();
+    sys.prompt.history = Some(surge_profile::system::History {
+        tokens_per_turn: "100".parse().unwrap(),
+        turns: 255,
+    });
+    sys.bedrock.models.get_mut("sonnet").unwrap().ttft = "10ms".parse().unwrap();
+    sys.intents.get_mut("recommendation").unwrap().output_tokens = "0".parse().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let opts = SimOptions {
+        out_root: Some(root.path().to_path_buf()),
+        ..SimOptions::default()
+    };
+    let out = simulate(&p, &opts).unwrap();
+    let timeline =
+        surge_record::Timeline::read(&out.run_dir.unwrap().join("timeline.csv")).unwrap();
+    let charged: f64 = timeline
+        .column("bedrock_tokens_per_min:sonnet")
+        .unwrap()
+        .iter()
+        .sum();
+    let (m, s) = (out.report.sent as f64, 500.0);
+    let expected = 100.0 * m * (m - 1.0) / (2.0 * s);
+    assert!(
+        (charged / expected - 1.0).abs() < 0.05,
+        "charged {charged}, expected {expected} for {m} messages over {s} sessions"
+    );
+}

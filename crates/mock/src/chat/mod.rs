@@ -184,13 +184,17 @@ where
     let _open = app.metrics.stream(Api::Chat);
     let (tx, mut rx) = mpsc::channel::<Out>(64);
     let user = Arc::new(Mutex::new(app.chat.user_bucket()));
+    // Messages this session sent before: the history its next turn carries.
+    let mut turns: u32 = 0;
     loop {
         tokio::select! {
             incoming = ws.next() => match incoming {
                 Some(Ok(Message::Text(text))) => {
                     match ChatMessage::from_json(text.as_str()) {
                         Ok(msg) => {
-                            tokio::spawn(turn::answer(app.clone(), user.clone(), msg, tx.clone()));
+                            let earlier = turns;
+                            turns = turns.saturating_add(1);
+                            tokio::spawn(turn::answer(app.clone(), user.clone(), msg, earlier, tx.clone()));
                         }
                         Err(e) => {
                             app.metrics.error(Api::Chat);

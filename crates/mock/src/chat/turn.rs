@@ -61,6 +61,8 @@ enum Answer {
 struct Turn<'a> {
     app: &'a App,
     msg: &'a ChatMessage,
+    /// Messages the session sent before this one.
+    earlier_turns: u32,
     out: &'a mpsc::Sender<Out>,
     intent: usize,
 }
@@ -70,6 +72,7 @@ pub async fn answer(
     app: Arc<App>,
     user: Arc<Mutex<UserBucket>>,
     msg: ChatMessage,
+    earlier_turns: u32,
     out: mpsc::Sender<Out>,
 ) {
     let started = Instant::now();
@@ -82,6 +85,7 @@ pub async fn answer(
     let mut turn = Turn {
         app: &app,
         msg: &msg,
+        earlier_turns,
         out: &out,
         intent: 0,
     };
@@ -208,7 +212,7 @@ impl Turn<'_> {
             }
         }
         let prompt = sys.prompt_tokens(store);
-        let input = turn::input_tokens(sys, prompt, &mut rngs());
+        let input = turn::input_tokens(sys, prompt, self.earlier_turns, &mut rngs());
         let cached = turn::cached_prompt(sys, prompt, &mut rngs());
         let answer = self
             .generate(Input {

@@ -141,6 +141,8 @@ pub(crate) struct Sim<'p> {
     bedrock: Option<bedrock::Capacity>,
     /// Serving slots per model (`None`: the model serves every call at once).
     slots: Vec<Option<Orchestrator>>,
+    /// Messages each session has sent, when the context grows with them.
+    turns: Option<Vec<u8>>,
     counters: Counters,
     consumption: Consumption,
     steps: StepTimes,
@@ -230,6 +232,7 @@ impl<'p> Sim<'p> {
             table,
             bedrock,
             slots,
+            turns: sys.prompt.history.is_some().then(Vec::new),
             counters: Counters::default(),
             consumption,
             steps: StepTimes::default(),

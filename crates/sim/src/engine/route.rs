@@ -33,6 +33,15 @@ impl Sim<'_> {
         self.consumption.message(store);
         let connected = self.gateway.connected().max(1);
         let session = self.rng.gateway.below(connected) as u32;
+        let earlier_turns = self.turns.as_mut().map_or(0, |turns| {
+            let i = session as usize;
+            if i >= turns.len() {
+                turns.resize(i + 1, 0);
+            }
+            let earlier = turns[i];
+            turns[i] = earlier.saturating_add(1);
+            earlier
+        });
         let m = self.msgs.insert(Message {
             t0,
             session,
@@ -41,6 +50,7 @@ impl Sim<'_> {
             model: self.plan.intents[intent].model as u8,
             stage: stage.min(u8::MAX as usize) as u8,
             measured: t0 >= self.warmup,
+            earlier_turns,
             ..Message::default()
         });
         if let Some(at) = self.sessions.arrive(session, t0, m) {
@@ -215,7 +225,8 @@ impl Sim<'_> {
         let msg = &self.msgs[m];
         let intent = &self.plan.intents[usize::from(msg.intent)];
         let prompt = self.plan.stores[usize::from(msg.store)].prompt_tokens;
-        let input = turn::input_tokens(self.sys, prompt, &mut self.rng);
+        let earlier = u32::from(msg.earlier_turns);
+        let input = turn::input_tokens(self.sys, prompt, earlier, &mut self.rng);
         let cached = turn::cached_prompt(self.sys, prompt, &mut self.rng);
         let output = turn::output_tokens(&intent.output_tokens, intent.max_tokens, &mut self.rng);
         let msg = &mut self.msgs[m];
