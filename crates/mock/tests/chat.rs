@@ -81,6 +81,24 @@ async fn ask(ws: &mut Ws, id: &str, text: &str) -> (Instant, Vec<(Instant, Serve
     (sent, frames)
 }
 
+/// The usage the done frame of an answer reports.
+fn usage_of(frames: &[(Instant, ServerFrame)]) -> &surge_protocol::Usage {
+    match frames.last() {
+        Some((_, ServerFrame::Done { usage, .. })) => usage,
+        last => panic!("the answer ends with a done frame, not {last:?}"),
+    }
+}
+
+/// A chat context of 250 tokens a turn and every system prompt from the prompt cache.
+fn cached_context_system() -> SystemModel {
+    let mut sys = constant_system();
+    sys.prompt.context_tokens = "250".parse().unwrap();
+    sys.prompt.cache_hit_ratio = "100%".parse().unwrap();
+    sys
+}
+
+const RECOMMEND: &str = "Can you recommend manga like One Piece?";
+
 #[test]
 fn the_classifier_learns_every_intent_from_its_texts() {
     let sys = common::system();
@@ -154,7 +172,7 @@ async fn a_model_of_one_slot_serves_one_call_at_a_time() {
     }
     let server = common::start(sys).await;
     let (mut a, mut b) = (connect(server.addr).await, connect(server.addr).await);
-    let text = "Can you recommend manga like One Piece?";
+    let text = RECOMMEND;
     // Each call holds the slot for TTFT 100 ms + 20 tokens at 100/s = 300 ms.
     let ((_, first), (_, second)) =
         tokio::join!(ask(&mut a, "m-1", text), ask(&mut b, "m-2", text));
@@ -178,18 +196,14 @@ async fn a_model_of_one_slot_serves_one_call_at_a_time() {
 
 #[tokio::test]
 async fn a_cached_system_prompt_is_neither_read_nor_charged() {
-    let mut sys = constant_system();
-    sys.prompt.context_tokens = "250".parse().unwrap();
-    sys.prompt.cache_hit_ratio = "100%".parse().unwrap();
+    let mut sys = cached_context_system();
     for m in sys.bedrock.models.values_mut() {
         m.cache_read_price_per_million = Some("$0".parse().unwrap());
     }
     let server = common::start(sys.clone()).await;
     let mut ws = connect(server.addr).await;
-    let (_, frames) = ask(&mut ws, "m-1", "Can you recommend manga like One Piece?").await;
-    let (_, ServerFrame::Done { usage, .. }) = frames.last().unwrap() else {
-        panic!("done last")
-    };
+    let (_, frames) = ask(&mut ws, "m-1", RECOMMEND).await;
+    let usage = usage_of(&frames);
     // Only the context is read; the prompt came from the cache, free.
     assert_eq!(usage.input_tokens, 250, "{usage:?}");
     let sonnet = &sys.bedrock.models["sonnet"];
@@ -203,9 +217,7 @@ async fn a_cached_system_prompt_is_neither_read_nor_charged() {
 
 #[tokio::test]
 async fn the_context_grows_with_each_turn_of_the_session() {
-    let mut sys = constant_system();
-    sys.prompt.context_tokens = "250".parse().unwrap();
-    sys.prompt.cache_hit_ratio = "100%".parse().unwrap();
+    let mut sys = cached_context_system();
     sys.prompt.history = Some(surge_profile::system::History {
         tokens_per_turn: "100".parse().unwrap(),
         turns: 2,
@@ -214,26 +226,15 @@ async fn the_context_grows_with_each_turn_of_the_session() {
     let mut ws = connect(server.addr).await;
     let mut inputs = Vec::new();
     for i in 0..4 {
-        let (_, frames) = ask(
-            &mut ws,
-            &format!("m-{i}"),
-            "Can you recommend manga like One Piece?",
-        )
-        .await;
-        let (_, ServerFrame::Done { usage, .. }) = frames.last().unwrap() else {
-            panic!("done last")
-        };
-        inputs.push(usage.input_tokens);
+        let (_, frames) = ask(&mut ws, &format!("m-{i}"), RECOMMEND).await;
+        inputs.push(usage_of(&frames).input_tokens);
     }
     // The context, plus 100 tokens per earlier turn, at most two kept.
     assert_eq!(inputs, [250, 350, 450, 450]);
     // A new session starts without history.
     let mut fresh = connect(server.addr).await;
-    let (_, frames) = ask(&mut fresh, "f-0", "Can you recommend manga like One Piece?").await;
-    let (_, ServerFrame::Done { usage, .. }) = frames.last().unwrap() else {
-        panic!("done last")
-    };
-    assert_eq!(usage.input_tokens, 250);
+    let (_, frames) = ask(&mut fresh, "f-0", RECOMMEND).await;
+    assert_eq!(usage_of(&frames).input_tokens, 250);
 }
 
 #[tokio::test]
