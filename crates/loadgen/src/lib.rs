@@ -84,7 +84,7 @@ pub struct RunOptions {
     /// Worker processes (1: everything in this process).
     pub shards: u32,
     pub bind: Vec<IpAddr>,
-    /// Results root: run directories go to OUT/<profile>/<UTC timestamp>/.
+    /// Results root: run directories go to `OUT/<profile>/<UTC timestamp>/`.
     pub out: PathBuf,
     pub metrics_addr: Option<SocketAddr>,
     pub pushgateway: Option<String>,

@@ -35,7 +35,7 @@ impl std::fmt::Debug for Pool {
 pub enum Entry {
     /// A server was free: the caller holds it.
     Served,
-    /// The caller waits for a server ([`Pool::wait`]).
+    /// The caller waits for a server ([`Pool::hold`]).
     Queued(oneshot::Receiver<()>),
 }
 

@@ -142,7 +142,7 @@ impl Pair {
     }
 }
 
-/// e2e and ttft of one traffic stage, for the report, with the same shortcut as [`Pair`].
+/// e2e and ttft of one traffic stage, for the report, with the same shortcut as `Pair`.
 pub struct StageLatencies {
     pub e2e: Histogram<u64>,
     pub ttft: Histogram<u64>,

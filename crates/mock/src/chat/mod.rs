@@ -1,7 +1,7 @@
 //! The chat WebSocket (`/chat`): the seed's chatbot, in-process.
 //!
 //! One task per connection reads messages and writes frames; each message is answered by
-//! its own task ([`turn`]) that sends frames back through a channel, so a client that
+//! its own task (`turn`) that sends frames back through a channel, so a client that
 //! pipelines gets its answers interleaved, correlated by message id; frames waiting
 //! together go out in one write. Per connection the mock keeps a small read buffer and a
 //! write buffer only as large as the frames waiting, so tens of thousands of idle sessions
