@@ -19,7 +19,6 @@ use surge_model::draw::Shared;
 use surge_model::orchestrator::{Orchestrator, WorkerShare};
 use surge_model::turn;
 use surge_profile::SystemModel;
-use surge_profile::system::{BurstWorkers, Orchestrator as OrchestratorModel};
 use tokio::time::sleep;
 
 use crate::clock;
@@ -28,8 +27,6 @@ use crate::pool::{Entry, Pool};
 
 /// One process's share of the orchestrator service.
 pub struct Ecs {
-    model: OrchestratorModel,
-    burst_model: BurstWorkers,
     sys: SystemModel,
     share: WorkerShare,
     workers: Pool,
@@ -60,9 +57,7 @@ impl Ecs {
                 .burst
                 .enabled
                 .then(|| Mutex::new(Burst::new(&sys.burst))),
-            burst_model: sys.burst.clone(),
             sys: sys.clone(),
-            model,
             metrics,
         };
         ecs.report(&ecs.workers.lock());
@@ -95,7 +90,7 @@ impl Ecs {
             let mut service = self.workers.lock();
             let way = if service.try_start(now) {
                 Way::Worker(Entry::Served)
-            } else if let Some(start) = turn::overflows(&self.burst_model, service.queue_len())
+            } else if let Some(start) = turn::overflows(&self.sys.burst, service.queue_len())
                 .then(|| self.burst().and_then(|mut b| b.try_invoke(now)))
                 .flatten()
             {
@@ -108,7 +103,7 @@ impl Ecs {
         };
         match way {
             Way::Burst(start) => {
-                let busy = turn::burst_busy(&self.burst_model, start, &mut Shared(rand::rng()));
+                let busy = turn::burst_busy(&self.sys.burst, start, &mut Shared(rand::rng()));
                 sleep(clock::span(busy)).await;
                 if let Some(mut b) = self.burst() {
                     b.release(clock::now());
@@ -128,7 +123,7 @@ impl Ecs {
     pub async fn autoscale(self: Arc<Self>) {
         let period = {
             let scaling = self.scaling.lock().expect("scaling lock");
-            if !(self.model.enabled && scaling.enabled()) {
+            if !scaling.enabled() {
                 return;
             }
             clock::span(scaling.period())
