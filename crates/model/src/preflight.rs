@@ -341,11 +341,9 @@ sessions = 500
 message_rate = "600/min"
 "#
         );
-        let dir = std::env::temp_dir().join(format!("surge-preflight-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!(
-            "p{tokens_per_minute}-{requests_per_minute}-{burndown}.toml"
-        ));
+        // A directory of its own: tests run in parallel and may write the same profile.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("preflight.toml");
         std::fs::write(&path, text).unwrap();
         Profile::load(&path).unwrap_or_else(|e| panic!("{e}"))
     }
