@@ -94,6 +94,25 @@ pub enum Command {
     ///   --vary orchestrator.min_tasks=10..60 --vary cache.prewarm=on|off
     Plan(commands::plan::Args),
 
+    /// Fit the system model to measured runs, so that it predicts the next load level.
+    ///
+    /// Replays each measured run's own traffic (from its run.json) on the profile's system
+    /// model and moves the keys named by --fit until the replays reproduce what the runs
+    /// measured: e2e, TTFT and inter-token latency percentiles (p50/p90/p99) overall, per
+    /// store and per model, the error ratio, and — when the run scraped the server
+    /// (`surge run --scrape`) — busy orchestrator workers and the task count. Latency
+    /// distributions are fitted as distributions (size and spread). Keys the runs cannot
+    /// identify are named with the reason and kept as written; keys whose effects cannot
+    /// be told apart are fitted as one. Give runs at two or more load levels: a worker
+    /// pool's size only shows where messages queue. Writes the fitted system model with
+    /// --out (TOML, each fitted key commented) and prints the fit, worst scope first.
+    /// Deterministic for a given --seed. Exits 2 for a run directory that is not a measured
+    /// run, or a key that is unknown or not a latency, rate or number.
+    ///
+    /// Example: surge calibrate results/local/run-30 results/local/run-60
+    ///   --profile profiles/local.toml --out fitted.toml
+    Calibrate(commands::calibrate::Args),
+
     /// Report on one or more run directories: percentiles, stages, stores, models, charts.
     ///
     /// Merges every shard log of every directory given (histograms are added, never
@@ -191,6 +210,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Simulate(args) => commands::simulate::run(&args),
         Command::Cost(args) => commands::cost::run(&args),
         Command::Plan(args) => commands::plan::run(&args),
+        Command::Calibrate(args) => commands::calibrate::run(&args),
         Command::Report(args) => commands::report::run(&args),
         Command::Compare(args) => commands::compare::run(&args),
         Command::Run(args) => commands::run::run(&args).await,

@@ -116,6 +116,17 @@ impl Burst {
     }
 }
 
+/// How long Lambda's scaling takes at most, from the first invocation that hits the limit,
+/// before `concurrency` environments may run at once: the limit starts at `scale_step` and grows by
+/// `scale_step` each `scale_interval` in which invocations hit it, as in [`Burst`]. (The
+/// cap, [`BurstModel::concurrency_cap`], is not applied here.)
+pub fn scale_time(model: &BurstModel, concurrency: f64) -> Nanos {
+    let step = f64::from(model.scale_step.max(1));
+    let steps = ((concurrency - step) / step).ceil().max(0.0);
+    // Saturates (`as`) for a concurrency no scaling reaches.
+    (steps as u64).saturating_mul(nanos(model.scale_interval).max(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +157,17 @@ mod tests {
         b.release(1);
         assert_eq!(b.try_invoke(2), Some(Start::Warm));
         assert_eq!(b.cold_starts, 10);
+    }
+
+    #[test]
+    fn scaling_adds_a_step_per_interval() {
+        let mut m = model(0);
+        m.scale_step = 100;
+        let second = 1_000_000_000;
+        assert_eq!(scale_time(&m, 0.0), 0);
+        assert_eq!(scale_time(&m, 100.0), 0, "the first step is there at once");
+        assert_eq!(scale_time(&m, 101.0), 10 * second);
+        assert_eq!(scale_time(&m, 250.0), 20 * second);
     }
 
     #[test]

@@ -10,13 +10,21 @@
 //! for: steady and peak tokens and requests per minute, average input and output tokens per
 //! call. The arithmetic is means, with no queueing. A line over its quota will throttle in
 //! the simulation and on the day. A line under it can still throttle in bursts.
+//!
+//! Two lines look past the peak's rates. [`BurstDemand`]: the Lambda environments the
+//! messages beyond the orchestrator's capacity at its task maximum hold (Little's law, cold
+//! starts included) against the cap of [`crate::burst`]. [`Reconnects`]: API Gateway closes
+//! every connection after `gateway.max_connection`, so the sessions a ramp opened reconnect
+//! together one `max_connection` later, on top of the connections then new.
 
-use surge_profile::Profile;
 use surge_profile::overview::Overview;
+use surge_profile::{Duration, Profile, Schedule, SystemModel};
 
 use crate::bedrock::{charge, prefill};
+use crate::burst::scale_time;
 use crate::dynamodb::Table;
-use crate::time::SECOND;
+use crate::orchestrator::WorkerShare;
+use crate::time::{SECOND, secs, truncate};
 use crate::turn;
 
 /// One model's demand at the peak.
@@ -87,6 +95,112 @@ impl Line {
     }
 }
 
+/// The Lambda burst workers at the peak.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BurstDemand {
+    /// `orchestrator.enabled = false`: no queue, so nothing overflows to Lambda.
+    NoOrchestrator,
+    /// `burst.enabled = false`: the messages beyond the orchestrator wait in its queue.
+    Off(Orchestration),
+    On(BurstNeed),
+}
+
+/// What the orchestrator serves at its task maximum, and what it leaves at the peak.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Orchestration {
+    /// Tasks at most: `max_tasks`, or `initial_tasks` without autoscaling.
+    pub tasks: u32,
+    /// The key that holds them (`orchestrator.max_tasks`).
+    pub tasks_key: &'static str,
+    /// Messages per second with every worker of those tasks busy.
+    pub capacity: f64,
+    /// Messages per second of the peak beyond that.
+    pub overflow: f64,
+}
+
+/// The concurrency the burst workers need for the orchestrator's overflow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BurstNeed {
+    pub orchestration: Orchestration,
+    /// Mean seconds an invocation holds its environment: start (cold or warm) + service.
+    pub cold_hold: f64,
+    pub warm_hold: f64,
+    /// Environments in use as the overflow sets in (Little's law: cold starts beyond the
+    /// provisioned environments).
+    pub concurrency: f64,
+    /// The same once environments are reused warm (within `keep_warm`).
+    pub warm_concurrency: f64,
+    /// `burst.concurrency_cap()`, and the key of the limit that sets it.
+    pub cap: u32,
+    pub cap_key: &'static str,
+    /// Lambda's scaling: `scale_step` more environments per `scale_interval` while
+    /// invocations hit the limit; `scale_time` is how long it takes to allow the need
+    /// (up to the cap).
+    pub scale_step: u32,
+    pub scale_interval: Duration,
+    pub scale_time: Duration,
+    /// The same arithmetic at `initial_tasks`, before autoscaling adds tasks (when it may).
+    pub before_scale_out: Option<BeforeScaleOut>,
+}
+
+impl BurstNeed {
+    pub fn share(&self) -> f64 {
+        ratio(self.concurrency, f64::from(self.cap))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BeforeScaleOut {
+    pub tasks: u32,
+    pub capacity: f64,
+    pub overflow: f64,
+    pub concurrency: f64,
+}
+
+/// The reconnections `gateway.max_connection` forces over the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reconnects {
+    pub max_connection: Duration,
+    pub duration: Duration,
+    /// The wave of the highest connection rate; `None` when no connection reaches
+    /// `max_connection` in the run.
+    pub fastest: Option<ReconnectWave>,
+    /// The wave of the most sessions, when it is not the fastest.
+    pub largest: Option<ReconnectWave>,
+    /// Waves in the run: every opening of sessions, every `max_connection`.
+    pub waves: usize,
+}
+
+/// Connections asked of the gateway while sessions opened `max_connection` (or a multiple)
+/// earlier reconnect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconnectWave {
+    /// When the wave starts.
+    pub at: Duration,
+    /// When the sessions reconnecting were first opened.
+    pub opened: Duration,
+    /// Sessions reconnecting, and at what rate (per second): the rate they were admitted at.
+    pub sessions: f64,
+    pub reconnects: f64,
+    /// New connections per second the schedule opens meanwhile.
+    pub new: f64,
+    /// Sessions per second the schedule closes meanwhile (they do not reconnect).
+    pub leaving: f64,
+    /// `gateway.connect_rate`, per second.
+    pub quota: f64,
+}
+
+impl ReconnectWave {
+    /// Connections per second the gateway is asked to admit.
+    pub fn rate(&self) -> f64 {
+        (self.reconnects + self.new - self.leaving).max(0.0)
+    }
+
+    pub fn share(&self) -> f64 {
+        ratio(self.rate(), self.quota)
+    }
+}
+
 /// The profile's peak against every quota.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Preflight {
@@ -94,6 +208,9 @@ pub struct Preflight {
     pub peak_messages_per_second: f64,
     pub models: Vec<ModelDemand>,
     pub lines: Vec<Line>,
+    pub burst: BurstDemand,
+    /// `None` without a gateway.
+    pub reconnects: Option<Reconnects>,
 }
 
 fn ratio(demand: f64, quota: f64) -> f64 {
@@ -196,6 +313,7 @@ impl Preflight {
             .collect();
 
         let mut lines = Vec::new();
+        let mut reconnect = None;
         let g = &sys.gateway;
         if g.enabled {
             // Sessions per second the schedule asks to connect: over a ramp, its slope; at a
@@ -220,6 +338,16 @@ impl Preflight {
                 peak: ramp,
                 quota: g.connect_rate.per_second(),
             });
+            let r = reconnects(profile, &schedule);
+            if let Some(w) = &r.fastest {
+                lines.push(Line {
+                    what: "connections/s in the reconnect wave (at +max_connection)",
+                    key: "gateway.connect_rate",
+                    peak: w.rate(),
+                    quota: w.quota,
+                });
+            }
+            reconnect = Some(r);
             let per_message = if sys.bedrock.streaming { 3.0 } else { 2.0 };
             lines.push(Line {
                 what: "account requests/s (message and callback posts)",
@@ -257,10 +385,21 @@ impl Preflight {
                     * o.autoscaling.target_cpu.fraction(),
             });
         }
+        let burst = burst_demand(sys, peak);
+        if let BurstDemand::On(b) = &burst {
+            lines.push(Line {
+                what: "Lambda burst concurrency (overflow beyond the task maximum)",
+                key: b.cap_key,
+                peak: b.concurrency,
+                quota: f64::from(b.cap),
+            });
+        }
         Self {
             peak_messages_per_second: peak,
             models,
             lines,
+            burst,
+            reconnects: reconnect,
         }
     }
 
@@ -275,13 +414,259 @@ impl Preflight {
                 over.push(format!("bedrock.models.{}.requests_per_minute", m.name));
             }
         }
-        over.extend(
-            self.lines
-                .iter()
-                .filter(|l| l.share() > 1.0)
-                .map(|l| l.key.to_string()),
-        );
+        for l in self.lines.iter().filter(|l| l.share() > 1.0) {
+            // Two lines hold gateway.connect_rate: the ramp and the reconnect wave.
+            if !over.iter().any(|k| k == l.key) {
+                over.push(l.key.to_string());
+            }
+        }
         over
+    }
+}
+
+/// The orchestrator's capacity at `tasks` and what the peak leaves beyond it.
+fn orchestration(
+    sys: &SystemModel,
+    tasks: u32,
+    tasks_key: &'static str,
+    peak: f64,
+) -> Orchestration {
+    let o = &sys.orchestrator;
+    // A worker is busy with a message for its mean CPU over the worker's share of a vCPU.
+    let cpu = truncate(o.cpu_per_message.mean());
+    let service = secs(WorkerShare::new(o).service_time(cpu));
+    let workers = f64::from(tasks) * f64::from(o.workers_per_task);
+    let capacity = if service > 0.0 {
+        workers / service
+    } else {
+        f64::INFINITY
+    };
+    Orchestration {
+        tasks,
+        tasks_key,
+        capacity,
+        overflow: (peak - capacity).max(0.0),
+    }
+}
+
+/// The Lambda concurrency the peak's overflow beyond the orchestrator needs.
+fn burst_demand(sys: &SystemModel, peak: f64) -> BurstDemand {
+    let o = &sys.orchestrator;
+    if !o.enabled {
+        return BurstDemand::NoOrchestrator;
+    }
+    let scales = o.autoscaling.enabled;
+    let most = if scales {
+        orchestration(
+            sys,
+            o.max_tasks.max(o.initial_tasks),
+            "orchestrator.max_tasks",
+            peak,
+        )
+    } else {
+        orchestration(sys, o.initial_tasks, "orchestrator.initial_tasks", peak)
+    };
+    let b = &sys.burst;
+    if !b.enabled {
+        return BurstDemand::Off(most);
+    }
+    let seconds = |d: &surge_profile::Dist<Duration>| d.mean() / SECOND as f64;
+    let warm_hold = seconds(&b.warm_start) + seconds(&b.service);
+    let cold_hold = seconds(&b.cold_start) + seconds(&b.service);
+    // Little's law: the provisioned environments take what they can warm, the rest of the
+    // overflow starts cold.
+    let provisioned = f64::from(b.provisioned);
+    let environments = |overflow: f64| {
+        let warm = if warm_hold > 0.0 {
+            overflow.min(provisioned / warm_hold)
+        } else if provisioned > 0.0 {
+            overflow
+        } else {
+            0.0
+        };
+        warm * warm_hold + (overflow - warm) * cold_hold
+    };
+    let concurrency = environments(most.overflow);
+    let cap = b.concurrency_cap();
+    let before_scale_out = (scales && o.initial_tasks < most.tasks).then(|| {
+        let first = orchestration(sys, o.initial_tasks, "orchestrator.initial_tasks", peak);
+        BeforeScaleOut {
+            tasks: first.tasks,
+            capacity: first.capacity,
+            overflow: first.overflow,
+            concurrency: environments(first.overflow),
+        }
+    });
+    BurstDemand::On(BurstNeed {
+        cold_hold,
+        warm_hold,
+        concurrency,
+        warm_concurrency: most.overflow * warm_hold,
+        cap,
+        cap_key: if cap == b.account_concurrency {
+            "burst.account_concurrency"
+        } else {
+            "burst.spike_factor"
+        },
+        scale_step: b.scale_step,
+        scale_interval: b.scale_interval,
+        scale_time: Duration::from_nanos(scale_time(b, concurrency.min(f64::from(cap)))),
+        before_scale_out,
+        orchestration: most,
+    })
+}
+
+/// Sessions the schedule opens from `lo` to `hi` sessions, from `start` (seconds), at
+/// `rate` per second.
+#[derive(Debug, Clone, Copy)]
+struct Opening {
+    start: f64,
+    lo: f64,
+    hi: f64,
+    rate: f64,
+}
+
+impl Opening {
+    fn end(&self) -> f64 {
+        self.start + (self.hi - self.lo) / self.rate
+    }
+}
+
+/// The fewest sessions the schedule wants over `[from, to]` (seconds).
+fn fewest(schedule: &Schedule, from: f64, to: f64) -> f64 {
+    let at = |t: f64| schedule.sessions_at(Duration::from_secs_f64(t.max(0.0)));
+    let mut low = at(from).min(at(to));
+    for s in schedule.segments() {
+        let (a, b) = (s.start.as_secs_f64(), s.end.as_secs_f64());
+        if (from..=to).contains(&a) {
+            low = low.min(s.sessions_from);
+        }
+        if (from..=to).contains(&b) {
+            low = low.min(s.sessions_to);
+        }
+    }
+    low
+}
+
+/// The waves of reconnections `gateway.max_connection` forces: each opening of sessions
+/// (a ramp at its slope, a step at the connection rate, neither faster than the gateway and
+/// the load generator admit) repeats every `max_connection` for the sessions still wanted,
+/// on top of the sessions then opening and less those then leaving.
+fn reconnects(profile: &Profile, schedule: &Schedule) -> Reconnects {
+    let g = &profile.system.gateway;
+    let quota = g.connect_rate.per_second();
+    let admit = quota.min(profile.traffic.connect_rate.per_second());
+    let max = g.max_connection.as_secs_f64();
+    let end = profile.duration.as_secs_f64();
+    let mut openings = Vec::new();
+    let mut level = 0.0;
+    for s in schedule.segments() {
+        let start = s.start.as_secs_f64();
+        if s.sessions_from > level && admit > 0.0 {
+            let (lo, hi, rate) = (level, s.sessions_from, admit);
+            openings.push(Opening {
+                start,
+                lo,
+                hi,
+                rate,
+            });
+        }
+        if s.sessions_to > s.sessions_from {
+            let len = (s.end - s.start).as_secs_f64().max(1e-9);
+            let rate = ((s.sessions_to - s.sessions_from) / len).min(admit);
+            if rate > 0.0 {
+                let (lo, hi) = (s.sessions_from, s.sessions_to);
+                openings.push(Opening {
+                    start,
+                    lo,
+                    hi,
+                    rate,
+                });
+            }
+        }
+        level = s.sessions_to;
+    }
+    let leaving = |t: f64| {
+        schedule
+            .segments()
+            .iter()
+            .find(|s| s.start.as_secs_f64() <= t && t < s.end.as_secs_f64())
+            .filter(|s| s.sessions_to < s.sessions_from)
+            .map_or(0.0, |s| {
+                (s.sessions_from - s.sessions_to) / (s.end - s.start).as_secs_f64().max(1e-9)
+            })
+    };
+    // Every generation of every opening that starts within the run.
+    let mut waves = Vec::new();
+    if max > 0.0 {
+        for (i, o) in openings.iter().enumerate() {
+            let mut k = 1.0;
+            while o.start + k * max < end {
+                waves.push((i, o.start + k * max));
+                k += 1.0;
+            }
+        }
+    }
+    // The asked rate is constant between starts: evaluate it where a wave or an opening
+    // starts, or the schedule turns.
+    let mut times: Vec<f64> = waves.iter().map(|&(_, t)| t).collect();
+    times.extend(openings.iter().map(|o| o.start));
+    times.extend(schedule.segments().iter().map(|s| s.start.as_secs_f64()));
+    let at = |t: f64| -> Option<ReconnectWave> {
+        let (mut sessions, mut rate, mut opened) = (0.0, 0.0, f64::INFINITY);
+        for &(i, from) in &waves {
+            let o = &openings[i];
+            // Sessions the schedule dropped in between do not come back. The most recently
+            // connected leave first, so what is left of an opening is its first sessions:
+            // they reconnect at the rate they opened at, for a shorter while.
+            let kept = (fewest(schedule, o.end(), from) - o.lo).clamp(0.0, o.hi - o.lo);
+            if !(from <= t && t < from + kept / o.rate) {
+                continue;
+            }
+            sessions += kept;
+            rate += o.rate;
+            opened = opened.min(o.start);
+        }
+        if sessions <= 0.0 {
+            return None;
+        }
+        let new = openings
+            .iter()
+            .filter(|o| o.start <= t && t < o.end())
+            .map(|o| o.rate)
+            .sum();
+        Some(ReconnectWave {
+            at: Duration::from_secs_f64(t),
+            opened: Duration::from_secs_f64(opened),
+            sessions,
+            reconnects: rate,
+            new,
+            leaving: leaving(t),
+            quota,
+        })
+    };
+    let candidates: Vec<ReconnectWave> = times
+        .into_iter()
+        .filter(|&t| t >= max && t < end)
+        .filter_map(at)
+        .collect();
+    let best = |key: fn(&ReconnectWave) -> f64| {
+        candidates
+            .iter()
+            .fold(None::<&ReconnectWave>, |best, w| match best {
+                Some(b) if key(b) > key(w) || (key(b) == key(w) && b.at <= w.at) => Some(b),
+                _ => Some(w),
+            })
+            .cloned()
+    };
+    let fastest = best(ReconnectWave::rate);
+    let largest = best(|w| w.sessions).filter(|l| fastest.as_ref().is_some_and(|f| f.at != l.at));
+    Reconnects {
+        max_connection: g.max_connection,
+        duration: profile.duration,
+        fastest,
+        largest,
+        waves: waves.len(),
     }
 }
 

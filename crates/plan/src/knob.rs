@@ -11,6 +11,8 @@ use surge_profile::SystemModel;
 #[serde(untagged)]
 pub enum Value {
     Int(i64),
+    /// A number with a fraction (`1.5`); calibration writes fitted factors as these.
+    Float(f64),
     Bool(bool),
     Text(String),
 }
@@ -19,6 +21,7 @@ impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Int(n) => write!(f, "{n}"),
+            Self::Float(x) => write!(f, "{x}"),
             Self::Bool(true) => f.write_str("on"),
             Self::Bool(false) => f.write_str("off"),
             Self::Text(s) => f.write_str(s),
@@ -31,15 +34,19 @@ impl Value {
         match s {
             "on" | "true" => Self::Bool(true),
             "off" | "false" => Self::Bool(false),
-            _ => s
-                .parse()
-                .map_or_else(|_| Self::Text(s.to_string()), Self::Int),
+            _ => s.parse().map(Self::Int).unwrap_or_else(|_| {
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite())
+                    .map_or_else(|| Self::Text(s.to_string()), Self::Float)
+            }),
         }
     }
 
     fn to_json(&self) -> serde_json::Value {
         match self {
             Self::Int(n) => serde_json::Value::from(*n),
+            Self::Float(x) => serde_json::Value::from(*x),
             Self::Bool(b) => serde_json::Value::from(*b),
             Self::Text(s) => serde_json::Value::from(s.as_str()),
         }

@@ -9,8 +9,9 @@
 //! runs several replications and passes only when the 95 % confidence bound of every SLO
 //! does, so a winner is not a lucky seed.
 
-mod knob;
+pub mod batch;
+pub mod knob;
 mod search;
 
-pub use knob::{Knob, KnobError, Setting, Value};
+pub use knob::{Knob, KnobError, Setting, Value, apply};
 pub use search::{Candidate, Plan, PlanError, PlanOptions, Slo, SloResult, plan};

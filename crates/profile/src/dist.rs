@@ -540,6 +540,38 @@ impl<Q: Quantity> Dist<Q> {
     }
 }
 
+impl<Q: Quantity> Dist<Q> {
+    /// The same form and centre with its spread multiplied by `factor`: a log-normal
+    /// keeps its median and takes `p99 = p50 · (p99/p50)^factor`, a uniform keeps its
+    /// midpoint and scales its width (its minimum stops at zero), a normal scales its
+    /// standard deviation. `None` for forms whose spread is fixed by their centre or not
+    /// one number (constant, exponential, empirical). Calibration fits a distribution's
+    /// shape with this, next to [`scaled`](Dist::scaled) for its size.
+    ///
+    /// # Panics
+    /// If `factor` is negative or not finite.
+    #[track_caller]
+    pub fn spread_scaled(&self, factor: f64) -> Option<Dist<Q>> {
+        assert!(
+            factor.is_finite() && factor >= 0.0,
+            "Dist::spread_scaled({factor}): the factor must be finite and non-negative"
+        );
+        let dist = match &self.form {
+            Form::Lognormal {
+                p50, median, sigma, ..
+            } => Dist::lognormal(*p50, Q::from_f64(median * (sigma * Z_99 * factor).exp())),
+            Form::Uniform { low, width, .. } => {
+                let mid = low + width / 2.0;
+                let half = width / 2.0 * factor;
+                Dist::uniform(Q::from_f64((mid - half).max(0.0)), Q::from_f64(mid + half))
+            }
+            Form::Normal { mean, sd, .. } => Dist::normal(*mean, Q::from_f64(sd.to_f64() * factor)),
+            Form::Constant(_) | Form::Exp { .. } | Form::Empirical { .. } => return None,
+        };
+        Some(dist.expect("a wider or narrower spread about the same centre stays valid"))
+    }
+}
+
 /// Checks a parameter and turns a negative zero into zero (which prints as `0`).
 fn checked<Q: Quantity>(form: &'static str, value: Q) -> Result<Q, DistError> {
     let x = value.to_f64();

@@ -407,6 +407,59 @@ impl Profile {
         })
     }
 
+    /// The traffic of a run that has happened, on another system model: `resolved` is a
+    /// run directory's `resolved_profile` (name, seed, duration and traffic are taken from
+    /// it; its own system model, target and thresholds are not). Calibration replays each
+    /// measured run this way on every candidate model.
+    ///
+    /// # Errors
+    /// What is missing or invalid in `resolved`, or what the traffic asks of `system`
+    /// that it does not have (an intent or store it lacks), as one line each.
+    pub fn replay(resolved: &serde_json::Value, system: SystemModel) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        struct Replayed {
+            name: String,
+            #[serde(default)]
+            description: String,
+            seed: u64,
+            duration: Duration,
+            traffic: Traffic,
+        }
+        let r: Replayed = serde_json::from_value(resolved.clone())
+            .map_err(|e| format!("the resolved profile cannot be read back: {e}"))?;
+        let mut problems = Vec::new();
+        check_traffic(
+            &r.traffic,
+            &system,
+            r.duration,
+            &mut |key: &str, msg: String| {
+                problems.push(format!("{key}: {msg}"));
+            },
+        );
+        problems.extend(
+            crate::validate::system_problems(&system)
+                .into_iter()
+                .map(|(key, msg)| format!("system.{key}: {msg}")),
+        );
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        Ok(Self {
+            name: r.name,
+            description: r.description,
+            seed: r.seed,
+            duration: r.duration,
+            traffic: r.traffic,
+            system,
+            target: Target::default(),
+            protocol: None,
+            thresholds: Vec::new(),
+            cost: None,
+            prewarm: None,
+            files: ProfileFiles::default(),
+        })
+    }
+
     /// sessions(t) and rate(t) of this profile.
     pub fn schedule(&self) -> Schedule {
         Schedule::new(&self.traffic.stages, self.duration)

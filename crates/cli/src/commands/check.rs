@@ -3,7 +3,7 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 
-use surge_model::preflight::Preflight;
+use surge_model::preflight::{BurstDemand, Preflight, Reconnects};
 use surge_profile::overview::Overview;
 use surge_profile::{Profile, SystemModel};
 
@@ -344,6 +344,11 @@ fn render_preflight(p: &Preflight) -> String {
         ]);
     }
     out.push_str(&t.render());
+    let mut warnings = String::new();
+    render_burst(&mut out, &mut warnings, p);
+    if let Some(r) = &p.reconnects {
+        render_reconnects(&mut out, &mut warnings, r);
+    }
     let over = p.over();
     if over.is_empty() {
         out.push_str("  every quota holds the peak\n");
@@ -356,5 +361,177 @@ fn render_preflight(p: &Preflight) -> String {
             over.join(", ")
         );
     }
+    out.push_str(&warnings);
     out
+}
+
+fn per_second(rate: f64) -> String {
+    format!("{}/s", thousands(rate))
+}
+
+/// The Lambda burst workers' line: the concurrency the orchestrator's overflow needs.
+fn render_burst(out: &mut String, warnings: &mut String, p: &Preflight) {
+    let peak = per_second(p.peak_messages_per_second);
+    match &p.burst {
+        BurstDemand::NoOrchestrator => {
+            out.push_str("  Lambda burst workers: no orchestrator, so nothing overflows to them\n");
+        }
+        BurstDemand::Off(o) if o.overflow > 0.0 => {
+            let _ = writeln!(
+                out,
+                "  Lambda burst workers: off (burst.enabled = false); the {} messages/s beyond \
+                 the orchestrator's {} at {} {} wait in its queue",
+                thousands(o.overflow),
+                per_second(o.capacity),
+                o.tasks_key,
+                o.tasks
+            );
+        }
+        BurstDemand::Off(o) => {
+            let _ = writeln!(
+                out,
+                "  Lambda burst workers: off (burst.enabled = false); the orchestrator's {} \
+                 messages/s at {} {} hold the peak's {peak}",
+                thousands(o.capacity),
+                o.tasks_key,
+                o.tasks
+            );
+        }
+        BurstDemand::On(b) => {
+            let o = &b.orchestration;
+            let ms = |s: f64| format!("{:.0} ms", s * 1000.0);
+            if o.overflow > 0.0 {
+                let mut scale = String::new();
+                if b.concurrency.min(f64::from(b.cap)) > f64::from(b.scale_step) {
+                    scale = format!(
+                        "; Lambda adds {} per {}: {} to get there",
+                        thousands(f64::from(b.scale_step)),
+                        b.scale_interval,
+                        b.scale_time
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "  Lambda burst workers: the peak's {peak} is {} messages/s beyond the \
+                     orchestrator's {} at {} {}; held {} each (cold start and service; {} \
+                     warm): {} environments at the onset, {} warm, of the cap of {} ({}){scale}",
+                    thousands(o.overflow),
+                    per_second(o.capacity),
+                    o.tasks_key,
+                    o.tasks,
+                    ms(b.cold_hold),
+                    ms(b.warm_hold),
+                    thousands(b.concurrency),
+                    thousands(b.warm_concurrency),
+                    thousands(f64::from(b.cap)),
+                    b.cap_key
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    "  Lambda burst workers: the orchestrator's {} messages/s at {} {} hold the \
+                     peak's {peak}; nothing overflows (cap {}, {})",
+                    thousands(o.capacity),
+                    o.tasks_key,
+                    o.tasks,
+                    thousands(f64::from(b.cap)),
+                    b.cap_key
+                );
+            }
+            if let Some(first) = b.before_scale_out.as_ref().filter(|f| f.overflow > 0.0) {
+                let beyond = if first.concurrency > f64::from(b.cap) {
+                    ", over the cap: the rest wait in the queue while tasks start"
+                } else {
+                    ""
+                };
+                let _ = writeln!(
+                    out,
+                    "    until autoscaling adds tasks, at orchestrator.initial_tasks {} ({}): \
+                     {} messages/s overflow, {} environments{beyond}",
+                    first.tasks,
+                    per_second(first.capacity),
+                    thousands(first.overflow),
+                    thousands(first.concurrency)
+                );
+            }
+            if b.share() > 1.0 {
+                let cap = if b.cap_key == "burst.spike_factor" {
+                    "burst.spike_factor (up to burst.account_concurrency)"
+                } else {
+                    b.cap_key
+                };
+                let _ = writeln!(
+                    warnings,
+                    "  warning: the burst workers need {} environments at the peak, over their \
+                     cap of {}: raise {cap} or {}; beyond the cap messages wait in the \
+                     orchestrator's queue",
+                    thousands(b.concurrency),
+                    thousands(f64::from(b.cap)),
+                    o.tasks_key
+                );
+            }
+        }
+    }
+}
+
+/// The reconnect wave `gateway.max_connection` forces.
+fn render_reconnects(out: &mut String, warnings: &mut String, r: &Reconnects) {
+    let Some(w) = &r.fastest else {
+        let _ = writeln!(
+            out,
+            "  reconnect wave: none; no connection reaches gateway.max_connection ({}) in this \
+             {} run",
+            r.max_connection, r.duration
+        );
+        return;
+    };
+    let wave = |w: &surge_model::preflight::ReconnectWave| {
+        let mut also = String::new();
+        if w.new > 0.0 {
+            let _ = write!(also, ", {} new", per_second(w.new));
+        }
+        if w.leaving > 0.0 {
+            let _ = write!(also, ", {} leaving", per_second(w.leaving));
+        }
+        let opened = if w.opened == surge_profile::Duration::ZERO {
+            "at the start".to_string()
+        } else {
+            format!("from {}", w.opened)
+        };
+        format!(
+            "the {} sessions opened {opened} reconnect at {}{also}: {} connections/s of \
+             gateway.connect_rate {} ({})",
+            thousands(w.sessions),
+            per_second(w.reconnects),
+            thousands(w.rate()),
+            per_second(w.quota),
+            percent(w.share())
+        )
+    };
+    let of = if r.waves > 1 {
+        format!(" (the fastest of {} waves in the run)", r.waves)
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        out,
+        "  reconnect wave at {}{of}: gateway.max_connection ({}) closes every connection; {}",
+        w.at,
+        r.max_connection,
+        wave(w)
+    );
+    if let Some(l) = &r.largest {
+        let _ = writeln!(out, "    largest wave, at {}: {}", l.at, wave(l));
+    }
+    if w.share() > 1.0 {
+        let _ = writeln!(
+            warnings,
+            "  warning: the reconnect wave at {} asks gateway.connect_rate for {} connections/s \
+             of {}: raise gateway.connect_rate, or spread the reconnects (clients reconnecting \
+             at a jittered time before max_connection, or a gentler ramp)",
+            w.at,
+            thousands(w.rate()),
+            per_second(w.quota)
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! One module per `surge` subcommand.
 
 pub mod bench;
+pub mod calibrate;
 pub mod check;
 pub mod compare;
 pub mod cost;
