@@ -28,7 +28,7 @@ use crate::runs::MeasuredRun;
 /// of log factor) is taken to move nothing.
 const MIN_ELASTICITY: f64 = 0.02;
 /// Parameters whose effects point the same way within this cosine are merged.
-const SAME_DIRECTION: f64 = 0.97;
+const SAME_DIRECTION: f64 = 0.95;
 /// The nudge used to see what a parameter moves: a factor of 2, large enough that its
 /// effect stands above the reordering noise of the replays.
 const NUDGE: f64 = std::f64::consts::LN_2;
@@ -213,18 +213,32 @@ impl<'a> Problem<'a> {
                     observed.push((k, value, what));
                     continue;
                 }
+                // Both ways: a pool larger than the start's shows nothing where the start
+                // does not queue, while a smaller one makes the queue the runs may have seen.
                 let up = ((start as f64) * NUDGE.exp())
                     .round()
                     .max(start as f64 + 1.0) as i64;
-                let point = Point {
-                    x: Vec::new(),
-                    counts: vec![(k, up)],
-                };
-                let moved = self.evaluate(&[], &point)?;
-                let by = ((up as f64) / (start as f64)).ln();
-                let effect = self.effect(base, &moved, by);
+                let down = ((start as f64) / NUDGE.exp()).round().max(1.0) as i64;
+                let mut effect = Vec::new();
+                for nudged in [up, down] {
+                    if nudged == start {
+                        continue;
+                    }
+                    let point = Point {
+                        x: Vec::new(),
+                        counts: vec![(k, nudged)],
+                    };
+                    let moved = self.evaluate(&[], &point)?;
+                    let by = ((nudged as f64) / (start as f64)).ln().abs();
+                    let this = self.effect(base, &moved, by);
+                    if max_abs(&this) > max_abs(&effect) {
+                        effect = this;
+                    }
+                }
                 if max_abs(&effect) < MIN_ELASTICITY {
-                    let reason = if levels < 2 {
+                    let reason = if !is_pool_size(&key.path) {
+                        self.why_nothing_moves(&key.path)
+                    } else if levels < 2 {
                         format!(
                             "a worker-pool size needs two load levels; these runs all send \
                              about {:.1} messages/s, and at that load messages barely wait for \
@@ -289,10 +303,20 @@ impl<'a> Problem<'a> {
                 }
             }
         }
+        // Where the runs show the queue (a pool size moves the figures, or two load levels),
+        // a service time also sets how long messages wait, which grows with load: it is
+        // never the same as a fixed latency, however alike their nudges look.
+        let queue_seen = !counts.is_empty() || !observed.is_empty() || levels >= 2;
+        let sets_queue = |p: &Param| {
+            queue_seen
+                && matches!(p, Param::Size { members }
+                    if members.iter().any(|&k| is_service_time(&self.keys[k].path)))
+        };
         for (p, effect) in candidates {
             let twin = params
                 .iter()
-                .position(|(_, e)| cosine(e, &effect).abs() >= SAME_DIRECTION);
+                .position(|(q, e)| cosine(e, &effect).abs() >= SAME_DIRECTION && !sets_queue(q))
+                .filter(|_| !sets_queue(&p));
             match (p, twin) {
                 (Param::Size { members }, Some(i)) => {
                     if let Param::Size { members: into } = &mut params[i].0 {
@@ -365,10 +389,10 @@ impl<'a> Problem<'a> {
             && !path.ends_with("output_rate")
             && !path.ends_with("prefill_rate");
         let throttled = self.runs.iter().any(|r| {
-            r.summary
-                .errors
-                .keys()
-                .any(|c| c.contains("throttl") || c.contains("limit"))
+            r.summary.errors.iter().any(|(c, n)| {
+                *n > 0
+                    && (c.contains("throttl") || c.contains("limit") || c.starts_with("dynamodb"))
+            })
         });
         if let Some(model) = path
             .strip_prefix("bedrock.models.")
@@ -469,6 +493,19 @@ impl<'a> Problem<'a> {
             best,
         })
     }
+}
+
+/// Whether a count key is the size of a pool that messages wait for (orchestrator tasks
+/// and workers, a model's serving slots), which only queueing reveals.
+fn is_pool_size(path: &str) -> bool {
+    path.starts_with("orchestrator.")
+        && (path.ends_with("_tasks") || path.ends_with("workers_per_task"))
+        || path.ends_with("max_concurrency")
+}
+
+/// Whether a latency key is the time a pooled worker is held (so it sets the queue too).
+fn is_service_time(path: &str) -> bool {
+    path == "orchestrator.cpu_per_message"
 }
 
 /// How many clearly different load levels the runs were measured at (15 % apart).

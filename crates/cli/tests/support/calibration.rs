@@ -1,0 +1,291 @@
+//! What the calibration validations share: the scenario (a small fixed orchestrator,
+//! short streamed answers, quotas out of the way), profiles written from numbers, the
+//! mock as a child process, measured runs, and predictions averaged over seeds.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const SURGE: &str = env!("CARGO_BIN_EXE_surge");
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The numbers of the system a profile describes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Numbers {
+    pub tasks: u32,
+    pub cpu_ms: f64,
+    pub classifier_ms: f64,
+    pub memory_ms: f64,
+    pub sonnet_ttft_ms: f64,
+    pub haiku_ttft_ms: f64,
+    pub sonnet_rate: f64,
+    pub haiku_rate: f64,
+}
+
+/// What the shipped profile says.
+pub const SHIPPED: Numbers = Numbers {
+    tasks: 4,
+    cpu_ms: 20.0,
+    classifier_ms: 20.0,
+    memory_ms: 10.0,
+    sonnet_ttft_ms: 300.0,
+    haiku_ttft_ms: 100.0,
+    sonnet_rate: 250.0,
+    haiku_rate: 1000.0,
+};
+
+impl Numbers {
+    /// Messages per second the orchestrator serves at full utilisation.
+    pub fn capacity(&self) -> f64 {
+        f64::from(self.tasks) / (self.cpu_ms / 1000.0)
+    }
+}
+
+/// A profile of `sessions` users sending `rate` messages/s in total for `duration`,
+/// on a system with `n`'s numbers (or, with `system_file`, on that system model).
+pub fn profile(
+    path: &Path,
+    n: &Numbers,
+    system_file: Option<&Path>,
+    sessions: u32,
+    rate: f64,
+    duration: &str,
+) {
+    let mangaassist = repo()
+        .join("profiles/system/mangaassist.toml")
+        .canonicalize()
+        .unwrap();
+    let system = match system_file {
+        Some(f) => format!("[system]\nfile = \"{}\"\n", f.display()),
+        None => format!(
+            r#"[system]
+file = "{}"
+bedrock.streaming = true
+bedrock.tiering = true
+orchestrator.initial_tasks = {}
+orchestrator.min_tasks = 1
+orchestrator.max_tasks = 50
+orchestrator.autoscaling.enabled = false
+orchestrator.cpu_per_message = "exp(mean={}ms)"
+classifier.latency = "{}ms"
+memory.read_latency = "{}ms"
+bedrock.models.sonnet.ttft = "{}ms"
+bedrock.models.haiku.ttft = "{}ms"
+bedrock.models.sonnet.output_rate = "{}/s"
+bedrock.models.haiku.output_rate = "{}/s"
+bedrock.models.sonnet.requests_per_minute = 1000000
+bedrock.models.sonnet.tokens_per_minute = 1000000000
+bedrock.models.haiku.requests_per_minute = 1000000
+bedrock.models.haiku.tokens_per_minute = 1000000000
+memory.previous_peak_writes = "1000000/min"
+memory.previous_peak_reads = "1000000/min"
+intents.recommendation.output_tokens = "uniform(10, 20)"
+intents.complex_product_question.output_tokens = "uniform(10, 20)"
+intents.simple_faq.output_tokens = "uniform(10, 20)"
+intents.chitchat.output_tokens = "uniform(10, 20)"
+"#,
+            mangaassist.display(),
+            n.tasks,
+            n.cpu_ms,
+            n.classifier_ms,
+            n.memory_ms,
+            n.sonnet_ttft_ms,
+            n.haiku_ttft_ms,
+            n.sonnet_rate,
+            n.haiku_rate
+        ),
+    };
+    write_profile(path, &system, MIXED_INTENTS, sessions, rate, duration);
+}
+
+/// The intent mix of the mock validation: the shipped one, templates and both tiers.
+pub const MIXED_INTENTS: &str = r#"product_info = "40%"
+order_tracking = "20%"
+recommendation = "15%"
+complex_product_question = "10%"
+simple_faq = "10%"
+chitchat = "5%"
+"#;
+
+/// A profile of `sessions` users sending `rate` messages/s in total for `duration`, with
+/// the intent shares `intents` (TOML lines), after `head`: the sections that come before
+/// `[traffic]` (`[system]`, `[protocol]`).
+pub fn write_profile(
+    path: &Path,
+    head: &str,
+    intents: &str,
+    sessions: u32,
+    rate: f64,
+    duration: &str,
+) {
+    let text = format!(
+        r#"description = "calibration scenario"
+seed = 7
+{head}
+[traffic]
+arrival = "poisson"
+conversation_turns = 5
+reply_timeout = "20s"
+connect_rate = "500/s"
+[traffic.stores]
+manga_jp = "60%"
+comics_us = "25%"
+kindle = "15%"
+[traffic.intents]
+{intents}[[traffic.stages]]
+name = "steady"
+duration = "{duration}"
+ramp = "5s"
+sessions = {sessions}
+message_rate = "{rate:.1}/s"
+"#
+    );
+    std::fs::write(path, text).unwrap();
+}
+
+/// A `surge mock` process on a free loopback port, killed when dropped.
+pub struct Mock {
+    child: Child,
+    pub addr: String,
+}
+
+impl Mock {
+    pub fn start(profile: &Path) -> Mock {
+        let mut child = Command::new(SURGE)
+            .args(["mock", "--profile", profile.to_str().unwrap()])
+            .args(["--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(first)) = lines.next() {
+                let _ = tx.send(first);
+            }
+            for _ in lines {}
+        });
+        let Ok(first) = rx.recv_timeout(Duration::from_secs(30)) else {
+            let _ = child.kill();
+            panic!("surge mock did not say where it listens within 30 s");
+        };
+        let addr = first
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+            .trim()
+            .to_string();
+        Mock { child, addr }
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `surge` to its end (bounded by `limit`), returning stdout; panics with its output
+/// when it fails.
+pub fn surge(args: &[&str], limit: Duration) -> String {
+    let mut child = Command::new(SURGE)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(_status) = child.try_wait().unwrap() {
+            break;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("surge {args:?} did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "surge {args:?} failed ({:?}):\n{text}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// The one run directory under `root` (a fresh `--out` per run).
+pub fn only_run(root: &Path) -> PathBuf {
+    let mut found = Vec::new();
+    for profile in std::fs::read_dir(root).unwrap() {
+        for run in std::fs::read_dir(profile.unwrap().path()).unwrap() {
+            found.push(run.unwrap().path());
+        }
+    }
+    assert_eq!(found.len(), 1, "{found:?}");
+    found.pop().unwrap()
+}
+
+pub fn summary(run: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap()
+}
+
+/// p50 and p99 of e2e and TTFT of a summary, in that order.
+pub fn headline(summary: &serde_json::Value) -> [f64; 4] {
+    let at = |tag: &str, p: &str| summary["latency_ms"][tag][p].as_f64().unwrap();
+    [
+        at("e2e", "p50"),
+        at("e2e", "p99"),
+        at("ttft", "p50"),
+        at("ttft", "p99"),
+    ]
+}
+
+pub const HEADLINE: [&str; 4] = ["e2e.p50", "e2e.p99", "ttft.p50", "ttft.p99"];
+
+/// The headline figures of `profile` simulated with seeds 1..=seeds, averaged.
+pub fn predict(profile: &Path, seeds: u64, work: &Path) -> [f64; 4] {
+    let mut sum = [0.0; 4];
+    for seed in 1..=seeds {
+        let out = work.join(format!("predict-{seed}"));
+        surge(
+            &[
+                "simulate",
+                profile.to_str().unwrap(),
+                "--seed",
+                &seed.to_string(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            Duration::from_secs(300),
+        );
+        let h = headline(&summary(&only_run(&out)));
+        for (s, v) in sum.iter_mut().zip(h) {
+            *s += v;
+        }
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+    sum.map(|s| s / seeds as f64)
+}
+
+/// The largest relative miss of `predicted` against `measured`, and which figure it is.
+pub fn worst_miss(predicted: &[f64; 4], measured: &[f64; 4]) -> (f64, &'static str) {
+    predicted
+        .iter()
+        .zip(measured)
+        .zip(HEADLINE)
+        .map(|((p, m), name)| ((p / m - 1.0).abs(), name))
+        .fold((0.0, ""), |a, b| if b.0 > a.0 { b } else { a })
+}
