@@ -2,7 +2,8 @@
 # The README's test command: every test of the workspace.
 #
 # Interop tests check our HdrHistogram logs against the Python `hdrhistogram` package, which
-# this script installs into .venv/hdrh (git-ignored) on first use. Under CI it must succeed;
+# this script installs into .venv/hdrh (git-ignored) on first use; tests against foreign
+# WebSocket servers use the `websockets` package in .venv/ws. Under CI it must succeed;
 # on a laptop without Python the interop test reports that it was skipped.
 # Extra arguments go to `cargo test` (e.g. scripts/test.sh -p surge-profile).
 set -euo pipefail
@@ -28,6 +29,27 @@ if command -v python3 >/dev/null 2>&1; then
 elif [ "${CI:-}" = true ]; then
     echo "python3 is needed in CI for the HdrHistogram interop tests" >&2
     exit 1
+fi
+
+# Tests against WebSocket servers surge did not write (a chatbot with another frame shape,
+# a chatbot to calibrate against) run on the Python `websockets` package, in .venv/ws.
+ws=.venv/ws
+if command -v python3 >/dev/null 2>&1; then
+    if ! "$ws/bin/python" -c 'import websockets' >/dev/null 2>&1; then
+        echo "== installing the Python websockets package into $ws (foreign-server tests)"
+        if python3 -m venv "$ws" && "$ws/bin/pip" install --quiet --disable-pip-version-check websockets; then
+            :
+        elif [ "${CI:-}" = true ]; then
+            echo "cannot install the Python websockets package; CI needs it for the foreign-server tests" >&2
+            exit 1
+        else
+            echo "warning: no Python websockets package; the foreign-server tests will be skipped" >&2
+        fi
+    fi
+    if "$ws/bin/python" -c 'import websockets' >/dev/null 2>&1; then
+        SURGE_WS_PYTHON="$(pwd)/$ws/bin/python"
+        export SURGE_WS_PYTHON
+    fi
 fi
 
 # The HTML report check runs when Chromium is installed (CI installs it).

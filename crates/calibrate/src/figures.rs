@@ -65,6 +65,7 @@ fn scope(tag: &Tag, run: &MeasuredRun) -> String {
 /// The figures of `run` (index `index`).
 pub fn of_run(index: usize, run: &MeasuredRun) -> Vec<Figure> {
     let mut out = Vec::new();
+    let answers = run.summary.counts.completed.max(1) as f64;
     for (tag, stats) in &run.summary.latency_ms {
         if !METRICS.contains(&tag.metric()) || stats.count < MIN_COUNT {
             continue;
@@ -73,13 +74,17 @@ pub fn of_run(index: usize, run: &MeasuredRun) -> Vec<Figure> {
             if value <= 0.0 {
                 continue;
             }
+            // A scope counts by its share of the run's answers (a store with a tenth of
+            // the traffic says a tenth as much, and its percentiles are that much noisier),
+            // and a tail percentile by the answers beyond it.
+            let share = (stats.count as f64 / answers).min(1.0);
             let weight = match (tag.metric(), percentile) {
                 // Reported, not fitted: a measured gap between tokens carries the jitter of
                 // timers, network and batching, which the model does not describe, so its
                 // percentiles would pull the output rate away from what e2e − TTFT says.
                 (Metric::Itl, _) => 0.0,
-                (_, 99) => (stats.count as f64 / FULL_P99 as f64).min(1.0),
-                _ => 1.0,
+                (_, 99) => share * (stats.count as f64 / FULL_P99 as f64).min(1.0),
+                _ => share,
             };
             out.push(Figure {
                 run: index,

@@ -449,6 +449,13 @@ impl<'a> Problem<'a> {
             &counts,
             if counts.is_empty() { full } else { quick },
         )?;
+        // A pool's size and its service time trade off along one capacity: a trial size
+        // starts its fit with the service time scaled to keep the capacity, so a quick fit
+        // compares the two shapes of queue rather than a pool suddenly too small or large.
+        let service = id.params.iter().position(|p| {
+            matches!(p, Param::Size { members }
+                if members.iter().any(|&k| is_service_time(&self.keys[k].path)))
+        });
         // Hill-climb each count in turn: step while the fit improves.
         for c in 0..counts.len() {
             for direction in [1i64, -1] {
@@ -458,7 +465,11 @@ impl<'a> Problem<'a> {
                     if trial[c].1 < 1 {
                         break;
                     }
-                    let m = inner(&best.x, &trial, quick)?;
+                    let mut x0 = best.x.clone();
+                    if let Some(i) = service.filter(|_| is_pool_size(&self.keys[trial[c].0].path)) {
+                        x0[i] += (trial[c].1 as f64 / counts[c].1 as f64).ln();
+                    }
+                    let m = inner(&x0, &trial, quick)?;
                     if m.value < best.value {
                         best = m;
                         counts = trial;
