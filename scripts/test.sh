@@ -9,48 +9,38 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-venv=.venv/hdrh
-if command -v python3 >/dev/null 2>&1; then
-    if ! "$venv/bin/python" -c 'import hdrh' >/dev/null 2>&1; then
-        echo "== installing the Python hdrhistogram package into $venv (interop tests)"
-        if python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --disable-pip-version-check hdrhistogram; then
+# python_package VENV MODULE PACKAGE VAR PURPOSE: makes sure VENV has PACKAGE (imported as
+# MODULE), installing it on first use, and exports VAR as that venv's python. Under CI a
+# missing package is an error; elsewhere the tests that need it say they were skipped.
+python_package() {
+    local venv=$1 module=$2 package=$3 var=$4 purpose=$5
+    if ! command -v python3 >/dev/null 2>&1; then
+        if [ "${CI:-}" = true ]; then
+            echo "python3 is needed in CI for the $purpose" >&2
+            exit 1
+        fi
+        return 0
+    fi
+    if ! "$venv/bin/python" -c "import $module" >/dev/null 2>&1; then
+        echo "== installing the Python $package package into $venv ($purpose)"
+        if python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --disable-pip-version-check "$package"; then
             :
         elif [ "${CI:-}" = true ]; then
-            echo "cannot install the Python hdrhistogram package; CI needs it for the interop tests" >&2
+            echo "cannot install the Python $package package; CI needs it for the $purpose" >&2
             exit 1
         else
-            echo "warning: no Python hdrhistogram package; the interop tests will be skipped" >&2
+            echo "warning: no Python $package package; the $purpose will be skipped" >&2
         fi
     fi
-    if "$venv/bin/python" -c 'import hdrh' >/dev/null 2>&1; then
-        SURGE_HDRH_PYTHON="$(pwd)/$venv/bin/python"
-        export SURGE_HDRH_PYTHON
+    if "$venv/bin/python" -c "import $module" >/dev/null 2>&1; then
+        export "$var=$(pwd)/$venv/bin/python"
     fi
-elif [ "${CI:-}" = true ]; then
-    echo "python3 is needed in CI for the HdrHistogram interop tests" >&2
-    exit 1
-fi
+}
 
+python_package .venv/hdrh hdrh hdrhistogram SURGE_HDRH_PYTHON "HdrHistogram interop tests"
 # Tests against WebSocket servers surge did not write (a chatbot with another frame shape,
-# a chatbot to calibrate against) run on the Python `websockets` package, in .venv/ws.
-ws=.venv/ws
-if command -v python3 >/dev/null 2>&1; then
-    if ! "$ws/bin/python" -c 'import websockets' >/dev/null 2>&1; then
-        echo "== installing the Python websockets package into $ws (foreign-server tests)"
-        if python3 -m venv "$ws" && "$ws/bin/pip" install --quiet --disable-pip-version-check websockets; then
-            :
-        elif [ "${CI:-}" = true ]; then
-            echo "cannot install the Python websockets package; CI needs it for the foreign-server tests" >&2
-            exit 1
-        else
-            echo "warning: no Python websockets package; the foreign-server tests will be skipped" >&2
-        fi
-    fi
-    if "$ws/bin/python" -c 'import websockets' >/dev/null 2>&1; then
-        SURGE_WS_PYTHON="$(pwd)/$ws/bin/python"
-        export SURGE_WS_PYTHON
-    fi
-fi
+# a chatbot to calibrate against).
+python_package .venv/ws websockets websockets SURGE_WS_PYTHON "foreign-server tests"
 
 # The HTML report check runs when Chromium is installed (CI installs it).
 if [ -z "${SURGE_CHROMIUM:-}" ] && command -v chromium >/dev/null 2>&1; then

@@ -439,7 +439,7 @@ impl<'a> Problem<'a> {
                 };
                 Ok(self.evaluate(&id.params, &point)?.objective)
             };
-            crate::search::minimize(objective, x0, 0.2, evals, 1e-6)
+            crate::search::minimize_restarting(objective, x0, 0.2, evals, 1e-6)
         };
         let quick = (12 * dims + 12).min(budget);
         let full = budget.max(quick);

@@ -8,6 +8,39 @@
 pub struct Minimum {
     pub x: Vec<f64>,
     pub value: f64,
+    /// Evaluations spent finding it.
+    pub evals: usize,
+}
+
+/// [`minimize`], restarted from its result with a fresh simplex while a restart still
+/// improves the value by more than `tolerance` (relative): a simplex that collapses along
+/// a valley stops short of the minimum, and a new one finds the way on. Stays within
+/// `max_evals` in all.
+pub fn minimize_restarting<E>(
+    mut f: impl FnMut(&[f64]) -> Result<f64, E>,
+    x0: &[f64],
+    step: f64,
+    max_evals: usize,
+    tolerance: f64,
+) -> Result<Minimum, E> {
+    let mut best = minimize(&mut f, x0, step, max_evals, tolerance)?;
+    let mut spent = best.evals;
+    while spent + x0.len() + 2 < max_evals && !x0.is_empty() {
+        let next = minimize(&mut f, &best.x, step, max_evals - spent, tolerance)?;
+        spent += next.evals;
+        let improved = next.value < best.value - tolerance.max(1e-3) * best.value.abs();
+        if next.value < best.value {
+            best = Minimum {
+                evals: spent,
+                ..next
+            };
+        }
+        if !improved {
+            break;
+        }
+    }
+    best.evals = spent;
+    Ok(best)
 }
 
 /// Minimizes `f` from `x0`, with a first simplex `step` wide along each axis, for at most
@@ -31,6 +64,7 @@ pub fn minimize<E>(
         return Ok(Minimum {
             x: Vec::new(),
             value: first,
+            evals,
         });
     }
     let mut simplex: Vec<(Vec<f64>, f64)> = vec![(x0.to_vec(), first)];
@@ -98,7 +132,7 @@ pub fn minimize<E>(
     }
     simplex.sort_by(by_value);
     let (x, value) = simplex.swap_remove(0);
-    Ok(Minimum { x, value })
+    Ok(Minimum { x, value, evals })
 }
 
 #[cfg(test)]
@@ -141,5 +175,17 @@ mod tests {
         assert!(calls <= 25 + 2, "{calls} evaluations with a budget of 25");
         let failed = minimize(|_: &[f64]| Err("no"), &[0.0], 0.1, 10, 0.0);
         assert_eq!(failed, Err("no"));
+    }
+
+    #[test]
+    fn a_restart_goes_on_where_a_collapsed_simplex_stopped() {
+        // A long curved valley: with a loose tolerance one simplex stops early.
+        let rosenbrock = |x: &[f64]| -> Result<f64, ()> {
+            Ok(100.0 * (x[1] - x[0] * x[0]).powi(2) + (1.0 - x[0]).powi(2))
+        };
+        let once = minimize(rosenbrock, &[-1.2, 1.0], 0.5, 5000, 1e-3).unwrap();
+        let restarted = minimize_restarting(rosenbrock, &[-1.2, 1.0], 0.5, 5000, 1e-3).unwrap();
+        assert!(restarted.value < once.value, "{restarted:?} vs {once:?}");
+        assert!(restarted.evals <= 5000 + 3);
     }
 }
