@@ -307,11 +307,7 @@ impl<'a> Problem<'a> {
         // a service time also sets how long messages wait, which grows with load: it is
         // never the same as a fixed latency, however alike their nudges look.
         let queue_seen = !counts.is_empty() || !observed.is_empty() || levels >= 2;
-        let sets_queue = |p: &Param| {
-            queue_seen
-                && matches!(p, Param::Size { members }
-                    if members.iter().any(|&k| is_service_time(&self.keys[k].path)))
-        };
+        let sets_queue = |p: &Param| queue_seen && self.sizes_a_service_time(p);
         for (p, effect) in candidates {
             let twin = params
                 .iter()
@@ -348,6 +344,12 @@ impl<'a> Problem<'a> {
             merged,
             moves,
         })
+    }
+
+    /// Whether `p` is the size of a worker's service time (which sets the queue too).
+    fn sizes_a_service_time(&self, p: &Param) -> bool {
+        matches!(p, Param::Size { members }
+            if members.iter().any(|&k| is_service_time(&self.keys[k].path)))
     }
 
     /// A count key the server's telemetry reports directly, with what was read.
@@ -452,10 +454,7 @@ impl<'a> Problem<'a> {
         // A pool's size and its service time trade off along one capacity: a trial size
         // starts its fit with the service time scaled to keep the capacity, so a quick fit
         // compares the two shapes of queue rather than a pool suddenly too small or large.
-        let service = id.params.iter().position(|p| {
-            matches!(p, Param::Size { members }
-                if members.iter().any(|&k| is_service_time(&self.keys[k].path)))
-        });
+        let service = id.params.iter().position(|p| self.sizes_a_service_time(p));
         // Hill-climb each count in turn: step while the fit improves.
         for c in 0..counts.len() {
             for direction in [1i64, -1] {

@@ -42,7 +42,7 @@ fn factors(seed: u64, n: usize) -> Vec<f64> {
 }
 
 fn hidden() -> Numbers {
-    let f = factors(2026_12_03, 8);
+    let f = factors(20_261_203, 8);
     Numbers {
         tasks: ((f64::from(SHIPPED.tasks) * f[0]).round() as u32).max(2),
         cpu_ms: (SHIPPED.cpu_ms * f[1]).round(),
