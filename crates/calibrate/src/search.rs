@@ -30,10 +30,7 @@ pub fn minimize_restarting<E>(
         spent += next.evals;
         let improved = next.value < best.value - tolerance.max(1e-3) * best.value.abs();
         if next.value < best.value {
-            best = Minimum {
-                evals: spent,
-                ..next
-            };
+            best = next;
         }
         if !improved {
             break;

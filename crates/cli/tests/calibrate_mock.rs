@@ -23,7 +23,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use support::calibration::{
-    Mock, Numbers, SHIPPED, headline, only_run, predict, profile, summary, surge, worst_miss,
+    Mock, Numbers, SHIPPED, Verdict, judge, only_run, profile, summary, surge,
 };
 
 /// A factor in [0.75, 1.4) from a seeded generator (splitmix64).
@@ -209,7 +209,6 @@ fn calibrated_on_two_load_levels_the_model_predicts_a_third_and_twice_the_sessio
         fitted_keys.join(", ")
     )];
     for (i, (name, sessions, dir)) in runs.iter().enumerate().skip(2) {
-        let measured = headline(&summary(dir));
         let traffic_rate = capacity * levels[i].utilisation;
         let on_fitted = work.join(format!("predict-{name}.toml"));
         profile(
@@ -229,17 +228,12 @@ fn calibrated_on_two_load_levels_the_model_predicts_a_third_and_twice_the_sessio
             traffic_rate,
             levels[i].duration,
         );
-        let fitted_prediction = predict(&on_fitted, 4, work);
-        let shipped_prediction = predict(&on_shipped, 4, work);
-        let (miss, figure) = worst_miss(&fitted_prediction, &measured);
-        let (shipped_miss, _) = worst_miss(&shipped_prediction, &measured);
-        lines.push(format!(
-            "{name} ({:.0}% utilisation): measured {measured:?}, fitted {fitted_prediction:?} \
-             (worst {figure} {:.1}%), shipped {shipped_prediction:?} (worst {:.1}%)",
-            utilisation[i] * 100.0,
-            miss * 100.0,
-            shipped_miss * 100.0
-        ));
+        let Verdict {
+            miss,
+            start_miss: shipped_miss,
+            line,
+        } = judge(name, utilisation[i], dir, &on_fitted, &on_shipped, work);
+        lines.push(line);
         assert!(
             shipped_miss > 0.10,
             "the shipped model must miss for the test to mean anything:\n{}",

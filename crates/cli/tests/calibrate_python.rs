@@ -33,9 +33,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use support::calibration::{
-    headline, only_run, predict, repo, summary, surge, worst_miss, write_profile,
-};
+use support::calibration::{Verdict, judge, only_run, repo, summary, surge, write_profile};
 
 /// The chatbot's numbers: hidden from the calibrator.
 struct Hidden {
@@ -281,7 +279,6 @@ fn calibrated_on_two_load_levels_the_model_predicts_a_third() {
     eprintln!("{report}");
 
     let (name, sessions, rate, seconds, dir) = &runs[2];
-    let measured = headline(&summary(dir));
     let on_fitted = work.join("predict-fitted.toml");
     write(
         &on_fitted,
@@ -292,17 +289,11 @@ fn calibrated_on_two_load_levels_the_model_predicts_a_third() {
     );
     let on_start = work.join("predict-start.toml");
     write(&on_start, None, *sessions, *rate, &format!("{seconds}s"));
-    let fitted_prediction = predict(&on_fitted, 4, work);
-    let start_prediction = predict(&on_start, 4, work);
-    let (miss, figure) = worst_miss(&fitted_prediction, &measured);
-    let (start_miss, _) = worst_miss(&start_prediction, &measured);
-    let line = format!(
-        "{name} ({:.0}% utilisation): measured {measured:?}, fitted {fitted_prediction:?} \
-         (worst {figure} {:.1}%), start {start_prediction:?} (worst {:.1}%)",
-        utilisation[2] * 100.0,
-        miss * 100.0,
-        start_miss * 100.0
-    );
+    let Verdict {
+        miss,
+        start_miss,
+        line,
+    } = judge(name, utilisation[2], dir, &on_fitted, &on_start, work);
     eprintln!("{line}");
     assert!(
         start_miss > 0.15,

@@ -289,3 +289,43 @@ pub fn worst_miss(predicted: &[f64; 4], measured: &[f64; 4]) -> (f64, &'static s
         .map(|((p, m), name)| ((p / m - 1.0).abs(), name))
         .fold((0.0, ""), |a, b| if b.0 > a.0 { b } else { a })
 }
+
+/// A measured run's headline figures against the predictions of the fitted model and of
+/// the model the fit started from (4 seeds each).
+pub struct Verdict {
+    /// The fitted model's largest relative miss.
+    pub miss: f64,
+    /// The start model's largest relative miss.
+    pub start_miss: f64,
+    /// Both, figure by figure, for the test's output.
+    pub line: String,
+}
+
+/// Simulates `on_fitted` and `on_start` (the measured run's traffic on each model) and
+/// compares them with the measured run `dir`, at `utilisation`.
+pub fn judge(
+    name: &str,
+    utilisation: f64,
+    dir: &Path,
+    on_fitted: &Path,
+    on_start: &Path,
+    work: &Path,
+) -> Verdict {
+    let measured = headline(&summary(dir));
+    let fitted = predict(on_fitted, 4, work);
+    let start = predict(on_start, 4, work);
+    let (miss, figure) = worst_miss(&fitted, &measured);
+    let (start_miss, _) = worst_miss(&start, &measured);
+    let line = format!(
+        "{name} ({:.0}% utilisation): measured {measured:?}, fitted {fitted:?} \
+         (worst {figure} {:.1}%), start {start:?} (worst {:.1}%)",
+        utilisation * 100.0,
+        miss * 100.0,
+        start_miss * 100.0
+    );
+    Verdict {
+        miss,
+        start_miss,
+        line,
+    }
+}
