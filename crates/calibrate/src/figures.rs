@@ -107,14 +107,25 @@ pub fn of_run(index: usize, run: &MeasuredRun) -> Vec<Figure> {
         measured: run.summary.rates.error_ratio,
         weight: 1.0,
     });
-    if let Some(busy) = run.telemetry.busy_workers.filter(|b| *b > 0.0) {
+    if let Some(busy) = run.telemetry.busy_workers.filter(|b| b.mean > 0.0) {
+        let latencies: f64 = out.iter().map(|f| f.weight).sum();
         out.push(Figure {
             run: index,
             scope: "server".into(),
             metric: "busy_workers.mean".into(),
             quantity: Quantity::BusyWorkers,
-            measured: busy,
-            weight: 2.0,
+            measured: busy.mean,
+            // The utilisation law: busy workers are messages per second times the mean
+            // service time. Integrated over the run it is known to a few percent from a
+            // few hundred messages, where a p99 of as many moves by ten or more from run to
+            // run (one long busy period sets it); so it weighs as much as all the run's
+            // latencies together, and pins the service time's mean while they shape the
+            // rest. Sampled once an interval it sees instants only, and weighs like two.
+            weight: if busy.integrated {
+                latencies.max(1.0)
+            } else {
+                2.0
+            },
         });
     }
     out

@@ -12,17 +12,27 @@ use crate::CalibrateError;
 /// Server telemetry of a run, as means over its intervals (absent when not scraped).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Telemetry {
-    /// Orchestrator workers holding a message (`surge_mock_orchestrator_busy_workers`).
-    pub busy_workers: Option<f64>,
+    /// Orchestrator workers holding a message, on average over the run.
+    pub busy_workers: Option<Busy>,
     /// Orchestrator tasks running (`surge_mock_orchestrator_tasks{state="running"}`).
     pub tasks_running: Option<f64>,
     /// Whether the task count stayed the same through the run.
     pub tasks_constant: bool,
 }
 
+/// The mean number of busy workers over a run, and how it was known.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Busy {
+    pub mean: f64,
+    /// From a counter of busy worker-seconds (exact over the span), rather than from a
+    /// gauge sampled once an interval (instants only, noisy near saturation).
+    pub integrated: bool,
+}
+
 /// The series the calibrator reads from a scraped timeline: the names the mock exposes
-/// (an exporter in front of CloudWatch can publish the same names).
+/// (an exporter in front of CloudWatch, or the service itself, can publish the same names).
 const BUSY: &str = "surge_mock_orchestrator_busy_workers";
+const BUSY_SECONDS: &str = "surge_mock_orchestrator_busy_seconds_total";
 const TASKS: &str = "surge_mock_orchestrator_tasks:state-running";
 
 /// One measured run directory.
@@ -119,15 +129,20 @@ pub fn load(dir: &Path) -> Result<MeasuredRun, CalibrateError> {
     })
 }
 
-/// The mean of a scraped series, by its column's name after the endpoint prefix
-/// (`scrape:` or `scrape<N>:`), over the intervals that have a value.
-fn column_mean(timeline: &surge_record::Timeline, series: &str) -> Option<(f64, bool)> {
+/// A scraped series, by its column's name after the endpoint prefix (`scrape:` or
+/// `scrape<N>:`).
+fn scraped<'t>(timeline: &'t surge_record::Timeline, series: &str) -> Option<&'t [f64]> {
     let name = timeline.extra_columns().find(|c| {
         c.split_once(':')
             .is_some_and(|(prefix, rest)| prefix.starts_with("scrape") && rest == series)
     })?;
-    let values: Vec<f64> = timeline
-        .column(name)?
+    timeline.column(name)
+}
+
+/// The mean of a scraped series over the intervals that have a value, and whether it
+/// stayed the same throughout.
+fn column_mean(timeline: &surge_record::Timeline, series: &str) -> Option<(f64, bool)> {
+    let values: Vec<f64> = scraped(timeline, series)?
         .iter()
         .copied()
         .filter(|v| v.is_finite())
@@ -140,11 +155,80 @@ fn column_mean(timeline: &surge_record::Timeline, series: &str) -> Option<(f64, 
     Some((mean, constant))
 }
 
+/// The mean rate of a scraped counter between its first and last values (a counter that
+/// went backwards, as when the server restarted, says nothing).
+fn counter_rate(timeline: &surge_record::Timeline, series: &str) -> Option<f64> {
+    let values = scraped(timeline, series)?;
+    let times = timeline.column("t_s")?;
+    let points: Vec<(f64, f64)> = times
+        .iter()
+        .zip(values)
+        .filter(|(_, v)| v.is_finite())
+        .map(|(t, v)| (*t, *v))
+        .collect();
+    let (&(t0, v0), &(t1, v1)) = (points.first()?, points.last()?);
+    let monotonic = points.windows(2).all(|w| w[1].1 >= w[0].1);
+    (t1 > t0 && monotonic).then(|| (v1 - v0) / (t1 - t0))
+}
+
 fn telemetry(timeline: &surge_record::Timeline) -> Telemetry {
     let tasks = column_mean(timeline, TASKS);
+    let busy = counter_rate(timeline, BUSY_SECONDS)
+        .map(|mean| Busy {
+            mean,
+            integrated: true,
+        })
+        .or_else(|| {
+            column_mean(timeline, BUSY).map(|(mean, _)| Busy {
+                mean,
+                integrated: false,
+            })
+        });
     Telemetry {
-        busy_workers: column_mean(timeline, BUSY).map(|(m, _)| m),
+        busy_workers: busy,
         tasks_running: tasks.map(|(m, _)| m),
         tasks_constant: tasks.is_some_and(|(_, c)| c),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timeline(text: &str) -> surge_record::Timeline {
+        surge_record::Timeline::parse(Path::new("timeline.csv"), text).unwrap()
+    }
+
+    #[test]
+    fn busy_workers_come_from_the_counter_when_there_is_one() {
+        let t = timeline(
+            "t_s,sessions_open,sent,completed,\
+             scrape:surge_mock_orchestrator_busy_workers,\
+             scrape:surge_mock_orchestrator_busy_seconds_total\n\
+             1,10,5,5,0,100\n2,10,5,5,3,\n3,10,5,5,0,102.5\n5,10,5,5,0,107.5\n",
+        );
+        // 7.5 worker-seconds over the 4 s between the first and last scrape.
+        let busy = telemetry(&t).busy_workers.unwrap();
+        assert_eq!((busy.mean, busy.integrated), (1.875, true));
+    }
+
+    #[test]
+    fn without_a_usable_counter_the_gauge_is_averaged() {
+        let gauge_only = "t_s,sessions_open,sent,completed,\
+                          scrape:surge_mock_orchestrator_busy_workers\n\
+                          1,10,5,5,1\n2,10,5,5,3\n";
+        let busy = telemetry(&timeline(gauge_only)).busy_workers.unwrap();
+        assert_eq!((busy.mean, busy.integrated), (2.0, false));
+        // A counter that went backwards (the server restarted) says nothing.
+        let restarted = "t_s,sessions_open,sent,completed,\
+                         scrape:surge_mock_orchestrator_busy_workers,\
+                         scrape:surge_mock_orchestrator_busy_seconds_total\n\
+                         1,10,5,5,1,50\n2,10,5,5,3,1\n";
+        let busy = telemetry(&timeline(restarted)).busy_workers.unwrap();
+        assert!(!busy.integrated);
+        assert_eq!(
+            telemetry(&timeline("t_s,sessions_open,sent,completed\n1,1,1,1\n")).busy_workers,
+            None
+        );
     }
 }

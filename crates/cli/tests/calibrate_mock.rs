@@ -4,16 +4,16 @@
 //! factors (eight keys: both models' TTFT and output rate, the orchestrator's service
 //! time and task count, classifier and memory latency). The factors stay in this test:
 //! the calibrator sees only the shipped profile and two measured runs, at ≤ 40 % and
-//! ≈ 60 % orchestrator utilisation. The fitted model must then predict two runs it has
-//! not seen — one at about 78 % utilisation, one with twice the sessions of the first — to
-//! within 10 % on p50 and p99 of e2e and TTFT, where the shipped model misses by more.
+//! ≈ 60 % orchestrator utilisation, scraping the mock's `/metrics`. The fitted model must
+//! then predict two runs it has not seen — one at about 85 % utilisation, one with twice
+//! the sessions of the first — to within 10 % on p50 and p99 of e2e and TTFT, where the
+//! shipped model misses by more.
 //!
-//! Those two are measured for 60 s, and the high one stays near 78 %: over 40 s at 85 %,
-//! one long busy period sets the whole run (a queue of 100 in the mock's /metrics), and
-//! the measured e2e p50 went from 498 to 645 ms between two runs where the mock's own
-//! hidden model, simulated, gives 377–424 ms. At 83 % over 60 s, the prediction needs
-//! the service time within a few percent: two fits gave 29.5 and 31.9 ms against 28 ms
-//! hidden, and the second, whose pool then runs at 96 % in the model, missed by 83 %.
+//! Near saturation a 10 % error in the service time is a factor in the wait: fitted from
+//! latencies and a busy-workers gauge sampled once a second, two fits gave 29.5 and
+//! 31.9 ms against 28 ms hidden, and the second missed an 83 % run by 83 %. The mock's
+//! counter of busy worker-seconds (`surge_mock_orchestrator_busy_seconds_total`) gives
+//! the calibrator the utilisation law exactly, which pins the service time's mean.
 //!
 //! Its own test binary, so no other test competes for the cores while it measures.
 
@@ -23,7 +23,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use support::calibration::{
-    Mock, Numbers, SHIPPED, Verdict, judge, only_run, profile, summary, surge,
+    Mock, Numbers, SHIPPED, Verdict, judge, only_run, profile, summary, surge, work_dir,
 };
 
 /// A factor in [0.75, 1.4) from a seeded generator (splitmix64).
@@ -98,8 +98,8 @@ fn measure(
 
 #[test]
 fn calibrated_on_two_load_levels_the_model_predicts_a_third_and_twice_the_sessions() {
-    let work = tempfile::tempdir().unwrap();
-    let work = work.path();
+    let work = work_dir("mock");
+    let work = work.path.as_path();
     let truth = hidden();
     assert_ne!(truth, SHIPPED);
     let capacity = truth.capacity();
@@ -122,7 +122,7 @@ fn calibrated_on_two_load_levels_the_model_predicts_a_third_and_twice_the_sessio
         },
         Level {
             name: "high",
-            utilisation: 0.84,
+            utilisation: 0.90,
             sessions_of: None,
             duration: "60s",
         },
@@ -168,7 +168,7 @@ fn calibrated_on_two_load_levels_the_model_predicts_a_third_and_twice_the_sessio
         utilisation[1] * 100.0
     );
     assert!(
-        utilisation[2] >= 0.74,
+        utilisation[2] >= 0.82,
         "high level at {:.0}%",
         utilisation[2] * 100.0
     );

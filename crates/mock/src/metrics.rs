@@ -4,8 +4,11 @@
 //! low cardinality only: `api` is `chat`, `bedrock` or `dynamodb`; `operation` is a fixed
 //! operation name (never a table, a model id or a session).
 
+use std::sync::Mutex;
+use std::time::Instant;
+
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Counter, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
@@ -40,6 +43,9 @@ pub struct Metrics {
     prewarm_requests: IntCounter,
     orchestrator_tasks: IntGaugeVec,
     orchestrator_busy: IntGauge,
+    orchestrator_busy_seconds: Counter,
+    /// When the busy count last changed, and to what: the counter is its integral.
+    busy_since: Mutex<(Instant, u32)>,
     orchestrator_queue: IntGauge,
     bedrock_reserved: GaugeVec,
 }
@@ -154,6 +160,16 @@ impl Metrics {
             "surge_mock_orchestrator_busy_workers",
             "Orchestrator workers holding a message now.",
         );
+        let orchestrator_busy_seconds = Counter::new(
+            "surge_mock_orchestrator_busy_seconds_total",
+            "Worker-seconds the orchestrator's workers spent holding a message: the \
+             integral of surge_mock_orchestrator_busy_workers, so its rate is the mean busy \
+             workers over any span (a gauge sampled once a scrape sees only instants).",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(orchestrator_busy_seconds.clone()))
+            .expect("unique metric");
         let orchestrator_queue = gauge(
             "surge_mock_orchestrator_queue_depth",
             "Chat messages waiting for an orchestrator worker now.",
@@ -175,6 +191,8 @@ impl Metrics {
             bedrock_reserved,
             orchestrator_tasks,
             orchestrator_busy,
+            orchestrator_busy_seconds,
+            busy_since: Mutex::new((Instant::now(), 0)),
             orchestrator_queue,
             requests,
             errors,
@@ -210,8 +228,21 @@ impl Metrics {
             .with_label_values(&["starting"])
             .set(i64::from(starting));
         self.orchestrator_busy.set(i64::from(busy));
+        self.busy_until_now(Some(busy));
         self.orchestrator_queue
             .set(i64::try_from(queue).unwrap_or(i64::MAX));
+    }
+
+    /// Adds the worker-seconds since the busy count last changed to the counter, and
+    /// records the new count (`None`: unchanged).
+    fn busy_until_now(&self, busy: Option<u32>) {
+        let mut since = self.busy_since.lock().expect("busy lock");
+        let now = Instant::now();
+        let held = now.duration_since(since.0).as_secs_f64() * f64::from(since.1);
+        if held > 0.0 {
+            self.orchestrator_busy_seconds.inc_by(held);
+        }
+        *since = (now, busy.unwrap_or(since.1));
     }
 
     /// The gauge of tokens reserved by calls in flight to `model`.
@@ -257,6 +288,7 @@ impl Metrics {
 
     /// The exposition text.
     pub fn render(&self) -> String {
+        self.busy_until_now(None);
         let mut buf = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buf)
@@ -271,5 +303,36 @@ pub struct StreamGuard(prometheus::IntGauge);
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn busy_seconds(text: &str) -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix("surge_mock_orchestrator_busy_seconds_total "))
+            .expect("the counter is exposed")
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn busy_seconds_integrate_the_busy_workers_up_to_each_scrape() {
+        let m = Metrics::new();
+        assert_eq!(busy_seconds(&m.render()), 0.0);
+        m.orchestrator(2, 0, 2, 0);
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        m.orchestrator(2, 0, 0, 0);
+        let after_two = busy_seconds(&m.render());
+        // Two workers for at least 30 ms, then none: the scrape adds nothing more.
+        assert!(after_two >= 0.06, "{after_two}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(busy_seconds(&m.render()), after_two);
+        m.orchestrator(2, 0, 1, 0);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // A long-held worker counts at the scrape, before the count changes again.
+        assert!(busy_seconds(&m.render()) >= after_two + 0.02);
     }
 }

@@ -11,6 +11,32 @@ use std::time::Duration;
 
 pub const SURGE: &str = env!("CARGO_BIN_EXE_surge");
 
+/// Where a validation works: a fresh temporary directory, or the one named by
+/// `SURGE_VALIDATION_KEEP` (kept afterwards, to re-run the calibration on its measured runs).
+pub struct Work {
+    _temp: Option<tempfile::TempDir>,
+    pub path: PathBuf,
+}
+
+pub fn work_dir(test: &str) -> Work {
+    match std::env::var_os("SURGE_VALIDATION_KEEP") {
+        Some(root) => {
+            let path = PathBuf::from(root).join(test);
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(&path).unwrap();
+            eprintln!("measured runs kept in {}", path.display());
+            Work { _temp: None, path }
+        }
+        None => {
+            let temp = tempfile::tempdir().unwrap();
+            Work {
+                path: temp.path().to_path_buf(),
+                _temp: Some(temp),
+            }
+        }
+    }
+}
+
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -312,7 +338,7 @@ pub fn judge(
     work: &Path,
 ) -> Verdict {
     let measured = headline(&summary(dir));
-    let fitted = predict(on_fitted, 4, work);
+    let fitted = predict(on_fitted, 8, work);
     let start = predict(on_start, 4, work);
     let (miss, figure) = worst_miss(&fitted, &measured);
     let (start_miss, _) = worst_miss(&start, &measured);
