@@ -1,20 +1,27 @@
 //! API Gateway WebSocket: connection admission, connection lifetime, per-user and account
 //! rate limits.
 //!
-//! Sessions connect at most `connect_rate` per second (so 25,000 users need ≥ 50 s), are
-//! closed after `max_connection` and reconnect through the same admission. A message is
-//! sent by one of the connected sessions; it passes the
+//! Sessions connect at most `connect_rate` per second, with one second of it as burst
+//! ([`ConnectLimit`]; so 25,000 users need ≥ 50 s). The gateway closes a connection on its
+//! own (close code 1001, "Going away") `max_connection` after it opened, or `idle_timeout`
+//! after the client last sent a message, whichever comes first ([`Lifetime`]); frames the
+//! backend posts to the client do not keep it alive. Closed sessions reconnect through the
+//! same admission. A message is sent by one of the connected sessions; it passes the
 //! session's token bucket (`per_user_rate`, one minute of burst) and the account bucket
 //! (`account_rate`, depth `account_burst`). The account bucket is charged for the message
 //! and for the callback posts of its answer (one post, plus the first-token frame when
 //! streaming) at once, when the message is sent.
+//!
+//! The mock enforces every rule here per connection in wall time; the simulator counts
+//! sessions in cohorts per second and applies admission and `max_connection` (its sessions
+//! send messages, so the idle timeout, which only closes silent sessions, does not bind).
 
 use std::collections::VecDeque;
 
 use surge_profile::system::Gateway as GatewayModel;
 
 use crate::bucket::TokenBucket;
-use crate::time::{Nanos, SECOND, nanos};
+use crate::time::{Nanos, SECOND, nanos, secs};
 
 /// What the gateway does with a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +129,126 @@ pub fn admit(
     }
 }
 
+/// New connections the gateway admits: `connect_rate`, with one second of it (at least one
+/// connection) as burst; a refused upgrade is HTTP 429.
+///
+/// Not a [`TokenBucket`]: admissions are whole connections counted at whole-second ticks
+/// by the simulator, and the refill must be exactly `connect_rate` per second there (a
+/// rate kept per nanosecond can refill 499.999… of 500 and admit one connection fewer).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectLimit {
+    per_second: f64,
+    depth: f64,
+    credit: f64,
+    last: Nanos,
+}
+
+impl ConnectLimit {
+    /// The limit of one of `share` equal parts of the account (the mock's worker processes
+    /// each hold one part; the simulator holds the whole, `share` 1); full at time zero.
+    pub fn new(model: &GatewayModel, share: f64) -> Self {
+        let per_second = model.connect_rate.per_second() / share;
+        let depth = per_second.max(1.0);
+        Self {
+            per_second,
+            depth,
+            credit: depth,
+            last: 0,
+        }
+    }
+
+    /// Admits up to `wanted` new connections at `now`; returns how many it admitted.
+    pub fn admit(&mut self, now: Nanos, wanted: u64) -> u64 {
+        if now > self.last {
+            self.credit = (self.credit + secs(now - self.last) * self.per_second).min(self.depth);
+            self.last = now;
+        }
+        let admitted = wanted.min(self.credit as u64);
+        self.credit -= admitted as f64;
+        admitted
+    }
+
+    /// Whether one more connection is admitted at `now`.
+    pub fn try_admit(&mut self, now: Nanos) -> bool {
+        self.admit(now, 1) == 1
+    }
+}
+
+/// Why the gateway closes a connection on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// The connection reached `max_connection`, even in the middle of an answer.
+    MaxConnection,
+    /// The client sent no message for `idle_timeout`.
+    IdleTimeout,
+}
+
+impl Expiry {
+    /// The WebSocket close code API Gateway sends for both: 1001, "Going away".
+    pub const CLOSE_CODE: u16 = 1001;
+}
+
+/// One connection's two clocks: when it opened and when its client last sent a message.
+/// Only [`Connection::heard`] moves the second, and never before the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connection {
+    opened: Nanos,
+    heard: Nanos,
+}
+
+impl Connection {
+    /// A connection opened at `now`; its idle clock starts with it.
+    pub fn open(now: Nanos) -> Self {
+        Self {
+            opened: now,
+            heard: now,
+        }
+    }
+
+    /// The client sent a message at `now` (a data frame: text or binary).
+    pub fn heard(&mut self, now: Nanos) {
+        self.heard = self.heard.max(now);
+    }
+
+    pub fn opened(&self) -> Nanos {
+        self.opened
+    }
+}
+
+/// How long the gateway keeps a connection: `max_connection` from its opening,
+/// `idle_timeout` from the client's last message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetime {
+    max_connection: Nanos,
+    idle_timeout: Nanos,
+}
+
+impl Lifetime {
+    pub fn new(model: &GatewayModel) -> Self {
+        Self {
+            max_connection: nanos(model.max_connection),
+            idle_timeout: nanos(model.idle_timeout),
+        }
+    }
+
+    /// When a connection opened at `opened` reaches `max_connection`.
+    pub fn max_connection_end(&self, opened: Nanos) -> Nanos {
+        opened.saturating_add(self.max_connection)
+    }
+
+    /// When and why the gateway closes `conn` if its client sends nothing more: the
+    /// earlier of the two deadlines (the maximum duration when both fall together).
+    pub fn end(&self, conn: &Connection) -> (Nanos, Expiry) {
+        let max = self.max_connection_end(conn.opened);
+        let idle = conn.heard.saturating_add(self.idle_timeout);
+        if idle < max {
+            (idle, Expiry::IdleTimeout)
+        } else {
+            (max, Expiry::MaxConnection)
+        }
+    }
+}
+
 /// Sessions admitted in one tick, and when.
 #[derive(Debug, Clone, Copy)]
 struct Cohort {
@@ -135,9 +262,8 @@ pub struct Gateway {
     /// Every session's own bucket, by session index (grown as sessions are first seen).
     users: Vec<UserBucket>,
     account: AccountLimit,
-    connect_per_second: f64,
-    connect_credit: f64,
-    max_connection: Nanos,
+    connect: ConnectLimit,
+    lifetime: Lifetime,
     cohorts: VecDeque<Cohort>,
     connected: u64,
     /// Reconnections forced by the maximum connection duration.
@@ -153,9 +279,8 @@ impl Gateway {
             user_limit: UserLimit::new(model),
             users: Vec::new(),
             account: AccountLimit::new(model, streaming, 1.0),
-            connect_per_second: model.connect_rate.per_second(),
-            connect_credit: 0.0,
-            max_connection: nanos(model.max_connection),
+            connect: ConnectLimit::new(model, 1.0),
+            lifetime: Lifetime::new(model),
             cohorts: VecDeque::new(),
             connected: 0,
             reconnects: 0,
@@ -171,7 +296,7 @@ impl Gateway {
             return;
         }
         while let Some(c) = self.cohorts.front().copied() {
-            if now.saturating_sub(c.since) < self.max_connection {
+            if now < self.lifetime.max_connection_end(c.since) {
                 break;
             }
             self.cohorts.pop_front();
@@ -192,10 +317,7 @@ impl Gateway {
             }
         }
         let missing = wanted - self.connected;
-        self.connect_credit =
-            (self.connect_credit + self.connect_per_second).min(self.connect_per_second.max(1.0));
-        let admitted = missing.min(self.connect_credit as u64);
-        self.connect_credit -= admitted as f64;
+        let admitted = self.connect.admit(now, missing);
         if admitted > 0 {
             self.cohorts.push_back(Cohort {
                 since: now,
@@ -316,5 +438,48 @@ mod tests {
             half.try_take(SECOND),
             "15 requests a second refill the part"
         );
+    }
+
+    #[test]
+    fn connections_are_admitted_at_the_connect_rate_with_a_second_of_burst() {
+        let mut m = model();
+        m.connect_rate = "10/s".parse().unwrap();
+        let mut c = ConnectLimit::new(&m, 1.0);
+        assert_eq!(c.admit(0, 25), 10, "one second of burst");
+        assert!(!c.try_admit(0));
+        assert!(!c.try_admit(SECOND / 20), "half a connection refilled");
+        assert!(c.try_admit(SECOND / 10));
+        assert_eq!(c.admit(60 * SECOND, 100), 10, "the burst caps the credit");
+        let mut half = ConnectLimit::new(&m, 2.0);
+        assert_eq!(half.admit(0, 25), 5, "one of two parts");
+        m.connect_rate = "1/min".parse().unwrap();
+        let mut slow = ConnectLimit::new(&m, 1.0);
+        assert!(slow.try_admit(0), "at least one connection of burst");
+        assert!(!slow.try_admit(30 * SECOND) && slow.try_admit(61 * SECOND));
+    }
+
+    #[test]
+    fn a_connection_ends_at_its_idle_or_maximum_deadline_whichever_is_first() {
+        let life = Lifetime::new(&model());
+        let min = 60 * SECOND;
+        let mut c = Connection::open(5 * SECOND);
+        assert_eq!(c.opened(), 5 * SECOND);
+        assert_eq!(life.end(&c), (5 * SECOND + 10 * min, Expiry::IdleTimeout));
+        c.heard(9 * min);
+        assert_eq!(life.end(&c), (19 * min, Expiry::IdleTimeout));
+        c.heard(3 * min);
+        assert_eq!(
+            life.end(&c),
+            (19 * min, Expiry::IdleTimeout),
+            "time never runs back"
+        );
+        c.heard(115 * min);
+        assert_eq!(
+            life.end(&c),
+            (5 * SECOND + 120 * min, Expiry::MaxConnection),
+            "messages do not extend the maximum duration"
+        );
+        assert_eq!(life.max_connection_end(0), 120 * min);
+        assert_eq!(Expiry::CLOSE_CODE, 1001);
     }
 }

@@ -45,6 +45,16 @@ pub fn system_problems(s: &SystemModel) -> Vec<(String, String)> {
             out.push((key.into(), msg));
         }
     };
+    for (key, d) in [
+        ("gateway.max_connection", g.max_connection),
+        ("gateway.idle_timeout", g.idle_timeout),
+    ] {
+        check(
+            d.as_nanos() > 0,
+            key,
+            "must be longer than zero (the gateway closes connections after it)".into(),
+        );
+    }
     let o = &s.orchestrator;
     check(
         o.min_tasks <= o.max_tasks,

@@ -248,6 +248,26 @@ fn zero_and_negative_rates_are_rejected() {
 }
 
 #[test]
+fn the_gateway_closes_connections_after_a_time_a_profile_may_shorten_but_not_zero() {
+    let short = valid_profile().replace(
+        "file = \"",
+        "gateway.max_connection = \"3s\"\ngateway.idle_timeout = \"500ms\"\nfile = \"",
+    );
+    let g = load_text(&short).unwrap().system.gateway;
+    assert_eq!(g.max_connection.to_std(), std::time::Duration::from_secs(3));
+    assert_eq!(
+        g.idle_timeout.to_std(),
+        std::time::Duration::from_millis(500)
+    );
+    let zero = valid_profile().replace("file = \"", "gateway.idle_timeout = \"0\"\nfile = \"");
+    let msg = only_problem(&zero);
+    assert!(
+        msg.contains("gateway.idle_timeout: must be longer than zero"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn stage_ending_after_the_duration() {
     let text = valid_profile().replace("duration = \"10m\"", "duration = \"8m\"");
     let msg = only_problem(&text);
