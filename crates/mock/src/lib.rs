@@ -4,9 +4,11 @@
 //! laptop rehearsal or a CI job needs something that behaves like the system model on
 //! loopback. This crate serves
 //!
-//! - the chat WebSocket (`/chat`, [`chat`]): the seed's per-turn pipeline with real
-//!   sleeps drawn from the system model, a real intent classifier and semantic cache,
-//!   conversation memory in the mock DynamoDB and generation through the mock Bedrock;
+//! - the chat WebSocket (`/chat`, [`chat`]): API Gateway's rules ([`chat::gateway`]:
+//!   connect rate, maximum duration and idle timeout, per-user and account throttles), then
+//!   the seed's per-turn pipeline with real sleeps drawn from the system model, a real
+//!   intent classifier and semantic cache, conversation memory in the mock DynamoDB and
+//!   generation through the mock Bedrock;
 //! - the Bedrock Runtime API ([`bedrock`]) with AWS event-stream framing and the model
 //!   quotas of the system model;
 //! - the DynamoDB API ([`dynamodb`]) in memory, with on-demand capacity;
@@ -37,6 +39,7 @@ use tokio::net::TcpListener;
 
 use crate::bedrock::Bedrock;
 use crate::chat::Chat;
+use crate::chat::gateway::GatewayFrames;
 use crate::dynamodb::Dynamo;
 use crate::faults::Faults;
 use crate::metrics::Metrics;
@@ -56,6 +59,9 @@ pub struct Config {
     pub max_body: usize,
     /// Most Bedrock response streams open at once in this process.
     pub max_streams: usize,
+    /// The frames of the gateway's own throttles: surge's default error frame, or API
+    /// Gateway's `{"message":"Too Many Requests",…}`.
+    pub gateway_frames: GatewayFrames,
 }
 
 impl Config {
@@ -67,6 +73,7 @@ impl Config {
             token_tick: Duration::ZERO,
             max_body: 16 * 1024 * 1024,
             max_streams: 10_000,
+            gateway_frames: GatewayFrames::Surge,
         }
     }
 }
@@ -92,7 +99,13 @@ impl App {
         );
         let metrics = Arc::new(Metrics::new());
         let bedrock = Bedrock::new(sys, config.workers, config.max_streams, &metrics);
-        let chat = Chat::new(sys, config.workers, &dynamo, metrics.clone());
+        let chat = Chat::new(
+            sys,
+            config.workers,
+            config.gateway_frames,
+            &dynamo,
+            metrics.clone(),
+        );
         metrics.set_prewarmed(sys.cache.enabled && sys.cache.prewarm);
         Arc::new(Self {
             faults: config.faults.clone(),

@@ -2,7 +2,8 @@
 //!
 //! Histograms (aggregatable across workers), base units, `_total` counters, and labels of
 //! low cardinality only: `api` is `chat`, `bedrock` or `dynamodb`; `operation` is a fixed
-//! operation name (never a table, a model id or a session).
+//! operation name (never a table, a model id or a session); `reason` is one of a fixed set
+//! ([`ChatClose`], [`UpgradeRefused`]).
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -30,12 +31,73 @@ impl Api {
     }
 }
 
+/// Why a chat WebSocket ended, as a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChatClose {
+    /// The gateway's maximum connection duration (1001).
+    MaxConnection,
+    /// The gateway's idle timeout: no message from the client (1001).
+    IdleTimeout,
+    /// A message or frame above the gateway's limits (1009).
+    TooBig,
+    /// The client closed the connection.
+    Client,
+    /// A `--fault-drop-rate` drop.
+    Dropped,
+    /// The socket failed.
+    Error,
+}
+
+impl ChatClose {
+    pub const ALL: [Self; 6] = [
+        Self::MaxConnection,
+        Self::IdleTimeout,
+        Self::TooBig,
+        Self::Client,
+        Self::Dropped,
+        Self::Error,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::MaxConnection => "max_connection",
+            Self::IdleTimeout => "idle_timeout",
+            Self::TooBig => "message_too_big",
+            Self::Client => "client",
+            Self::Dropped => "dropped",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// Why a chat WebSocket upgrade was refused, as a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UpgradeRefused {
+    /// Beyond the gateway's `connect_rate` (429).
+    ConnectRate,
+    /// A `--fault-refuse` refusal.
+    Fault,
+}
+
+impl UpgradeRefused {
+    pub const ALL: [Self; 2] = [Self::ConnectRate, Self::Fault];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::ConnectRate => "connect_rate",
+            Self::Fault => "fault",
+        }
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     errors: IntCounterVec,
     throttles: IntCounterVec,
     faults: IntCounterVec,
+    chat_closes: IntCounterVec,
+    upgrades_refused: IntCounterVec,
     streams: IntGaugeVec,
     latency: HistogramVec,
     cache_lookups: IntCounterVec,
@@ -91,6 +153,24 @@ impl Metrics {
             "Faults injected, by kind (error, latency, stall, drop, refuse).",
             &["kind"],
         );
+        let chat_closes = counter(
+            "surge_mock_chat_closes_total",
+            "Chat WebSockets ended, by reason: max_connection and idle_timeout (closed by \
+             the gateway with 1001), message_too_big (1009), client, dropped (fault), error.",
+            &["reason"],
+        );
+        for reason in ChatClose::ALL {
+            chat_closes.with_label_values(&[reason.label()]);
+        }
+        let upgrades_refused = counter(
+            "surge_mock_chat_upgrades_refused_total",
+            "Chat WebSocket upgrades refused, by reason: connect_rate (429 beyond the \
+             gateway's connect_rate), fault (--fault-refuse).",
+            &["reason"],
+        );
+        for reason in UpgradeRefused::ALL {
+            upgrades_refused.with_label_values(&[reason.label()]);
+        }
         let streams = IntGaugeVec::new(
             Opts::new(
                 "surge_mock_streams_open",
@@ -198,6 +278,8 @@ impl Metrics {
             errors,
             throttles,
             faults,
+            chat_closes,
+            upgrades_refused,
             streams,
             latency,
             cache_lookups,
@@ -271,6 +353,18 @@ impl Metrics {
 
     pub fn fault(&self, kind: &str) {
         self.faults.with_label_values(&[kind]).inc();
+    }
+
+    /// Counts one chat WebSocket that ended.
+    pub fn chat_close(&self, why: ChatClose) {
+        self.chat_closes.with_label_values(&[why.label()]).inc();
+    }
+
+    /// Counts one refused chat WebSocket upgrade.
+    pub fn upgrade_refused(&self, why: UpgradeRefused) {
+        self.upgrades_refused
+            .with_label_values(&[why.label()])
+            .inc();
     }
 
     pub fn observe(&self, api: Api, seconds: f64) {

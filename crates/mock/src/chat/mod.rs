@@ -7,10 +7,12 @@
 //! write buffer only as large as the frames waiting, so tens of thousands of idle sessions
 //! cost little. Frames larger than the gateway's `max_frame`
 //! or messages larger than `max_message` close the connection with 1009, as API Gateway
-//! does.
+//! does; the gateway's other rules (connect rate, maximum duration, idle timeout, its own
+//! throttle frames) are in [`gateway`].
 
 mod classifier;
 mod ecs;
+pub mod gateway;
 mod semantic;
 mod turn;
 
@@ -26,7 +28,9 @@ use http::{Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
-use surge_model::gateway::{self, AccountLimit, Admission, UserBucket, UserLimit};
+use surge_model::gateway::{
+    self as rules, AccountLimit, Admission, ConnectLimit, Connection, Expiry, Lifetime, UserLimit,
+};
 use surge_profile::SystemModel;
 use surge_profile::system::Intent;
 use surge_protocol::{ChatMessage, ErrorCode, ServerFrame};
@@ -34,6 +38,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -42,8 +47,9 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use crate::App;
 use crate::clock;
 use crate::dynamodb::{Dynamo, Operation};
-use crate::metrics::{Api, Metrics};
+use crate::metrics::{Api, ChatClose, Metrics, UpgradeRefused};
 use crate::server::{Body, full};
+use gateway::{Caller, GatewayError, GatewayFrames};
 
 /// The DynamoDB table conversation memory is kept in.
 pub const MEMORY_TABLE: &str = "surge-memory";
@@ -52,6 +58,8 @@ pub const MEMORY_TABLE: &str = "surge-memory";
 #[derive(Debug)]
 pub enum Out {
     Frame(ServerFrame),
+    /// A frame API Gateway sends of its own (`--gateway-frames aws`).
+    Gateway(GatewayError),
     /// Close the TCP connection at once, without a close frame (fault injection).
     Drop,
 }
@@ -65,13 +73,25 @@ pub struct Chat {
     pub(crate) semantic: Option<SemanticCache>,
     account: Mutex<AccountLimit>,
     user_limit: UserLimit,
+    /// New connections the gateway admits (÷ worker processes); `None` with the gateway off.
+    connect: Option<Mutex<ConnectLimit>>,
+    /// When the gateway closes a connection; `None` with the gateway off.
+    lifetime: Option<Lifetime>,
+    /// The frames of the gateway's own throttles.
+    pub(crate) frames: GatewayFrames,
     /// The orchestrator service (÷ worker processes), scaled by target tracking.
     pub orchestrator: Option<Arc<Ecs>>,
     ws_config: WebSocketConfig,
 }
 
 impl Chat {
-    pub fn new(sys: &SystemModel, workers: u32, dynamo: &Dynamo, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        sys: &SystemModel,
+        workers: u32,
+        frames: GatewayFrames,
+        dynamo: &Dynamo,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let w = f64::from(workers.max(1));
         let g = &sys.gateway;
         if sys.memory.enabled {
@@ -98,6 +118,9 @@ impl Chat {
                 .then(|| SemanticCache::new(sys.semantic_cache.threshold)),
             account: Mutex::new(AccountLimit::new(g, sys.bedrock.streaming, w)),
             user_limit: UserLimit::new(g),
+            connect: g.enabled.then(|| Mutex::new(ConnectLimit::new(g, w))),
+            lifetime: g.enabled.then(|| Lifetime::new(g)),
+            frames,
             orchestrator: sys
                 .orchestrator
                 .enabled
@@ -113,16 +136,29 @@ impl Chat {
         }
     }
 
-    /// The gateway's verdict on one more message of the user whose bucket is `user`.
-    pub(crate) fn admit(&self, user: &Mutex<UserBucket>) -> Admission {
-        let mut user = user.lock().expect("user bucket lock");
+    /// The gateway's verdict on one more message of `caller` (accepted with the gateway
+    /// off).
+    pub(crate) fn admit(&self, caller: &Caller) -> Admission {
+        if !self.sys.gateway.enabled {
+            return Admission::Accepted;
+        }
+        let mut user = caller.user.lock().expect("user bucket lock");
         let mut account = self.account.lock().expect("account bucket lock");
-        gateway::admit(&self.user_limit, &mut user, &mut account, clock::now())
+        rules::admit(&self.user_limit, &mut user, &mut account, clock::now())
     }
 
-    /// A new session's per-user bucket: full.
-    pub(crate) fn user_bucket(&self) -> UserBucket {
-        self.user_limit.bucket(clock::now())
+    /// Whether the gateway admits one more connection now.
+    fn admit_connection(&self) -> bool {
+        self.connect.as_ref().is_none_or(|c| {
+            c.lock()
+                .expect("connect limit lock")
+                .try_admit(clock::now())
+        })
+    }
+
+    /// The client of a new connection; its per-user bucket is full.
+    fn caller(&self) -> Caller {
+        Caller::new(self.user_limit.bucket(clock::now()))
     }
 }
 
@@ -148,12 +184,17 @@ pub fn upgrade(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
         return refuse(400, "expected a WebSocket upgrade\n");
     }
     if let Some(status) = app.faults.refuse_upgrade(&app.metrics) {
+        app.metrics.upgrade_refused(UpgradeRefused::Fault);
         let text = if status == 429 {
             "Too Many Requests\n"
         } else {
             "Service Unavailable\n"
         };
         return refuse(status, text);
+    }
+    if !app.chat.admit_connection() {
+        app.metrics.upgrade_refused(UpgradeRefused::ConnectRate);
+        return refuse(429, "Too Many Requests\n");
     }
     let accept = derive_accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(&mut req);
@@ -176,78 +217,136 @@ pub fn upgrade(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
         .expect("valid response")
 }
 
-/// One connection: messages in, frames out, until either side closes.
+/// How long a closing handshake may take before the socket is dropped anyway.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Sends a close frame, waiting at most [`CLOSE_GRACE`] for a client that does not read.
+async fn close<S>(ws: &mut WebSocketStream<S>, code: CloseCode, reason: &str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = tokio::time::timeout(CLOSE_GRACE, ws.close(Some(frame))).await;
+}
+
+/// One connection, counted open while it lasts and by why it ended.
 async fn session<S>(app: Arc<App>, mut ws: WebSocketStream<S>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let _open = app.metrics.stream(Api::Chat);
+    let why = serve(&app, &mut ws).await;
+    app.metrics.chat_close(why);
+}
+
+/// Messages in, frames out, until either side closes or the gateway's lifetime ends.
+async fn serve<S>(app: &Arc<App>, ws: &mut WebSocketStream<S>) -> ChatClose
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (tx, mut rx) = mpsc::channel::<Out>(64);
-    let user = Arc::new(Mutex::new(app.chat.user_bucket()));
+    let caller = Arc::new(app.chat.caller());
+    // The gateway's clocks: the next close, reset by every message from the client.
+    let lifetime = app.chat.lifetime;
+    let mut conn = Connection::open(clock::now());
+    let mut ends = lifetime.map(|l| l.end(&conn));
+    let deadline =
+        tokio::time::sleep_until(ends.map_or_else(tokio::time::Instant::now, |(at, _)| {
+            clock::instant(at).into()
+        }));
+    tokio::pin!(deadline);
     // Messages this session sent before: the history its next turn carries.
     let mut turns: u32 = 0;
     loop {
         tokio::select! {
-            incoming = ws.next() => match incoming {
-                Some(Ok(Message::Text(text))) => {
-                    match ChatMessage::from_json(text.as_str()) {
-                        Ok(msg) => {
-                            let earlier = turns;
-                            turns = turns.saturating_add(1);
-                            tokio::spawn(turn::answer(app.clone(), user.clone(), msg, earlier, tx.clone()));
-                        }
-                        Err(e) => {
-                            app.metrics.error(Api::Chat);
-                            let frame = ServerFrame::Error {
-                                id: None,
-                                code: ErrorCode::BadRequest,
-                                message: format!("not a chat message: {e}"),
-                            };
-                            if ws.send(Message::Text(frame.to_json().into())).await.is_err() {
-                                return;
+            () = &mut deadline, if ends.is_some() => {
+                let why = match ends.map(|(_, why)| why) {
+                    Some(Expiry::MaxConnection) => ChatClose::MaxConnection,
+                    _ => ChatClose::IdleTimeout,
+                };
+                close(ws, CloseCode::from(Expiry::CLOSE_CODE), "Going away").await;
+                return why;
+            }
+            incoming = ws.next() => {
+                if let (Some(Ok(Message::Text(_) | Message::Binary(_))), Some(l)) = (&incoming, lifetime) {
+                    conn.heard(clock::now());
+                    let end = l.end(&conn);
+                    if Some(end) != ends {
+                        ends = Some(end);
+                        deadline.as_mut().reset(clock::instant(end.0).into());
+                    }
+                }
+                match incoming {
+                    Some(Ok(Message::Text(text))) => {
+                        match ChatMessage::from_json(text.as_str()) {
+                            Ok(msg) => {
+                                let earlier = turns;
+                                turns = turns.saturating_add(1);
+                                tokio::spawn(turn::answer(app.clone(), caller.clone(), msg, earlier, tx.clone()));
+                            }
+                            Err(e) => {
+                                app.metrics.error(Api::Chat);
+                                let frame = ServerFrame::Error {
+                                    id: None,
+                                    code: ErrorCode::BadRequest,
+                                    message: format!("not a chat message: {e}"),
+                                };
+                                if ws.send(Message::Text(frame.to_json().into())).await.is_err() {
+                                    return ChatClose::Error;
+                                }
                             }
                         }
                     }
-                }
-                Some(Ok(Message::Binary(_))) => {
-                    let frame = ServerFrame::Error {
-                        id: None,
-                        code: ErrorCode::BadRequest,
-                        message: "binary frames are not chat messages".into(),
-                    };
-                    if ws.send(Message::Text(frame.to_json().into())).await.is_err() {
-                        return;
+                    Some(Ok(Message::Binary(_))) => {
+                        let frame = ServerFrame::Error {
+                            id: None,
+                            code: ErrorCode::BadRequest,
+                            message: "binary frames are not chat messages".into(),
+                        };
+                        if ws.send(Message::Text(frame.to_json().into())).await.is_err() {
+                            return ChatClose::Error;
+                        }
                     }
+                    Some(Err(WsError::Capacity(_))) => {
+                        close(ws, CloseCode::Size, "message too big").await;
+                        return ChatClose::TooBig;
+                    }
+                    // The client closed, or went away without the closing handshake.
+                    Some(Ok(Message::Close(_)))
+                    | None
+                    | Some(Err(
+                        WsError::ConnectionClosed
+                        | WsError::AlreadyClosed
+                        | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake),
+                    )) => return ChatClose::Client,
+                    Some(Err(_)) => return ChatClose::Error,
+                    Some(Ok(_)) => {}
                 }
-                Some(Err(WsError::Capacity(_))) => {
-                    let close = CloseFrame { code: CloseCode::Size, reason: "message too big".into() };
-                    let _ = ws.close(Some(close)).await;
-                    return;
-                }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                Some(Ok(_)) => {}
-            },
+            }
             Some(out) = rx.recv() => {
                 // Frames already waiting go out in one write (a template answer's token
                 // and done frames, a tick's frames of pipelined answers): one segment
                 // instead of several, for the client and for the mock.
                 let mut next = Some(out);
                 while let Some(out) = next {
-                    match out {
-                        Out::Frame(f) => {
-                            if ws.feed(Message::Text(f.to_json().into())).await.is_err() {
-                                return;
-                            }
-                        }
+                    let text = match out {
+                        Out::Frame(f) => f.to_json(),
+                        Out::Gateway(e) => e.to_json(),
                         Out::Drop => {
                             let _ = ws.flush().await;
-                            return;
+                            return ChatClose::Dropped;
                         }
+                    };
+                    if ws.feed(Message::Text(text.into())).await.is_err() {
+                        return ChatClose::Error;
                     }
                     next = rx.try_recv().ok();
                 }
                 if ws.flush().await.is_err() {
-                    return;
+                    return ChatClose::Error;
                 }
             }
         }

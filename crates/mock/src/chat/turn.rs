@@ -12,19 +12,19 @@
 //! is the gap between frames, about max(T, 1/output_rate), and `tokens` says how many each
 //! frame carried.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use rand::rngs::ThreadRng;
 use serde_json::json;
 use surge_model::draw::Shared;
-use surge_model::gateway::{Admission, UserBucket};
 use surge_model::turn::{self, Answer as Route, Throttled, WayBack};
 use surge_profile::system::Intent;
 use surge_protocol::{ChatMessage, ErrorCode, ServerFrame, Usage};
 use tokio::sync::mpsc;
 use tokio::time::sleep;
 
+use super::gateway::Caller;
 use super::{MEMORY_TABLE, Out, Script, Vector};
 use crate::App;
 use crate::bedrock::{Lease, ModelState, text_of};
@@ -67,10 +67,11 @@ struct Turn<'a> {
     intent: usize,
 }
 
-/// Answers one message; every outcome ends with a done or an error frame.
+/// Answers one message; every outcome ends with a done or an error frame (or, for the
+/// gateway's own throttles with `--gateway-frames aws`, API Gateway's frame).
 pub async fn answer(
     app: Arc<App>,
-    user: Arc<Mutex<UserBucket>>,
+    caller: Arc<Caller>,
     msg: ChatMessage,
     earlier_turns: u32,
     out: mpsc::Sender<Out>,
@@ -82,6 +83,18 @@ pub async fn answer(
         let _ = out.send(Out::Drop).await;
         return;
     }
+    // 1. Gateway: its limits, before the backend sees the message.
+    if let Some(refusal) = app
+        .chat
+        .frames
+        .refusal(app.chat.admit(&caller), &caller, &msg.id)
+    {
+        app.metrics
+            .observe(Api::Chat, started.elapsed().as_secs_f64());
+        app.metrics.throttle(Api::Chat);
+        let _ = out.send(refusal).await;
+        return;
+    }
     let mut turn = Turn {
         app: &app,
         msg: &msg,
@@ -89,7 +102,7 @@ pub async fn answer(
         out: &out,
         intent: 0,
     };
-    let result = turn.run(&user).await;
+    let result = turn.run().await;
     app.metrics
         .observe(Api::Chat, started.elapsed().as_secs_f64());
     match result {
@@ -123,7 +136,7 @@ impl Turn<'_> {
         self.app.chat.intents[self.intent].0.clone()
     }
 
-    async fn run(&mut self, user: &Mutex<UserBucket>) -> Result<(), Failed> {
+    async fn run(&mut self) -> Result<(), Failed> {
         let app = self.app;
         let sys = &app.chat.sys;
         let Some(store) = sys.stores.get(&self.msg.store) else {
@@ -132,16 +145,8 @@ impl Turn<'_> {
                 format!("unknown store {:?}", self.msg.store),
             ));
         };
-        // 1. Gateway.
+        // 1. Gateway: the message passed its limits (`answer`); auth and session load.
         if sys.gateway.enabled {
-            let refused = match app.chat.admit(user) {
-                Admission::Accepted => None,
-                Admission::UserLimit => Some("per-user message rate exceeded"),
-                Admission::AccountLimit => Some("account request rate exceeded"),
-            };
-            if let Some(why) = refused {
-                return Err(Failed(ErrorCode::Throttled, why.into()));
-            }
             let auth = turn::auth(sys, &mut rngs());
             sleep(span(auth)).await;
         }
