@@ -182,17 +182,27 @@ pub enum Command {
     /// Serve the mock chatbot, Bedrock Runtime and DynamoDB on one loopback port.
     ///
     /// What `surge run` and `surge bench` measure when there is no staging: the seed's
-    /// chatbot on a WebSocket at /chat (per-user throttle, intent classifier learned from
-    /// the intents' texts, DynamoDB memory, caches and semantic cache, RAG, model tiering,
-    /// streamed tokens at the model's TTFT and output rate, guardrails, a done frame with
-    /// usage and cost), with every delay a real sleep drawn from the profile's system
-    /// model. The same port serves the Bedrock Runtime API (POST /model/{id}/converse,
-    /// converse-stream, invoke, invoke-with-response-stream; event-stream framing; model
-    /// quotas → ThrottlingException) and the DynamoDB API (POST / with X-Amz-Target;
-    /// tables in memory; on-demand capacity → ProvisionedThroughputExceededException), so
-    /// AWS SDKs work with AWS_ENDPOINT_URL=http://ADDR and any credentials. GET /metrics
-    /// is Prometheus text, GET /healthz is a liveness check, POST /admin/prewarm
+    /// chatbot on a WebSocket at /chat (intent classifier learned from the intents' texts,
+    /// DynamoDB memory, caches and semantic cache, RAG, model tiering, streamed tokens at
+    /// the model's TTFT and output rate, guardrails, a done frame with usage and cost),
+    /// with every delay a real sleep drawn from the profile's system model. The same port
+    /// serves the Bedrock Runtime API (POST /model/{id}/converse, converse-stream, invoke,
+    /// invoke-with-response-stream; event-stream framing; model quotas →
+    /// ThrottlingException) and the DynamoDB API (POST / with X-Amz-Target; tables in
+    /// memory; on-demand capacity → ProvisionedThroughputExceededException), so AWS SDKs
+    /// work with AWS_ENDPOINT_URL=http://ADDR and any credentials. GET /metrics is
+    /// Prometheus text, GET /healthz is a liveness check, POST /admin/prewarm
     /// {"asin": …, "ttl": "2h"} pre-warms the product cache (see `surge prewarm`).
+    ///
+    /// The chat sits behind API Gateway's rules, from the system model's [gateway] and
+    /// written once in surge-model, which the simulator runs too: upgrades beyond
+    /// connect_rate are refused with 429; a connection is closed with 1001 "Going away"
+    /// at max_connection (2h), even in the middle of an answer, and after idle_timeout
+    /// (10m) without a message from the client; the per-user and account rates throttle
+    /// messages, answered with surge's error frame or, with --gateway-frames aws, API
+    /// Gateway's own. To see the closes in a test, shorten the limits in the profile's
+    /// [system] table (gateway.max_connection = "5s", gateway.idle_timeout = "2s").
+    /// /metrics counts closes by reason and refused upgrades.
     ///
     /// Prints `listening on ADDR` as its first line. --workers N serves one port from N
     /// processes for more sessions than one process may hold files; --fault-* flags

@@ -1,8 +1,8 @@
 //! The workflows around the commands: `surge prewarm` against the mock, the spike
 //! rehearsal script (its early refusal and a whole tiny rehearsal), and the nightly
-//! script's exit codes against a normal and a deliberately slowed mock, and the mock
-//! scaling its orchestrator as the simulator predicts. Everything runs on loopback with
-//! bounded waits.
+//! script's exit codes against a normal and a deliberately slowed mock, the mock
+//! scaling its orchestrator as the simulator predicts, and the mock holding API Gateway's
+//! limits from a profile's overrides. Everything runs on loopback with bounded waits.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -627,6 +627,130 @@ fn scrape_endpoints_are_checked_before_the_run() {
         walk(dir.path()).iter().all(|f| !f.ends_with("run.json")),
         "no run directory"
     );
+}
+
+/// A WebSocket client on a plain TCP stream, just enough to meet the mock's gateway: the
+/// upgrade, masked text frames out, whole frames in.
+struct RawWs(TcpStream);
+
+impl RawWs {
+    fn connect(addr: &str) -> RawWs {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "GET /chat HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && head.len() < 4096 {
+            s.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head);
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        RawWs(s)
+    }
+
+    /// Sends a text frame (masked with a zero key, so the payload goes as it is).
+    fn send(&mut self, text: &str) {
+        let payload = text.as_bytes();
+        let len = u16::try_from(payload.len()).unwrap();
+        let mut frame = vec![0x81];
+        if len < 126 {
+            frame.push(0x80 | len as u8);
+        } else {
+            frame.push(0x80 | 126);
+            frame.extend(len.to_be_bytes());
+        }
+        frame.extend([0, 0, 0, 0]);
+        frame.extend(payload);
+        self.0.write_all(&frame).unwrap();
+    }
+
+    /// The next frame from the server: opcode and payload.
+    fn next(&mut self) -> (u8, Vec<u8>) {
+        let mut head = [0u8; 2];
+        self.0.read_exact(&mut head).unwrap();
+        let len = match head[1] & 0x7f {
+            126 => {
+                let mut b = [0u8; 2];
+                self.0.read_exact(&mut b).unwrap();
+                u64::from(u16::from_be_bytes(b))
+            }
+            127 => {
+                let mut b = [0u8; 8];
+                self.0.read_exact(&mut b).unwrap();
+                u64::from_be_bytes(b)
+            }
+            n => u64::from(n),
+        };
+        let mut payload = vec![0u8; usize::try_from(len).unwrap()];
+        self.0.read_exact(&mut payload).unwrap();
+        (head[0] & 0x0f, payload)
+    }
+}
+
+#[test]
+fn the_mock_holds_the_gateway_limits_a_profile_overrides_and_sends_api_gateway_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = profile(dir.path(), "gateway", 10, "");
+    let text = std::fs::read_to_string(&p).unwrap().replacen(
+        "file = \"",
+        "gateway.idle_timeout = \"1s\"\ngateway.per_user_rate = \"1/min\"\nfile = \"",
+        1,
+    );
+    std::fs::write(&p, text).unwrap();
+    let mock = Mock::start(&p, &["--gateway-frames", "aws"]);
+    let opened = Instant::now();
+    let mut ws = RawWs::connect(&mock.addr);
+    for id in ["m-1", "m-2"] {
+        ws.send(&format!(
+            r#"{{"type":"message","session":"s-1","id":"{id}","store":"manga_jp","text":"Where is my order?"}}"#
+        ));
+    }
+    // m-1 is answered, m-2 throttled by the per-user rate in API Gateway's frame, then
+    // the silent connection is closed after the idle timeout.
+    let mut texts = Vec::new();
+    let close = loop {
+        assert!(texts.len() < 100, "{texts:?}");
+        match ws.next() {
+            (0x1, payload) => texts.push(String::from_utf8(payload).unwrap()),
+            (0x8, payload) => break payload,
+            _ => {}
+        }
+    };
+    let after = opened.elapsed();
+    assert_eq!(
+        close[..2],
+        1001u16.to_be_bytes(),
+        "Going away; frames {texts:?}"
+    );
+    assert!(after >= Duration::from_secs(1), "closed after {after:?}");
+    let throttle: Vec<serde_json::Value> = texts
+        .iter()
+        .map(|t| serde_json::from_str(t).unwrap())
+        .filter(|v: &serde_json::Value| v.get("connectionId").is_some())
+        .collect();
+    assert_eq!(throttle.len(), 1, "{texts:?}");
+    assert_eq!(throttle[0]["message"], "Too Many Requests");
+    assert!(throttle[0].get("id").is_none(), "no message id: {texts:?}");
+    assert!(
+        texts.iter().any(|t| t.contains(r#""type":"done""#)),
+        "{texts:?}"
+    );
+    let series = "surge_mock_chat_closes_total{reason=\"idle_timeout\"}";
+    let mut seen = 0.0;
+    for _ in 0..50 {
+        seen = metric(&mock.metrics(), series);
+        if seen == 1.0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(seen, 1.0, "{series}");
 }
 
 /// Every file below `dir`.

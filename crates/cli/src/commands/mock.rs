@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use surge_mock::chat::gateway::GatewayFrames;
 use surge_mock::faults::{ErrorRate, LatencySpike, Refuse, Stall};
 use surge_mock::workers::{LISTENING, Workers, raise_file_limit, reuseport_listener, stdin_closed};
 use surge_mock::{Config, Server};
@@ -18,7 +19,10 @@ use crate::{Failure, Outcome};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The profile whose system model is served (latencies, quotas, intents, stores).
+    /// The profile whose system model is served (latencies, quotas, intents, stores, and
+    /// API Gateway's limits: to close connections sooner in a test, override them in the
+    /// profile, e.g. `gateway.max_connection = "5s"` and `gateway.idle_timeout = "2s"`
+    /// under `[system]`, where `surge simulate` reads them too).
     #[arg(long, default_value = "profiles/local.toml", value_name = "PROFILE")]
     pub profile: PathBuf,
     /// Address to listen on; port 0 picks a free port. The first line on stdout is
@@ -67,6 +71,14 @@ pub struct Args {
     /// Refuse WebSocket upgrades with HTTP 429 or 503: STATUS[@FRACTION] (default all).
     #[arg(long, value_name = "STATUS[@FRACTION]")]
     pub fault_refuse: Option<Refuse>,
+    /// The frames that answer throttles of the gateway's own limits (per-user and account
+    /// rates). `surge`: surge's error frame with the message id,
+    /// {"type":"error","code":"throttled",…}, which `surge run` reads with the default
+    /// protocol. `aws`: what API Gateway itself sends, with no message id,
+    /// {"message":"Too Many Requests","connectionId":…,"requestId":…}, to rehearse a
+    /// client against the real frames.
+    #[arg(long, default_value = "surge", value_name = "surge|aws")]
+    pub gateway_frames: GatewayFrames,
     /// Internal: serve as a worker on this port of --listen's address.
     #[arg(long, hide = true, value_name = "PORT")]
     pub worker_port: Option<u16>,
@@ -85,6 +97,7 @@ impl Args {
         config.token_tick = self.token_tick.to_std();
         config.max_body = usize::try_from(self.max_body.bytes()).unwrap_or(usize::MAX);
         config.max_streams = self.max_streams;
+        config.gateway_frames = self.gateway_frames;
         let faults = &mut config.faults;
         faults.errors = self.fault_error_rate.clone();
         faults.latency = self.fault_latency.clone();
