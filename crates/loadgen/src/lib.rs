@@ -10,6 +10,7 @@
 //! | [`connect`] | TCP from a chosen source address, TLS, upgrade; connect pacing; backoff |
 //! | [`bind`] | `--bind` source-address lists |
 //! | [`correlate`] | which message a frame answers |
+//! | [`frames`] | what a frame or a server's close means: answer, unsolicited, error |
 //! | [`recording`] | histograms per tag, counters, error samples of one process |
 //! | [`errors`] | the error classes |
 //! | [`shard`] | a share of the sessions, the lag probe, the one-second interval clock |
@@ -32,6 +33,7 @@ pub mod coordinator;
 pub mod correlate;
 pub mod errors;
 pub mod exporter;
+pub mod frames;
 pub mod health;
 pub mod limits;
 pub mod merge;

@@ -115,7 +115,9 @@ pub async fn run(
     };
     let ctx = Arc::new(Ctx {
         gate: ConnectGate::new(plan.connect_rate / f64::from(spec.shard.count)),
-        codec: Codec::for_profile(spec.profile.protocol.as_ref()),
+        codec: Codec::for_profile(&spec.profile.protocol),
+        unsolicited: spec.profile.protocol.unsolicited,
+        keepalive: spec.profile.protocol.keepalive.clone(),
         rec: Recording::new(&plan.store_names(), start, samples_tx),
         plan,
         connector,
@@ -161,6 +163,12 @@ pub async fn run(
             .upgrade_status()
             .into_iter()
             .map(|(status, n)| (status.to_string(), n))
+            .collect(),
+        closed_by_server: ctx
+            .rec
+            .closes_by_code()
+            .into_iter()
+            .map(|(code, n)| (code.to_string(), n))
             .collect(),
         interrupted: *stop.borrow(),
     };

@@ -153,8 +153,10 @@ pub struct ProtocolMapping {
     pub model: Option<String>,
     pub token: FrameMatch,
     pub done: FrameMatch,
-    pub error: FrameMatch,
-    #[serde(default)]
+    /// Frames that fail a message; a chatbot that never fails one in a frame has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<FrameMatch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throttle: Option<FrameMatch>,
 }
 
@@ -173,6 +175,13 @@ pub struct FrameMatch {
     pub equals: String,
 }
 
+/// What is wrong with a JSON pointer (`""` is the whole frame, anything else starts
+/// with `/`), if anything.
+pub(crate) fn pointer_problem(p: &str) -> Option<String> {
+    (!p.is_empty() && !p.starts_with('/'))
+        .then(|| format!("expected a JSON pointer such as \"/type\", found \"{p}\""))
+}
+
 /// Placeholders the `send` template may use.
 pub const SEND_PLACEHOLDERS: [&str; 4] = ["{session}", "{message}", "{store}", "{text}"];
 
@@ -183,10 +192,11 @@ impl ProtocolMapping {
         let mut pointers: Vec<(String, &str)> = vec![
             ("token.pointer".into(), &self.token.pointer),
             ("done.pointer".into(), &self.done.pointer),
-            ("error.pointer".into(), &self.error.pointer),
         ];
-        if let Some(t) = &self.throttle {
-            pointers.push(("throttle.pointer".into(), &t.pointer));
+        for (key, rule) in [("error", &self.error), ("throttle", &self.throttle)] {
+            if let Some(rule) = rule {
+                pointers.push((format!("{key}.pointer"), &rule.pointer));
+            }
         }
         for (key, p) in [
             ("message_id", &self.message_id),
@@ -198,11 +208,8 @@ impl ProtocolMapping {
             }
         }
         for (key, p) in pointers {
-            if !p.is_empty() && !p.starts_with('/') {
-                out.push((
-                    key,
-                    format!("expected a JSON pointer such as \"/type\", found \"{p}\""),
-                ));
+            if let Some(problem) = pointer_problem(p) {
+                out.push((key, problem));
             }
         }
         if self.correlate == Correlate::Id && self.message_id.is_none() {

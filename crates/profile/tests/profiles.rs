@@ -307,3 +307,60 @@ fn resolved_profile_serializes() {
     assert_eq!(json["thresholds"]["ttft.p99"], "< 1s");
     assert_eq!(json["system"]["orchestrator"]["max_tasks"], 200);
 }
+
+#[test]
+fn protocol_policy_keys_without_a_frame_shape_keep_the_default_shape() {
+    let text = format!(
+        "{}\n[protocol]\nignore = [ {{ pointer = \"/type\", equals = \"typing\" }} ]\n\
+         unsolicited = \"error\"\nkeepalive = {{ every = \"5m\", ping = true }}\n",
+        valid_profile()
+    );
+    let p = load_text(&text).unwrap();
+    assert!(p.protocol.mapping.is_none());
+    assert_eq!(p.protocol.unsolicited, surge_profile::Unsolicited::Error);
+    assert_eq!(
+        p.protocol.keepalive.unwrap().action,
+        surge_profile::KeepaliveAction::Ping
+    );
+    let json = serde_json::to_value(load_text(&valid_profile()).unwrap()).unwrap();
+    assert_eq!(json["protocol"]["unsolicited"], "count");
+}
+
+#[test]
+fn protocol_problems_name_the_key_and_say_what_to_write() {
+    let base = valid_profile();
+    let msg = only_problem(&format!(
+        "{base}\n[protocol]\nkeepalive = {{ every = \"0\", send = '{{\"action\":\"ping\"}}' }}\n"
+    ));
+    assert!(
+        msg.contains("protocol.keepalive.every: must be longer than zero: write every = \"5m\""),
+        "{msg}"
+    );
+    let msg = only_problem(&format!(
+        "{base}\n[protocol]\nkeepalive = {{ every = \"10m\", ping = true }}\n"
+    ));
+    assert!(
+        msg.contains(
+            "protocol.keepalive.every: 10m is not shorter than the gateway's idle timeout"
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("write every = \"5m\""), "{msg}");
+    let msg = only_problem(&format!("{base}\n[protocol]\nunsolicited = \"warn\"\n"));
+    assert!(msg.contains("protocol.unsolicited"), "{msg}");
+    let msg = only_problem(&format!("{base}\n[protocol]\nignroe = []\n"));
+    assert!(
+        msg.contains("protocol.ignroe: unknown key; expected one of") && msg.contains("keepalive"),
+        "{msg}"
+    );
+    let err = load_text(&format!(
+        "{base}\n[protocol]\nsend = '{{\"q\":\"{{text}}\"}}'\ncorrelate = \"order\"\n"
+    ))
+    .unwrap_err();
+    let keys: Vec<String> = err
+        .diagnostics()
+        .iter()
+        .map(|d| d.key.to_string())
+        .collect();
+    assert_eq!(keys, ["protocol.token", "protocol.done"], "{err}");
+}
