@@ -152,7 +152,17 @@ fn run(py: &Path, work: &Path, name: &str, keepalive: &str) -> (Value, Value) {
         Duration::from_secs(60),
     );
     eprintln!("{name}:\n{report}");
-    let s = summary(&only_run(&out));
+    let dir = only_run(&out);
+    // `surge report` reads them back from the run directory.
+    let read = surge(&["report", dir.to_str().unwrap()], Duration::from_secs(30));
+    for row in [
+        "unsolicited frames (not errors)",
+        "reconnects",
+        "closed by the server",
+    ] {
+        assert!(read.contains(row), "{row}:\n{read}");
+    }
+    let s = summary(&dir);
     let stats = bot.stats();
     eprintln!("{name}: chatbot saw {stats}");
     (s, stats)
