@@ -78,6 +78,12 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}/prod", self.port)
+    }
+}
+
 impl Drop for Gateway {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -118,10 +124,10 @@ message_rate = "6/s"
 }
 
 /// `surge run` with only the AWS environment given (none inherited), bounded in time.
-fn run(profile: &Path, port: u16, out: &Path, aws_env: &[(&str, &str)]) -> Output {
+fn run(profile: &Path, target: &str, out: &Path, aws_env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(SURGE);
     cmd.args(["run", profile.to_str().unwrap()])
-        .args(["--target", &format!("ws://127.0.0.1:{port}/prod")])
+        .args(["--target", target])
         .args(["--out", out.to_str().unwrap()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -225,7 +231,7 @@ fn iam_signed_upgrades_get_in_wrong_secrets_do_not_and_no_secret_is_written() {
     let out1 = work.join("runs-env");
     let o = run(
         &headers,
-        gateway.port,
+        &gateway.url(),
         &out1,
         &[
             ("AWS_ACCESS_KEY_ID", "AKIDSURGEENV"),
@@ -256,7 +262,7 @@ fn iam_signed_upgrades_get_in_wrong_secrets_do_not_and_no_secret_is_written() {
     .unwrap();
     let o = run(
         &query,
-        gateway.port,
+        &gateway.url(),
         &out2,
         &[
             ("AWS_PROFILE", "surge-rehearsal"),
@@ -273,7 +279,7 @@ fn iam_signed_upgrades_get_in_wrong_secrets_do_not_and_no_secret_is_written() {
     let out3 = work.join("runs-wrong");
     let o = run(
         &headers,
-        gateway.port,
+        &gateway.url(),
         &out3,
         &[
             ("AWS_ACCESS_KEY_ID", "AKIDSURGEFILE"),
@@ -345,6 +351,151 @@ fn iam_signed_upgrades_get_in_wrong_secrets_do_not_and_no_secret_is_written() {
                 !text.contains(secret.as_str()),
                 "{name} holds a secret ({secret})"
             );
+        }
+    }
+}
+
+/// `surge mock` serving a door, killed when dropped.
+struct MockDoor {
+    child: Child,
+    addr: String,
+}
+
+impl MockDoor {
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(SURGE);
+        let local = repo().join("profiles/local.toml");
+        cmd.args(["mock", "--listen", "127.0.0.1:0"])
+            .args(["--profile", local.to_str().unwrap()])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .to_string();
+        Self { child, addr }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://{}/chat", self.addr)
+    }
+}
+
+impl Drop for MockDoor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The mock keeps the same doors: `--auth sigv4` checks surge's signatures with AWS's
+/// signer, `--auth query:PARAM` its tokens; the wrong key or token stays out.
+#[test]
+fn the_mock_keeps_an_iam_door_and_a_token_door() {
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let keys = [
+        ("AWS_ACCESS_KEY_ID", "AKIDSURGEMOCK"),
+        ("AWS_SECRET_ACCESS_KEY", SECRET),
+        ("AWS_SESSION_TOKEN", TOKEN),
+    ];
+    let mock = MockDoor::start(&["--auth", "sigv4:eu-west-1"], &keys);
+    for sign in ["headers", "query"] {
+        let p = work.join(format!("{sign}.toml"));
+        profile(&p, sign);
+        let out = work.join(format!("runs-{sign}"));
+        let o = run(&p, &mock.url(), &out, &keys);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let s = summary(&out);
+        assert_eq!(errors(&s), 0, "signed with {sign}: {s:#}");
+        assert!(s["counts"]["completed"].as_u64().unwrap() > 0, "{s:#}");
+    }
+    let p = work.join("headers.toml");
+    let out = work.join("runs-wrong-key");
+    run(
+        &p,
+        &mock.url(),
+        &out,
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIDSURGEMOCK"),
+            ("AWS_SECRET_ACCESS_KEY", "not-the-secret"),
+            ("AWS_SESSION_TOKEN", TOKEN),
+        ],
+    );
+    let s = summary(&out);
+    assert_eq!(s["counts"]["completed"], 0, "{s:#}");
+    assert!(
+        s["extra"]["upgrade_rejected_by_status"]["403"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "{s:#}"
+    );
+    drop(mock);
+
+    // A token door: each session presents its own token from the profile's file.
+    std::fs::write(work.join("tokens.txt"), "user-token-1\nuser-token-2\n").unwrap();
+    let accepted = work.join("accepted.txt");
+    std::fs::write(&accepted, "user-token-1\nuser-token-2\n").unwrap();
+    let mock = MockDoor::start(
+        &[
+            "--auth",
+            "query:token",
+            "--auth-tokens",
+            accepted.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let p = work.join("query-token.toml");
+    let system = repo().join("profiles/system/mangaassist.toml");
+    let text = std::fs::read_to_string(work.join("headers.toml"))
+        .unwrap()
+        .replace(
+            "[target.auth]\nkind = \"sigv4\"\nsign = \"headers\"\nregion = \"eu-west-1\"",
+            "[target.auth]\nkind = \"query\"\nparam = \"token\"\ntokens_file = \"tokens.txt\"",
+        );
+    assert!(text.contains("kind = \"query\"") && text.contains(&system.display().to_string()));
+    std::fs::write(&p, text).unwrap();
+    let out = work.join("runs-token");
+    let o = run(&p, &mock.url(), &out, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = summary(&out);
+    assert_eq!(errors(&s), 0, "{s:#}");
+    std::fs::write(work.join("tokens.txt"), "someone-else\n").unwrap();
+    let out = work.join("runs-token-wrong");
+    run(&p, &mock.url(), &out, &[]);
+    let s = summary(&out);
+    assert!(
+        s["extra"]["upgrade_rejected_by_status"]["403"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "{s:#}"
+    );
+    for dir in [work.join("runs-token"), work.join("runs-token-wrong")] {
+        let mut files = Vec::new();
+        files_under(&dir, &mut files);
+        for f in files {
+            let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
+            for t in ["user-token-1", "user-token-2", "someone-else"] {
+                assert!(!text.contains(t), "{} holds a token", f.display());
+            }
         }
     }
 }
