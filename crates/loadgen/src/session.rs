@@ -514,7 +514,14 @@ mod tests {
             unsolicited: Unsolicited::Count,
             keepalive: None,
             rec: Recording::new(&plan.store_names(), start, samples),
-            connector: Connector::new(url, &[], None, vec![], Duration::from_secs(1)).unwrap(),
+            connector: Connector::new(
+                url,
+                &[],
+                crate::auth::Door::Open,
+                vec![],
+                Duration::from_secs(1),
+            )
+            .unwrap(),
             plan,
             start,
             stop,

@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 
+use crate::auth::Door;
 use crate::connect::{ConnectGate, Connector};
 use crate::health::thread_cpu_time;
 use crate::plan::Plan;
@@ -97,10 +98,11 @@ pub async fn run(
 ) -> Result<(), String> {
     let plan = Plan::new(&spec.profile);
     let start = instant_of(spec.start_at);
+    let door = Door::open(&spec.profile, &spec.target, spec.token.as_deref()).await?;
     let connector = Connector::new(
         &spec.target,
         &spec.headers,
-        spec.token.as_deref(),
+        door,
         spec.bind.clone(),
         plan.reply_timeout,
     )?;

@@ -19,6 +19,7 @@
 pub mod bedrock;
 pub mod chat;
 pub mod clock;
+pub mod door;
 pub mod dynamodb;
 pub mod eventstream;
 pub mod faults;
@@ -56,6 +57,8 @@ pub struct Config {
     pub max_body: usize,
     /// Most Bedrock response streams open at once in this process.
     pub max_streams: usize,
+    /// Who may open a chat WebSocket (`--auth`).
+    pub door: Arc<door::Door>,
 }
 
 impl Config {
@@ -67,6 +70,7 @@ impl Config {
             token_tick: Duration::ZERO,
             max_body: 16 * 1024 * 1024,
             max_streams: 10_000,
+            door: Arc::default(),
         }
     }
 }

@@ -338,13 +338,8 @@ impl Profile {
                 Err(e) => report("target.url", e),
             }
         }
-        if let Some(env) = &target.token_env {
-            if env.is_empty() || !env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                report(
-                    "target.token_env",
-                    format!("expected the name of an environment variable, found \"{env}\""),
-                );
-            }
+        for (key, msg) in target.auth_problems() {
+            report(key, msg);
         }
         let protocol = match protocol.unwrap_or_default().resolve() {
             Ok(p) => p,

@@ -92,8 +92,9 @@ fn every_shipped_profile_loads() {
         }
     }
     assert_eq!(
-        count, 11,
-        "the nine profiles of DESIGN.md and the two everyday levels of the README"
+        count, 13,
+        "the nine profiles of DESIGN.md, the two everyday levels of the README and the two \
+         staging examples of \"Against API Gateway\" (IAM and query-token auth)"
     );
 }
 
@@ -363,4 +364,54 @@ fn protocol_problems_name_the_key_and_say_what_to_write() {
         .map(|d| d.key.to_string())
         .collect();
     assert_eq!(keys, ["protocol.token", "protocol.done"], "{err}");
+}
+
+/// `[target.auth]` says where credentials come from, never what they are; each kind checks
+/// what it needs, and the bearer short form and the table do not mix.
+#[test]
+fn target_auth_kinds_and_their_mistakes() {
+    let with_target =
+        |target: &str| valid_profile().replace("[traffic]\n", &format!("{target}\n[traffic]\n"));
+    let p = load_text(&with_target(
+        "[target.auth]\nkind = \"sigv4\"\nsign = \"query\"\nregion = \"eu-west-1\"",
+    ))
+    .unwrap();
+    assert_eq!(
+        p.target.auth,
+        Some(surge_profile::target::Auth::Sigv4 {
+            sign: surge_profile::target::SignAt::Query,
+            region: Some("eu-west-1".into()),
+        })
+    );
+    let p = load_text(&with_target(
+        "[target.auth]\nkind = \"bearer\"\ntoken_env = \"STAGING_TOKEN\"",
+    ))
+    .unwrap();
+    assert_eq!(p.target.token_var(None), Some("STAGING_TOKEN"));
+    load_text(&with_target(
+        "[target.auth]\nkind = \"query\"\nparam = \"token\"\ntokens_file = \"tokens.txt\"",
+    ))
+    .unwrap();
+
+    for (target, wanted) in [
+        (
+            "[target]\ntoken_env = \"A\"\n[target.auth]\nkind = \"bearer\"\ntoken_env = \"B\"",
+            "give either token_env",
+        ),
+        (
+            "[target.auth]\nkind = \"query\"\nparam = \"to ken\"\ntokens_file = \"t.txt\"",
+            "target.auth.param: expected a query parameter name",
+        ),
+        (
+            "[target.auth]\nkind = \"sigv4\"\nregion = \"EU West\"",
+            "target.auth.region: expected an AWS region",
+        ),
+        ("[target.auth]\nkind = \"password\"", "password"),
+        ("[target.auth]\nkind = \"sigv4\"\nsecret = \"x\"", "secret"),
+    ] {
+        let err = load_text(&with_target(target))
+            .expect_err(target)
+            .to_string();
+        assert!(err.contains(wanted), "{target}: {err}");
+    }
 }

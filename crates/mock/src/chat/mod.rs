@@ -155,6 +155,20 @@ pub fn upgrade(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
         };
         return refuse(status, text);
     }
+    if let Err(r) = app
+        .config
+        .door
+        .check(req.uri(), req.headers(), std::time::SystemTime::now())
+    {
+        // API Gateway's bodies; the reason stays here (it is about credentials).
+        let body = if r.status == 401 {
+            "{\"message\":\"Unauthorized\"}"
+        } else {
+            "{\"message\":\"Forbidden\"}"
+        };
+        app.metrics.error(Api::Chat);
+        return refuse(r.status, body);
+    }
     let accept = derive_accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
