@@ -14,6 +14,8 @@
 //! (scripts/test.sh installs them); without one the test says so and passes, except under
 //! CI=true, where it fails.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -26,27 +28,6 @@ const FILE_SECRET: &str = "file-profile-secret-b6c2-surge";
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn python() -> Result<PathBuf, String> {
-    if let Ok(p) = std::env::var("SURGE_SIGV4_PYTHON") {
-        return Ok(PathBuf::from(p));
-    }
-    let py = repo().join(".venv/sigv4/bin/python");
-    let has = Command::new(&py)
-        .args(["-c", "import websockets, botocore"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if has {
-        Ok(py)
-    } else {
-        Err(format!(
-            "no Python with the websockets and botocore packages (set SURGE_SIGV4_PYTHON, or \
-             run scripts/test.sh, which installs them into .venv/sigv4); looked at {}",
-            py.display()
-        ))
-    }
 }
 
 fn fixture() -> PathBuf {
@@ -123,6 +104,15 @@ message_rate = "6/s"
     std::fs::write(path, text).unwrap();
 }
 
+/// Leaves none of this process's AWS settings to `cmd`: a test says what it gives.
+fn without_aws_env(cmd: &mut Command) {
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+}
+
 /// `surge run` with only the AWS environment given (none inherited), bounded in time.
 fn run(profile: &Path, target: &str, out: &Path, aws_env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(SURGE);
@@ -132,11 +122,7 @@ fn run(profile: &Path, target: &str, out: &Path, aws_env: &[(&str, &str)]) -> Ou
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_") {
-            cmd.env_remove(k);
-        }
-    }
+    without_aws_env(&mut cmd);
     // No instance-metadata probing, no real config files.
     cmd.env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", out.join("no-config"))
@@ -194,13 +180,8 @@ fn files_under(dir: &Path, into: &mut Vec<PathBuf>) {
 
 #[test]
 fn iam_signed_upgrades_get_in_wrong_secrets_do_not_and_no_secret_is_written() {
-    let py = match python() {
-        Ok(py) => py,
-        Err(why) if std::env::var("CI").as_deref() == Ok("true") => panic!("{why}"),
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
+    let Some(py) = support::python::or_skip(&support::python::SIGV4) else {
+        return;
     };
     let selftest = Command::new(&py)
         .arg(fixture())
@@ -371,11 +352,7 @@ impl MockDoor {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("AWS_") {
-                cmd.env_remove(k);
-            }
-        }
+        without_aws_env(&mut cmd);
         for (k, v) in env {
             cmd.env(k, v);
         }

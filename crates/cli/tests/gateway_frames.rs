@@ -27,28 +27,6 @@ use support::calibration::{only_run, repo, summary, surge};
 /// Sessions, each in one window from the start to the end of the run.
 const SESSIONS: u64 = 8;
 
-/// A Python with `websockets`, or why there is none.
-fn python() -> Result<PathBuf, String> {
-    if let Ok(p) = std::env::var("SURGE_WS_PYTHON") {
-        return Ok(PathBuf::from(p));
-    }
-    let py = repo().join(".venv/ws/bin/python");
-    let has = Command::new(&py)
-        .args(["-c", "import websockets"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if has {
-        Ok(py)
-    } else {
-        Err(format!(
-            "no Python with the websockets package (set SURGE_WS_PYTHON, or run \
-             scripts/test.sh, which installs it into .venv/ws); looked at {}",
-            py.display()
-        ))
-    }
-}
-
 /// The chatbot as a child process, killed when dropped.
 struct Chatbot {
     child: Child,
@@ -174,13 +152,8 @@ fn n(v: &Value) -> u64 {
 
 #[test]
 fn greetings_typing_gateway_errors_and_idle_closes() {
-    let py = match python() {
-        Ok(py) => py,
-        Err(why) if std::env::var("CI").as_deref() == Ok("true") => panic!("{why}"),
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
+    let Some(py) = support::python::or_skip(&support::python::WEBSOCKETS) else {
+        return;
     };
     let work = tempfile::tempdir().unwrap();
 

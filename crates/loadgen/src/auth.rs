@@ -124,12 +124,7 @@ pub fn query_tokens(profile: &Path, file: &Path) -> Result<Vec<String>, String> 
             path.display()
         )
     })?;
-    let tokens: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let tokens = surge_profile::target::tokens_of(&text);
     if tokens.is_empty() {
         return Err(format!(
             "target.auth.tokens_file: {} holds no token (one per line)",

@@ -109,11 +109,8 @@ impl Door {
                 })?;
                 let text = std::fs::read_to_string(file)
                     .map_err(|e| format!("--auth-tokens {}: {e}", file.display()))?;
-                let tokens: HashSet<String> = text
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_owned)
+                let tokens: HashSet<String> = surge_profile::target::tokens_of(&text)
+                    .into_iter()
                     .collect();
                 if tokens.is_empty() {
                     return Err(format!(

@@ -68,6 +68,16 @@ pub enum SignAt {
     Query,
 }
 
+/// The tokens of a tokens file (`[target.auth] tokens_file`, `surge mock --auth-tokens`):
+/// one per line, blank lines and surrounding spaces ignored.
+pub fn tokens_of(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The region of an API Gateway host name: `abc123.execute-api.eu-west-1.amazonaws.com`
 /// gives `eu-west-1`.
 pub fn execute_api_region(host: &str) -> Option<&str> {
