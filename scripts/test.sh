@@ -9,8 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# python_package VENV MODULE PACKAGE VAR PURPOSE: makes sure VENV has PACKAGE (imported as
-# MODULE), installing it on first use, and exports VAR as that venv's python. Under CI a
+# python_package VENV MODULES PACKAGES VAR PURPOSE: makes sure VENV has PACKAGES (imported
+# as MODULES, comma-separated; PACKAGES space-separated), installing them on first use, and exports VAR as that venv's python. Under CI a
 # missing package is an error; elsewhere the tests that need it say they were skipped.
 python_package() {
     local venv=$1 module=$2 package=$3 var=$4 purpose=$5
@@ -23,7 +23,9 @@ python_package() {
     fi
     if ! "$venv/bin/python" -c "import $module" >/dev/null 2>&1; then
         echo "== installing the Python $package package into $venv ($purpose)"
-        if python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --disable-pip-version-check "$package"; then
+        # $package unquoted: several packages, split on spaces.
+        # shellcheck disable=SC2086
+        if python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --disable-pip-version-check $package; then
             :
         elif [ "${CI:-}" = true ]; then
             echo "cannot install the Python $package package; CI needs it for the $purpose" >&2
@@ -41,6 +43,8 @@ python_package .venv/hdrh hdrh hdrhistogram SURGE_HDRH_PYTHON "HdrHistogram inte
 # Tests against WebSocket servers surge did not write (a chatbot with another frame shape,
 # a chatbot to calibrate against).
 python_package .venv/ws websockets websockets SURGE_WS_PYTHON "foreign-server tests"
+# An IAM-authorised door whose SigV4 check is botocore's (crates/cli/tests/auth.rs).
+python_package .venv/sigv4 "websockets, botocore" "websockets botocore" SURGE_SIGV4_PYTHON "SigV4 verifier test"
 
 # The HTML report check runs when Chromium is installed (CI installs it).
 if [ -z "${SURGE_CHROMIUM:-}" ] && command -v chromium >/dev/null 2>&1; then

@@ -75,6 +75,7 @@ fn main() {
         sent: sent * seconds,
         completed: sent * seconds,
         late: 0,
+        unsolicited: 0,
     };
     summary.compute_rates();
     dir.write_summary(&summary).unwrap();

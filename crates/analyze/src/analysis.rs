@@ -312,6 +312,25 @@ fn summary_traffic(loaded: &Loaded, slots: &[Slot], duration: f64) -> Traffic {
         }
     }
     t.errors_total = t.errors.values().sum();
+    // Counted by measured runs since unsolicited frames and server closes are told apart
+    // from errors; older summaries have neither.
+    let counted: Vec<_> = summaries
+        .iter()
+        .filter_map(|s| Some((s.counts.unsolicited, s.connections.as_ref()?)))
+        .collect();
+    if !counted.is_empty() {
+        t.unsolicited = Some(counted.iter().map(|(u, _)| u).sum());
+        let mut all = surge_record::Connections::default();
+        for (_, c) in &counted {
+            all.opened += c.opened;
+            all.reconnects += c.reconnects;
+            all.keepalives += c.keepalives;
+            for (code, n) in &c.closed_by_server {
+                *all.closed_by_server.entry(code.clone()).or_default() += n;
+            }
+        }
+        t.connections = Some(all);
+    }
     if t.sessions_peak.is_none() {
         t.sessions_peak = summaries
             .iter()

@@ -119,6 +119,12 @@ pub struct Traffic {
     pub late_ratio: Option<f64>,
     /// Streamed tokens per second (timeline column `tokens`), when recorded.
     pub tokens_per_s: Option<f64>,
+    /// Frames that answered no message (measured runs that count them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unsolicited: Option<u64>,
+    /// Connections opened and how the server ended them (measured runs that count them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connections: Option<surge_record::Connections>,
 }
 
 /// How the report is broken down.

@@ -223,6 +223,29 @@ fn traffic_table(tr: &Traffic) -> Table {
     if let Some(tok) = tr.tokens_per_s {
         row("tokens per second", fmt::num(tok));
     }
+    if let Some(n) = tr.unsolicited {
+        row("unsolicited frames (not errors)", fmt::count(n));
+    }
+    if let Some(c) = &tr.connections {
+        row("connections opened", fmt::count(c.opened));
+        row("reconnects", fmt::count(c.reconnects));
+        if c.keepalives > 0 {
+            row("keepalives sent", fmt::count(c.keepalives));
+        }
+        let closed: Vec<String> = c
+            .closed_by_server
+            .iter()
+            .map(|(code, n)| format!("{code} ×{}", fmt::count(*n)))
+            .collect();
+        row(
+            "closed by the server (by close code)",
+            if closed.is_empty() {
+                "none".to_string()
+            } else {
+                closed.join(", ")
+            },
+        );
+    }
     t
 }
 

@@ -35,7 +35,7 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -128,28 +128,6 @@ fn write(path: &Path, fitted: Option<&Path>, sessions: u32, rate: f64, duration:
     );
 }
 
-/// A Python with `websockets`, or why there is none.
-fn python() -> Result<PathBuf, String> {
-    if let Ok(p) = std::env::var("SURGE_WS_PYTHON") {
-        return Ok(PathBuf::from(p));
-    }
-    let py = repo().join(".venv/ws/bin/python");
-    let has = Command::new(&py)
-        .args(["-c", "import websockets"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if has {
-        Ok(py)
-    } else {
-        Err(format!(
-            "no Python with the websockets package (set SURGE_WS_PYTHON, or run \
-             scripts/test.sh, which installs it into .venv/ws); looked at {}",
-            py.display()
-        ))
-    }
-}
-
 /// The chatbot as a child process, killed when dropped.
 struct Chatbot {
     child: Child,
@@ -202,13 +180,8 @@ const PER_SESSION: f64 = 0.23;
 
 #[test]
 fn calibrated_on_two_load_levels_the_model_predicts_a_third() {
-    let py = match python() {
-        Ok(py) => py,
-        Err(why) if std::env::var("CI").as_deref() == Ok("true") => panic!("{why}"),
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
+    let Some(py) = support::python::or_skip(&support::python::WEBSOCKETS) else {
+        return;
     };
     let work = work_dir("python");
     let work = work.path.as_path();

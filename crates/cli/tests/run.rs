@@ -88,7 +88,12 @@ fn json(path: &Path) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_shards_are_two_processes_merged_into_one_run_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(Script::default()).await.unwrap();
+    let server = TestServer::start(Script {
+        greeting: Some(r#"{"type":"greeting"}"#.into()),
+        ..Script::default()
+    })
+    .await
+    .unwrap();
     let p = profile(dir.path(), 6, "30/s", "3s", "");
     let out = dir.path().join("out");
     let o = finish(
@@ -114,6 +119,10 @@ async fn two_shards_are_two_processes_merged_into_one_run_directory() {
     assert_eq!(sent, server.messages(), "{}", text(&o));
     assert_eq!(summary["counts"]["completed"].as_u64(), Some(sent));
     assert_eq!(summary["counts"]["sessions"].as_u64(), Some(6));
+    // One greeting per connection, from both shards: counted, not errors.
+    assert_eq!(summary["counts"]["unsolicited"].as_u64(), Some(6));
+    assert_eq!(summary["connections"]["opened"].as_u64(), Some(6));
+    assert_eq!(summary["connections"]["reconnects"].as_u64(), Some(0));
     assert!((75..=95).contains(&sent), "{}", text(&o));
     assert_eq!(summary["latency_ms"]["e2e"]["count"].as_u64(), Some(sent));
     assert!(summary["latency_ms"]["ttft:kindle"]["count"].as_u64() > Some(0));
@@ -317,7 +326,13 @@ async fn a_failed_threshold_exits_1_and_the_token_is_never_written() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shards_of_a_multi_machine_run_merge_into_one_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(Script::default()).await.unwrap();
+    let server = TestServer::start(Script {
+        greeting: Some(r#"{"type":"greeting"}"#.into()),
+        drop_after_answer_every: Some(7),
+        ..Script::default()
+    })
+    .await
+    .unwrap();
     let p = profile(
         dir.path(),
         4,
@@ -364,6 +379,27 @@ async fn shards_of_a_multi_machine_run_merge_into_one_directory() {
     assert_eq!(summary["latency_ms"]["e2e"]["count"].as_u64(), Some(sent));
     assert_eq!(summary["thresholds"][0]["passed"], true);
     assert_eq!(json(&rd.join("run.json"))["status"], "complete");
+    // Connections, closes by code and unsolicited frames add up over the shards.
+    let n = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+    let conn = &summary["connections"];
+    assert_eq!(n(&conn["opened"]), server.connections(), "{summary:#}");
+    assert_eq!(
+        n(&conn["opened"]),
+        4 + n(&conn["reconnects"]),
+        "{summary:#}"
+    );
+    let drops = n(&conn["closed_by_server"]["1006"]);
+    assert!(drops > 0, "{summary:#}");
+    assert_eq!(
+        drops,
+        n(&summary["errors"]["dropped"]) + n(&summary["errors"]["closed_mid_answer"]),
+        "{summary:#}"
+    );
+    let unsolicited = n(&summary["counts"]["unsolicited"]);
+    assert!(
+        unsolicited >= 4 && unsolicited <= n(&conn["opened"]),
+        "{summary:#}"
+    );
     let tl = std::fs::read_to_string(rd.join("timeline.csv")).unwrap();
     let total: u64 = tl
         .lines()

@@ -17,6 +17,7 @@ use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use crate::auth::Door;
 use crate::errors::{ErrorClass, Failure};
 
 /// An open session connection.
@@ -37,17 +38,18 @@ fn ws_config() -> WebSocketConfig {
 pub struct Connector {
     url: String,
     headers: Vec<(HeaderName, HeaderValue)>,
+    door: Door,
     bind: Vec<IpAddr>,
     timeout: Duration,
     resolved: tokio::sync::OnceCell<SocketAddr>,
 }
 
 impl Connector {
-    /// `headers` are sent on every upgrade; `token` becomes `Authorization: Bearer …`.
+    /// `headers` are sent on every upgrade; `door` adds each session's credentials.
     pub fn new(
         url: &str,
         headers: &[(String, String)],
-        token: Option<&str>,
+        door: Door,
         bind: Vec<IpAddr>,
         timeout: Duration,
     ) -> Result<Self, String> {
@@ -61,15 +63,10 @@ impl Connector {
                 .map_err(|_| format!("the value of header \"{k}\" is not valid"))?;
             out.push((name, value));
         }
-        if let Some(token) = token {
-            let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
-                .map_err(|_| "the token is not a valid header value".to_string())?;
-            value.set_sensitive(true);
-            out.push((HeaderName::from_static("authorization"), value));
-        }
         Ok(Self {
             url: url.to_string(),
             headers: out,
+            door,
             bind,
             timeout,
             resolved: tokio::sync::OnceCell::new(),
@@ -123,7 +120,8 @@ impl Connector {
     }
 
     async fn connect_inner(&self, k: u64) -> Result<Ws, Failure> {
-        let req = self.request();
+        let mut req = self.request();
+        self.door.authorise(k, &mut req).await?;
         let dest = self.destination(&req).await?;
         let socket = if dest.is_ipv4() {
             TcpSocket::new_v4()
@@ -240,17 +238,25 @@ mod tests {
         assert!(b.next(&mut rng) <= Duration::from_millis(100));
     }
 
-    #[test]
-    fn the_token_is_marked_sensitive() {
+    #[tokio::test]
+    async fn the_token_is_marked_sensitive() {
+        let profile = surge_profile::Profile::load(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../profiles/local.toml"
+        ))
+        .unwrap();
+        let url = "ws://127.0.0.1:1/chat";
+        let door = Door::open(&profile, url, Some("secret")).await.unwrap();
         let c = Connector::new(
-            "ws://127.0.0.1:1/chat",
+            url,
             &[("X-Run".into(), "n".into())],
-            Some("secret"),
+            door,
             vec![],
             Duration::from_secs(1),
         )
         .unwrap();
-        let req = c.request();
+        let mut req = c.request();
+        c.door.authorise(0, &mut req).await.unwrap();
         assert!(req.headers()["authorization"].is_sensitive());
         assert_eq!(req.headers()["x-run"], "n");
         assert!(!format!("{c:?}").contains("secret"));

@@ -221,7 +221,7 @@ impl Aggregator {
         let row = self.rows.entry(r.index).or_default();
         row.end = row.end.max(end);
         row.sessions_open += r.sessions_open;
-        row.counts = add(&row.counts, &r.counts);
+        row.counts = row.counts.plus(&r.counts);
         row.cpu_share_max = row.cpu_share_max.max(share);
         self.write_rows()
     }
@@ -258,13 +258,15 @@ impl Aggregator {
                 })
                 .map_err(io)?;
             }
-            self.totals = add(&self.totals, c);
+            self.totals = self.totals.plus(c);
             self.written = k;
             if let Some(ex) = &self.exporter {
                 ex.sessions_open.set(row.sessions_open as i64);
                 ex.sent.inc_by(c.sent);
                 ex.completed.inc_by(c.completed);
                 ex.late.inc_by(c.late);
+                ex.unsolicited.inc_by(c.unsolicited);
+                ex.reconnects.inc_by(c.reconnects);
                 for class in ErrorClass::ALL {
                     ex.errors
                         .with_label_values(&[class.name()])
@@ -297,6 +299,7 @@ impl Aggregator {
         let mut totals: BTreeMap<Tag, Histogram<u64>> = BTreeMap::new();
         let mut tokens_per_s = new_histogram();
         let mut upgrade_status: BTreeMap<u16, u64> = BTreeMap::new();
+        let mut closed_by_server: BTreeMap<u16, u64> = BTreeMap::new();
         let mut duration = Duration::ZERO;
         let mut busiest: f64 = 0.0;
         for s in &mut self.shards {
@@ -310,11 +313,8 @@ impl Aggregator {
             }
             if let Some(f) = &s.finished {
                 let _ = tokens_per_s.add(&f.tokens_per_s);
-                for (status, n) in &f.upgrade_status {
-                    if let Ok(status) = status.parse::<u16>() {
-                        *upgrade_status.entry(status).or_default() += n;
-                    }
-                }
+                tally(&mut upgrade_status, &f.upgrade_status);
+                tally(&mut closed_by_server, &f.closed_by_server);
             }
             duration = duration.max(s.last_end);
             busiest = busiest.max(s.busiest);
@@ -336,6 +336,7 @@ impl Aggregator {
             totals: &totals,
             tokens_per_s: &tokens_per_s,
             upgrade_status: &upgrade_status,
+            closed_by_server: &closed_by_server,
             busiest_cpu_share: busiest,
             shards: self.shards.len(),
             dead: &dead,
@@ -370,14 +371,15 @@ fn ttft_of(s: &IntervalSnapshot) -> Option<&Histogram<u64>> {
         .map(|e| &e.histogram)
 }
 
-fn add(a: &CounterValues, b: &CounterValues) -> CounterValues {
-    CounterValues {
-        sessions_opened: a.sessions_opened + b.sessions_opened,
-        sent: a.sent + b.sent,
-        completed: a.completed + b.completed,
-        late: a.late + b.late,
-        unsent: a.unsent + b.unsent,
-        errors: std::array::from_fn(|i| a.errors[i] + b.errors[i]),
+/// Adds counts by code written with string keys (as JSON objects have them) to `into`.
+pub fn tally<'a>(
+    into: &mut BTreeMap<u16, u64>,
+    by_code: impl IntoIterator<Item = (&'a String, &'a u64)>,
+) {
+    for (code, n) in by_code {
+        if let Ok(code) = code.parse::<u16>() {
+            *into.entry(code).or_default() += n;
+        }
     }
 }
 

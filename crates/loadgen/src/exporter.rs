@@ -32,6 +32,8 @@ pub struct Exporter {
     pub sent: IntCounter,
     pub completed: IntCounter,
     pub late: IntCounter,
+    pub unsolicited: IntCounter,
+    pub reconnects: IntCounter,
     pub errors: IntCounterVec,
     latency: Mutex<BTreeMap<Metric, Histogram<u64>>>,
 }
@@ -54,6 +56,14 @@ impl Exporter {
             "surge_messages_late_total",
             "Messages due while the previous answer was still streaming",
         );
+        let unsolicited = counter(
+            "surge_frames_unsolicited_total",
+            "Frames that answered no message (greetings, typing, pushes, pongs)",
+        );
+        let reconnects = counter(
+            "surge_reconnects_total",
+            "Connections a session opened after its first in the same window",
+        );
         let errors = IntCounterVec::new(
             Opts::new("surge_errors_total", "Failures by class"),
             &["class"],
@@ -66,6 +76,8 @@ impl Exporter {
         reg(Box::new(sent.clone()));
         reg(Box::new(completed.clone()));
         reg(Box::new(late.clone()));
+        reg(Box::new(unsolicited.clone()));
+        reg(Box::new(reconnects.clone()));
         reg(Box::new(errors.clone()));
         Self {
             registry,
@@ -73,6 +85,8 @@ impl Exporter {
             sent,
             completed,
             late,
+            unsolicited,
+            reconnects,
             errors,
             latency: Mutex::new(BTreeMap::new()),
         }

@@ -8,8 +8,10 @@
 //! | [`plan`] | when each session is open and when its messages are due (open model) |
 //! | [`session`] | one session: connect, send on schedule, time the answer, reconnect |
 //! | [`connect`] | TCP from a chosen source address, TLS, upgrade; connect pacing; backoff |
+//! | [`auth`] | each upgrade's credentials: bearer header, query token, SigV4 (IAM) |
 //! | [`bind`] | `--bind` source-address lists |
 //! | [`correlate`] | which message a frame answers |
+//! | [`frames`] | what a frame or a server's close means: answer, unsolicited, error |
 //! | [`recording`] | histograms per tag, counters, error samples of one process |
 //! | [`errors`] | the error classes |
 //! | [`shard`] | a share of the sessions, the lag probe, the one-second interval clock |
@@ -26,12 +28,14 @@
 //! Entry points: [`run`] (a whole run, in process or with worker processes) and
 //! [`worker`] (the body of one worker process).
 
+pub mod auth;
 pub mod bind;
 pub mod connect;
 pub mod coordinator;
 pub mod correlate;
 pub mod errors;
 pub mod exporter;
+pub mod frames;
 pub mod health;
 pub mod limits;
 pub mod merge;
@@ -220,6 +224,11 @@ pub async fn run(
         return Err(RunError::Usage("--shards must be at least 1".into()));
     }
     let access = check_access(&opts)?;
+    // Query tokens are read and AWS credentials found now, so a run that cannot get in
+    // stops before it starts (each shard opens its own door again).
+    auth::Door::open(&opts.profile, &opts.target, access.token.as_deref())
+        .await
+        .map_err(RunError::Usage)?;
     check_capacity(&opts)?;
     let scraper = match opts.scrape.as_slice() {
         [] => None,

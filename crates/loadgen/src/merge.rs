@@ -17,6 +17,7 @@ use surge_record::{
 };
 
 use crate::RunError;
+use crate::coordinator::tally;
 use crate::errors::ErrorClass;
 use crate::recording::CounterValues;
 use crate::summary::{Inputs, Wanted, build};
@@ -85,6 +86,7 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<(PathBuf, Summary, RunSta
 
     let mut counts = CounterValues::default();
     let mut upgrade_status: BTreeMap<u16, u64> = BTreeMap::new();
+    let mut closed_by_server: BTreeMap<u16, u64> = BTreeMap::new();
     let mut busiest: f64 = 0.0;
     let mut duration: f64 = 0.0;
     for p in &parts {
@@ -93,6 +95,12 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<(PathBuf, Summary, RunSta
         counts.sent += s.counts.sent;
         counts.completed += s.counts.completed;
         counts.late += s.counts.late;
+        counts.unsolicited += s.counts.unsolicited;
+        if let Some(c) = &s.connections {
+            counts.reconnects += c.reconnects;
+            counts.keepalives += c.keepalives;
+            tally(&mut closed_by_server, &c.closed_by_server);
+        }
         counts.unsent += s.extra.get("unsent").and_then(|v| v.as_u64()).unwrap_or(0);
         for c in ErrorClass::ALL {
             counts.errors[c.index()] += s.errors.get(c.name()).copied().unwrap_or(0);
@@ -139,6 +147,7 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<(PathBuf, Summary, RunSta
         totals: &totals,
         tokens_per_s: &new_histogram(),
         upgrade_status: &upgrade_status,
+        closed_by_server: &closed_by_server,
         busiest_cpu_share: busiest,
         shards: parts.len(),
         dead: &dead,

@@ -30,6 +30,12 @@ pub struct Counters {
     pub late: AtomicU64,
     /// Messages that fell due but were never sent: the session's window closed first.
     pub unsent: AtomicU64,
+    /// Frames that answered no message, counted (`[protocol] unsolicited = "count"`).
+    pub unsolicited: AtomicU64,
+    /// Connections opened by a session that had connected before in the same window.
+    pub reconnects: AtomicU64,
+    /// Keepalive frames and pings sent.
+    pub keepalives: AtomicU64,
     pub errors: [AtomicU64; ErrorClass::COUNT],
     samples: [AtomicU64; ErrorClass::COUNT],
 }
@@ -42,6 +48,12 @@ pub struct CounterValues {
     pub completed: u64,
     pub late: u64,
     pub unsent: u64,
+    #[serde(default)]
+    pub unsolicited: u64,
+    #[serde(default)]
+    pub reconnects: u64,
+    #[serde(default)]
+    pub keepalives: u64,
     pub errors: [u64; ErrorClass::COUNT],
 }
 
@@ -54,6 +66,9 @@ impl Counters {
             completed: get(&self.completed),
             late: get(&self.late),
             unsent: get(&self.unsent),
+            unsolicited: get(&self.unsolicited),
+            reconnects: get(&self.reconnects),
+            keepalives: get(&self.keepalives),
             errors: std::array::from_fn(|i| get(&self.errors[i])),
         }
     }
@@ -68,7 +83,25 @@ impl CounterValues {
             completed: self.completed - earlier.completed,
             late: self.late - earlier.late,
             unsent: self.unsent - earlier.unsent,
+            unsolicited: self.unsolicited - earlier.unsolicited,
+            reconnects: self.reconnects - earlier.reconnects,
+            keepalives: self.keepalives - earlier.keepalives,
             errors: std::array::from_fn(|i| self.errors[i] - earlier.errors[i]),
+        }
+    }
+
+    /// `self` and `other` together.
+    pub fn plus(&self, other: &CounterValues) -> CounterValues {
+        CounterValues {
+            sessions_opened: self.sessions_opened + other.sessions_opened,
+            sent: self.sent + other.sent,
+            completed: self.completed + other.completed,
+            late: self.late + other.late,
+            unsent: self.unsent + other.unsent,
+            unsolicited: self.unsolicited + other.unsolicited,
+            reconnects: self.reconnects + other.reconnects,
+            keepalives: self.keepalives + other.keepalives,
+            errors: std::array::from_fn(|i| self.errors[i] + other.errors[i]),
         }
     }
 }
@@ -113,6 +146,7 @@ struct Inner {
     models: HashMap<String, Qualified>,
     tokens_per_s: Histogram<u64>,
     upgrade_status: HashMap<u16, u64>,
+    closed_by_server: HashMap<u16, u64>,
 }
 
 /// Everything a process records.
@@ -159,6 +193,7 @@ impl Recording {
                 models: HashMap::new(),
                 tokens_per_s: new_histogram(),
                 upgrade_status: HashMap::new(),
+                closed_by_server: HashMap::new(),
             }),
             counters: Counters::default(),
             samples,
@@ -250,6 +285,15 @@ impl Recording {
 
     pub fn upgrade_status(&self) -> HashMap<u16, u64> {
         self.lock().upgrade_status.clone()
+    }
+
+    /// Counts a connection the server ended, by close code (1006: no close frame).
+    pub fn closed_by_server(&self, code: u16) {
+        *self.lock().closed_by_server.entry(code).or_default() += 1;
+    }
+
+    pub fn closes_by_code(&self) -> HashMap<u16, u64> {
+        self.lock().closed_by_server.clone()
     }
 }
 

@@ -5,6 +5,9 @@
 //! meanwhile goes out when the answer ends, counted late, its clock still started at the
 //! intended time — so a stalled server shows in `e2e`/`ttft` and not in `service` (actual
 //! send → done). Nothing is corrected twice: values are recorded as measured.
+//!
+//! Frames that are not the answer, and closes by the server, mean what [`crate::frames`]
+//! says; an idle connection is kept open with the profile's keepalive, if it has one.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,14 +18,16 @@ use futures::{SinkExt, StreamExt};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use surge_profile::target::Correlate;
-use surge_protocol::{Codec, IncomingKind};
+use surge_profile::{Keepalive, KeepaliveAction, Unsolicited};
+use surge_protocol::{Codec, Decoded, IncomingKind};
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep, sleep_until};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::connect::{Backoff, ConnectGate, Connector, Ws};
-use crate::correlate::{Abandoned, answers};
+use crate::correlate::Abandoned;
 use crate::errors::{ErrorClass, Failure};
+use crate::frames::{self, NO_CLOSE_FRAME, Other, close_code};
 use crate::plan::{Plan, Window};
 use crate::recording::{Answer, Recording, micros};
 
@@ -32,11 +37,17 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 const MIN_STREAMING_S: f64 = 0.001;
 /// How often a session looks again while no messages are due (rate 0).
 const IDLE_POLL: Duration = Duration::from_millis(100);
+/// Stands for the text of a binary frame: unreadable, as a frame that is not JSON.
+const BINARY: &str = "<binary frame>";
 
 /// What every session of a process shares.
 pub struct Ctx {
     pub plan: Plan,
     pub codec: Codec,
+    /// What frames that answer no message are (`[protocol] unsolicited`).
+    pub unsolicited: Unsolicited,
+    /// Keeps idle connections open (`[protocol] keepalive`).
+    pub keepalive: Option<Keepalive>,
     pub connector: Connector,
     pub gate: ConnectGate,
     pub rec: Recording,
@@ -147,6 +158,7 @@ impl Session<'_> {
         let ctx = self.ctx;
         let mut due = self.next_due(window.open, window.close, true);
         let mut backoff = Backoff::default();
+        let mut connected_before = false;
         let deadline = ctx.at(window.close);
         loop {
             tokio::select! {
@@ -166,17 +178,17 @@ impl Session<'_> {
                     let c = &ctx.rec.counters;
                     c.sessions_opened.fetch_add(1, Ordering::Relaxed);
                     c.sessions_open.fetch_add(1, Ordering::Relaxed);
+                    if connected_before {
+                        c.reconnects.fetch_add(1, Ordering::Relaxed);
+                    }
+                    connected_before = true;
                     let end = self.converse(&mut ws, &mut due, window).await;
                     c.sessions_open.fetch_sub(1, Ordering::Relaxed);
+                    // Also after the server's close: this sends the reply it is owed.
+                    let _ = tokio::time::timeout(CLOSE_GRACE, ws.close(None)).await;
                     match end {
-                        End::Closed => {
-                            let _ = tokio::time::timeout(CLOSE_GRACE, ws.close(None)).await;
-                            return true;
-                        }
-                        End::Stopped => {
-                            let _ = tokio::time::timeout(CLOSE_GRACE, ws.close(None)).await;
-                            return false;
-                        }
+                        End::Closed => return true,
+                        End::Stopped => return false,
                         End::Reconnect => {}
                     }
                 }
@@ -199,29 +211,44 @@ impl Session<'_> {
         let close = ctx.at(window.close);
         let mut stop = ctx.stop.clone();
         let mut idle_since = Instant::now();
+        // When the session last sent something on this connection (the keepalive's gap).
+        let mut last_sent = Instant::now();
         // One timer and one stop watch for the connection (and its exchanges); the timer
         // is re-armed per message.
         let wake = sleep_until(close);
         let stop_wait = stopped(&mut stop);
         tokio::pin!(wake, stop_wait);
         loop {
+            let keepalive_at = ctx.keepalive.as_ref().map(|k| last_sent + k.every.to_std());
             let at = due.map_or(close, |d| ctx.at(d).min(close));
+            let at = keepalive_at.map_or(at, |k| k.min(at));
             if wake.deadline() != at {
                 wake.as_mut().reset(at);
             }
             tokio::select! {
                 _ = &mut wake => {}
                 frame = ws.next() => match frame {
-                    Some(Ok(Message::Text(text))) => self.unexpected(&text),
-                    Some(Ok(Message::Binary(_))) => ctx.rec.error(&Failure::new(
-                        ErrorClass::ProtocolViolation, "binary frame while idle")),
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
-                        ctx.rec.error(&Failure::new(ErrorClass::Dropped, "connection closed while idle"));
-                        return End::Reconnect;
+                    Some(Ok(Message::Text(text))) => self.idle_frame(ctx.codec.decode(&text), &text),
+                    Some(Ok(Message::Binary(_))) => self.idle_frame(Decoded::NotJson, BINARY),
+                    Some(Ok(Message::Close(frame))) => {
+                        return self.server_closed(close_code(frame.as_ref()), None);
                     }
+                    None | Some(Err(_)) => return self.server_closed(NO_CLOSE_FRAME, None),
                     Some(Ok(_)) => {} // ping (answered by tungstenite), pong
                 },
                 _ = &mut stop_wait => return End::Stopped,
+            }
+            let now = Instant::now();
+            if let (Some(k), Some(at)) = (&ctx.keepalive, keepalive_at) {
+                // A message about to go out keeps the connection open by itself.
+                let message_due = due.is_some_and(|d| ctx.at(d) <= now);
+                if now >= at && now < close && !message_due {
+                    if let Err(end) = self.keepalive(ws, k).await {
+                        return end;
+                    }
+                    last_sent = now;
+                    continue;
+                }
             }
             let Some(d) = *due else {
                 if Instant::now() >= close {
@@ -230,7 +257,6 @@ impl Session<'_> {
                 continue;
             };
             let intended = ctx.at(d);
-            let now = Instant::now();
             if now >= close {
                 // The window is over: what fell due but could not be sent (the server was
                 // too slow) is counted, not sent after the fact.
@@ -246,6 +272,7 @@ impl Session<'_> {
                 ctx.rec.lag(now - intended);
             }
             *due = self.next_due(d, window.close, false);
+            last_sent = now;
             match self
                 .exchange(ws, wake.as_mut(), stop_wait.as_mut(), intended, late)
                 .await
@@ -267,21 +294,68 @@ impl Session<'_> {
         self.ctx.rec.counters.unsent.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// A text frame while nothing is in flight.
-    fn unexpected(&mut self, text: &str) {
-        let f = match self.ctx.codec.decode(text) {
-            Ok(inc) if self.abandoned.absorbs(&inc) => return,
-            Ok(inc) => match inc.kind {
-                IncomingKind::Throttle => Failure::new(ErrorClass::Throttled, text),
-                IncomingKind::Error { message } => Failure::new(ErrorClass::ServerError, message),
-                _ => Failure::new(
-                    ErrorClass::ProtocolViolation,
-                    format!("frame while idle: {text}"),
-                ),
+    /// A frame while nothing is in flight.
+    fn idle_frame(&mut self, decoded: Decoded, text: &str) {
+        let other = frames::while_idle(
+            decoded,
+            text,
+            self.ctx.codec.correlate(),
+            &mut self.abandoned,
+        );
+        self.other(other);
+    }
+
+    /// Records a frame that is not part of an answer.
+    fn other(&self, other: Other) {
+        match other {
+            Other::Drop => {}
+            Other::Unsolicited(what) => match self.ctx.unsolicited {
+                Unsolicited::Count => {
+                    self.ctx
+                        .rec
+                        .counters
+                        .unsolicited
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                Unsolicited::Error => self
+                    .ctx
+                    .rec
+                    .error(&Failure::new(ErrorClass::ProtocolViolation, what)),
             },
-            Err(e) => Failure::new(ErrorClass::ProtocolViolation, e.to_string()),
+            Other::Failure(f) => self.ctx.rec.error(&f),
+        }
+    }
+
+    /// The server ended the connection with `code` while `in_flight` was due (or while
+    /// idle): counted by code, and an error unless it is the ordinary end of an idle
+    /// connection. The session reconnects either way.
+    fn server_closed(&self, code: u16, in_flight: Option<&str>) -> End {
+        self.ctx.rec.closed_by_server(code);
+        if let Some(f) = frames::server_close(code, in_flight) {
+            self.ctx.rec.error(&f);
+        }
+        End::Reconnect
+    }
+
+    /// Sends the profile's keepalive.
+    async fn keepalive(&self, ws: &mut Ws, k: &Keepalive) -> Result<(), End> {
+        let frame = match &k.action {
+            KeepaliveAction::Send(text) => Message::text(text.clone()),
+            KeepaliveAction::Ping => Message::Ping(Vec::new().into()),
         };
-        self.ctx.rec.error(&f);
+        if ws.send(frame).await.is_err() {
+            self.ctx.rec.error(&Failure::new(
+                ErrorClass::Dropped,
+                "connection closed before the keepalive could be sent",
+            ));
+            return Err(End::Reconnect);
+        }
+        self.ctx
+            .rec
+            .counters
+            .keepalives
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Sends one message and reads its answer.
@@ -345,36 +419,36 @@ impl Session<'_> {
             let text = match frame {
                 Some(Ok(Message::Text(t))) => t,
                 Some(Ok(Message::Binary(_))) => {
-                    ctx.rec
-                        .error(&Failure::new(ErrorClass::ProtocolViolation, "binary frame"));
+                    let judged = frames::while_waiting(
+                        Decoded::NotJson,
+                        BINARY,
+                        &id,
+                        ctx.codec.correlate(),
+                        &mut self.abandoned,
+                    );
+                    if let Err(other) = judged {
+                        self.other(other);
+                    }
                     continue;
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
-                    ctx.rec.error(&Failure::new(
-                        ErrorClass::ClosedMidAnswer,
-                        format!("connection closed while waiting for the answer to {id}"),
-                    ));
-                    return Err(End::Reconnect);
+                Some(Ok(Message::Close(frame))) => {
+                    return Err(self.server_closed(close_code(frame.as_ref()), Some(&id)));
                 }
+                None | Some(Err(_)) => return Err(self.server_closed(NO_CLOSE_FRAME, Some(&id))),
                 Some(Ok(_)) => continue,
             };
             let now = Instant::now();
-            let inc = match ctx.codec.decode(text.as_str()) {
-                Ok(inc) if self.abandoned.absorbs(&inc) => continue,
-                Ok(inc) if answers(ctx.codec.correlate(), &id, &inc) => inc,
-                Ok(_) => {
-                    ctx.rec.error(&Failure::new(
-                        ErrorClass::ProtocolViolation,
-                        format!(
-                            "frame for another message while {id} is in flight: {}",
-                            text.as_str()
-                        ),
-                    ));
-                    continue;
-                }
-                Err(e) => {
-                    ctx.rec
-                        .error(&Failure::new(ErrorClass::ProtocolViolation, e.to_string()));
+            let judged = frames::while_waiting(
+                ctx.codec.decode(text.as_str()),
+                text.as_str(),
+                &id,
+                ctx.codec.correlate(),
+                &mut self.abandoned,
+            );
+            let inc = match judged {
+                Ok(inc) => inc,
+                Err(other) => {
+                    self.other(other);
                     continue;
                 }
             };
@@ -436,9 +510,18 @@ mod tests {
         let url = "ws://127.0.0.1:9/chat";
         let ctx = Arc::new(Ctx {
             gate: ConnectGate::new(1.0),
-            codec: Codec::for_profile(None),
+            codec: Codec::default_shape(),
+            unsolicited: Unsolicited::Count,
+            keepalive: None,
             rec: Recording::new(&plan.store_names(), start, samples),
-            connector: Connector::new(url, &[], None, vec![], Duration::from_secs(1)).unwrap(),
+            connector: Connector::new(
+                url,
+                &[],
+                crate::auth::Door::Open,
+                vec![],
+                Duration::from_secs(1),
+            )
+            .unwrap(),
             plan,
             start,
             stop,

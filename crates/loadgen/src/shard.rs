@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 
+use crate::auth::Door;
 use crate::connect::{ConnectGate, Connector};
 use crate::health::thread_cpu_time;
 use crate::plan::Plan;
@@ -97,10 +98,11 @@ pub async fn run(
 ) -> Result<(), String> {
     let plan = Plan::new(&spec.profile);
     let start = instant_of(spec.start_at);
+    let door = Door::open(&spec.profile, &spec.target, spec.token.as_deref()).await?;
     let connector = Connector::new(
         &spec.target,
         &spec.headers,
-        spec.token.as_deref(),
+        door,
         spec.bind.clone(),
         plan.reply_timeout,
     )?;
@@ -115,7 +117,9 @@ pub async fn run(
     };
     let ctx = Arc::new(Ctx {
         gate: ConnectGate::new(plan.connect_rate / f64::from(spec.shard.count)),
-        codec: Codec::for_profile(spec.profile.protocol.as_ref()),
+        codec: Codec::for_profile(&spec.profile.protocol),
+        unsolicited: spec.profile.protocol.unsolicited,
+        keepalive: spec.profile.protocol.keepalive.clone(),
         rec: Recording::new(&plan.store_names(), start, samples_tx),
         plan,
         connector,
@@ -161,6 +165,12 @@ pub async fn run(
             .upgrade_status()
             .into_iter()
             .map(|(status, n)| (status.to_string(), n))
+            .collect(),
+        closed_by_server: ctx
+            .rec
+            .closes_by_code()
+            .into_iter()
+            .map(|(code, n)| (code.to_string(), n))
             .collect(),
         interrupted: *stop.borrow(),
     };

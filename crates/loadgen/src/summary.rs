@@ -12,7 +12,9 @@ use std::time::Duration;
 use serde_json::json;
 use surge_profile::Profile;
 use surge_profile::metric::{Comparison, MetricRef, RatioMetric, Stat};
-use surge_record::{Counts, Histogram, LatencyStats, Metric, Summary, Tag, ThresholdVerdict};
+use surge_record::{
+    Connections, Counts, Histogram, LatencyStats, Metric, Summary, Tag, ThresholdVerdict,
+};
 
 use crate::errors::ErrorClass;
 use crate::health::bottleneck;
@@ -48,6 +50,8 @@ pub struct Inputs<'a> {
     pub totals: &'a BTreeMap<Tag, Histogram<u64>>,
     pub tokens_per_s: &'a Histogram<u64>,
     pub upgrade_status: &'a BTreeMap<u16, u64>,
+    /// Connections the server closed, by close code.
+    pub closed_by_server: &'a BTreeMap<u16, u64>,
     pub busiest_cpu_share: f64,
     pub shards: usize,
     pub dead: &'a [String],
@@ -60,7 +64,18 @@ pub fn build(i: &Inputs<'_>) -> Summary {
         sent: i.counts.sent,
         completed: i.counts.completed,
         late: i.counts.late,
+        unsolicited: i.counts.unsolicited,
     };
+    s.connections = Some(Connections {
+        opened: i.counts.sessions_opened,
+        reconnects: i.counts.reconnects,
+        keepalives: i.counts.keepalives,
+        closed_by_server: i
+            .closed_by_server
+            .iter()
+            .map(|(code, n)| (code.to_string(), *n))
+            .collect(),
+    });
     s.latency_ms = i
         .totals
         .iter()
@@ -216,6 +231,36 @@ pub fn render(s: &Summary) -> String {
     );
     if let Some(by) = s.extra.get("upgrade_rejected_by_status") {
         let _ = writeln!(w, "upgrade rejected by HTTP status: {by}");
+    }
+    if let Some(conn) = &s.connections {
+        let closed: Vec<String> = conn
+            .closed_by_server
+            .iter()
+            .map(|(code, n)| format!("{code} ×{n}"))
+            .collect();
+        let _ = writeln!(
+            w,
+            "connections opened {} (reconnects {}), closed by the server: {}{}",
+            conn.opened,
+            conn.reconnects,
+            if closed.is_empty() {
+                "none".to_string()
+            } else {
+                closed.join(", ")
+            },
+            if conn.keepalives > 0 {
+                format!("; keepalives sent {}", conn.keepalives)
+            } else {
+                String::new()
+            }
+        );
+    }
+    if c.unsolicited > 0 {
+        let _ = writeln!(
+            w,
+            "unsolicited frames {} (answered no message; not errors)",
+            c.unsolicited
+        );
     }
     if let Some(g) = s.extra.get("generator") {
         let lag = g["lag_p99_ms"]

@@ -1,6 +1,7 @@
 //! A scripted chat server for tests: speaks surge's default frames on loopback and
 //! misbehaves on request (stalls, drops, errors, throttles, silence, garbage, rejected
-//! upgrades), counting exactly what it received so tests can hold the generator to it.
+//! upgrades, greetings, idle closes), counting exactly what it received so tests can hold
+//! the generator to it.
 //!
 //! It stands in for the real mock (crates/mock) and for broken chatbots; it is small on
 //! purpose, so a test reads as the script it runs.
@@ -17,6 +18,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 /// How the server answers. `every: n` rules apply to the n-th, 2n-th, … message received.
 #[derive(Debug, Clone)]
@@ -47,6 +49,11 @@ pub struct Script {
     pub reject_upgrade: Option<u16>,
     /// Send a ping before each answer (the client must answer it).
     pub ping: bool,
+    /// A text frame sent on every new connection, before anything else.
+    pub greeting: Option<String>,
+    /// Close a connection the client has sent nothing on (no frame, ping included) for
+    /// `.0`, with close code `.1`, as API Gateway's idle timeout does (1001).
+    pub idle_close: Option<(Duration, u16)>,
 }
 
 impl Default for Script {
@@ -66,6 +73,8 @@ impl Default for Script {
             garbage_every: None,
             reject_upgrade: None,
             ping: false,
+            greeting: None,
+            idle_close: None,
         }
     }
 }
@@ -76,6 +85,10 @@ pub struct Seen {
     pub messages: AtomicU64,
     pub connections: AtomicU64,
     pub pongs: AtomicU64,
+    /// Pings the client sent.
+    pub pings: AtomicU64,
+    /// Connections closed for being idle.
+    pub idle_closes: AtomicU64,
     /// Source addresses of the connections.
     pub peers: std::sync::Mutex<std::collections::BTreeSet<std::net::IpAddr>>,
 }
@@ -163,8 +176,12 @@ async fn serve(
     // slow or stalled answer never hides a message that was received.
     let (mut ws, mut incoming) = ws.split();
     let (queue, mut queued) = tokio::sync::mpsc::unbounded_channel();
+    // When the client last sent a frame, for the idle close.
+    let heard = std::sync::Mutex::new(Instant::now());
+    let heard = &heard;
     let reader = async move {
         while let Some(Ok(msg)) = incoming.next().await {
+            *heard.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
             match msg {
                 Message::Text(t) => {
                     let n = seen.messages.fetch_add(1, Ordering::SeqCst) + 1;
@@ -173,13 +190,41 @@ async fn serve(
                 Message::Pong(_) => {
                     seen.pongs.fetch_add(1, Ordering::SeqCst);
                 }
+                Message::Ping(_) => {
+                    seen.pings.fetch_add(1, Ordering::SeqCst);
+                }
                 Message::Close(_) => break,
                 _ => {}
             }
         }
     };
     let writer = async move {
-        while let Some((n, text)) = queued.recv().await {
+        if let Some(greeting) = &script.greeting {
+            ws.send(send(greeting.clone())).await?;
+        }
+        loop {
+            let idle_at = script
+                .idle_close
+                .map(|(after, _)| *heard.lock().unwrap_or_else(|p| p.into_inner()) + after);
+            let next = tokio::select! {
+                next = queued.recv() => next,
+                _ = tokio::time::sleep_until(idle_at.unwrap_or_else(Instant::now)), if idle_at.is_some() => {
+                    let idle_at = script
+                        .idle_close
+                        .map(|(after, _)| *heard.lock().unwrap_or_else(|p| p.into_inner()) + after);
+                    if let (Some(at), Some((_, code))) = (idle_at, script.idle_close) {
+                        if Instant::now() >= at {
+                            seen.idle_closes.fetch_add(1, Ordering::SeqCst);
+                            let close = CloseFrame { code: code.into(), reason: "idle".into() };
+                            ws.send(Message::Close(Some(close))).await?;
+                            // The client's reply ends the reader.
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                    continue;
+                }
+            };
+            let Some((n, text)) = next else { break };
             answer(&mut ws, script, n, &text, &stall_until, send).await?;
         }
         Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())

@@ -87,6 +87,9 @@ pub struct ShardFinal {
     pub tokens_per_s: Histogram<u64>,
     /// Rejected upgrades by HTTP status (string keys: JSON objects have no number keys).
     pub upgrade_status: BTreeMap<String, u64>,
+    /// Connections the server closed, by close code (string keys, as above).
+    #[serde(default)]
+    pub closed_by_server: BTreeMap<String, u64>,
     pub interrupted: bool,
 }
 
@@ -134,6 +137,7 @@ mod tests {
         let m = ShardMessage::Finished(ShardFinal {
             tokens_per_s: h,
             upgrade_status: BTreeMap::from([("503".into(), 2)]),
+            closed_by_server: BTreeMap::from([("1001".into(), 3)]),
             interrupted: false,
         });
         let line = serde_json::to_string(&m).unwrap();
@@ -143,5 +147,6 @@ mod tests {
         };
         assert_eq!(back.tokens_per_s.len(), 1);
         assert_eq!(back.upgrade_status["503"], 2);
+        assert_eq!(back.closed_by_server["1001"], 3);
     }
 }

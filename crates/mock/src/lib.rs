@@ -21,6 +21,7 @@
 pub mod bedrock;
 pub mod chat;
 pub mod clock;
+pub mod door;
 pub mod dynamodb;
 pub mod eventstream;
 pub mod faults;
@@ -62,6 +63,8 @@ pub struct Config {
     /// The frames of the gateway's own throttles: surge's default error frame, or API
     /// Gateway's `{"message":"Too Many Requests",…}`.
     pub gateway_frames: GatewayFrames,
+    /// Who may open a chat WebSocket (`--auth`).
+    pub door: Arc<door::Door>,
 }
 
 impl Config {
@@ -74,6 +77,7 @@ impl Config {
             max_body: 16 * 1024 * 1024,
             max_streams: 10_000,
             gateway_frames: GatewayFrames::Surge,
+            door: Arc::default(),
         }
     }
 }

@@ -77,15 +77,18 @@ pub enum UpgradeRefused {
     ConnectRate,
     /// A `--fault-refuse` refusal.
     Fault,
+    /// Credentials `--auth` did not accept (401, 403).
+    Auth,
 }
 
 impl UpgradeRefused {
-    pub const ALL: [Self; 2] = [Self::ConnectRate, Self::Fault];
+    pub const ALL: [Self; 3] = [Self::ConnectRate, Self::Fault, Self::Auth];
 
     pub fn label(self) -> &'static str {
         match self {
             Self::ConnectRate => "connect_rate",
             Self::Fault => "fault",
+            Self::Auth => "auth",
         }
     }
 }

@@ -7,7 +7,8 @@
 //! - `POST /admin/prewarm` → the cache pre-warm of a release (`pre_warm_for_release`);
 //! - `GET /metrics`, `GET /healthz`.
 //!
-//! Any `Authorization` (SigV4 or bearer) is accepted. Request bodies are bounded
+//! Any `Authorization` (SigV4 or bearer) is accepted on the Bedrock and DynamoDB APIs; the
+//! chat WebSocket checks it when `--auth` asks ([`crate::door`]). Request bodies are bounded
 //! (`Config::max_body`), and every malformed request gets the answer the real service
 //! would give while the server keeps serving.
 

@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize, Serializer};
 use crate::diag::{Diagnostic, KeyPath, SourceFile};
 use crate::metric::{MetricRef, Threshold};
 use crate::prewarm::Prewarm;
+use crate::protocol::{Protocol, ProtocolTable};
 use crate::system::SystemModel;
-use crate::target::{ProtocolMapping, Target, parse_ws_url};
+use crate::target::{Target, parse_ws_url};
 use crate::traffic::{MessageRate, Schedule, Traffic};
 use crate::units::{Duration, Money, Percent};
 
@@ -32,7 +33,9 @@ pub struct Profile {
     pub traffic: Traffic,
     pub system: SystemModel,
     pub target: Target,
-    pub protocol: Option<ProtocolMapping>,
+    /// The `[protocol]` table: the frame shape (default or the chatbot's own), frames to
+    /// ignore, unsolicited frames, keepalive.
+    pub protocol: Protocol,
     #[serde(serialize_with = "serialize_thresholds")]
     pub thresholds: Vec<Threshold>,
     pub cost: Option<CostSpec>,
@@ -89,7 +92,7 @@ struct ProfileFile {
     #[serde(default)]
     target: Target,
     #[serde(default)]
-    protocol: Option<ProtocolMapping>,
+    protocol: Option<ProtocolTable>,
     #[serde(default)]
     thresholds: BTreeMap<String, String>,
     #[serde(default)]
@@ -335,17 +338,31 @@ impl Profile {
                 Err(e) => report("target.url", e),
             }
         }
-        if let Some(env) = &target.token_env {
-            if env.is_empty() || !env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                report(
-                    "target.token_env",
-                    format!("expected the name of an environment variable, found \"{env}\""),
-                );
-            }
+        for (key, msg) in target.auth_problems() {
+            report(key, msg);
         }
-        if let Some(p) = &protocol {
-            for (key, msg) in p.problems() {
-                report(&format!("protocol.{key}"), msg);
+        let protocol = match protocol.unwrap_or_default().resolve() {
+            Ok(p) => p,
+            Err(found) => {
+                for (key, msg) in found {
+                    report(&format!("protocol.{key}"), msg);
+                }
+                Protocol::default()
+            }
+        };
+        if let Some(k) = &protocol.keepalive {
+            let idle = system.gateway.idle_timeout;
+            if system.gateway.enabled && idle > Duration::ZERO && k.every >= idle {
+                report(
+                    "protocol.keepalive.every",
+                    format!(
+                        "{} is not shorter than the gateway's idle timeout (gateway.idle_timeout \
+                         = {idle}): idle connections would be closed before a keepalive; write \
+                         every = \"{}\"",
+                        k.every,
+                        Duration::from_secs_f64(idle.as_secs_f64() / 2.0)
+                    ),
+                );
             }
         }
         if let Some(p) = &prewarm {
@@ -452,7 +469,7 @@ impl Profile {
             traffic: r.traffic,
             system,
             target: Target::default(),
-            protocol: None,
+            protocol: Protocol::default(),
             thresholds: Vec::new(),
             cost: None,
             prewarm: None,

@@ -2,9 +2,11 @@
 //!
 //! A profile names the hosts it may target (`allowed`), so a typo in `--target` cannot
 //! aim 25,000 sessions at production; loopback is always allowed. Credentials never live
-//! in a profile: only the name of the environment variable that holds the token.
+//! in a profile: only where they come from (an environment variable, a file of tokens, or
+//! the AWS credential chain for IAM-signed upgrades).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,9 +23,67 @@ pub struct Target {
     /// Extra headers on the WebSocket upgrade.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    /// Environment variable holding a bearer token, sent as `Authorization: Bearer …`.
+    /// Environment variable holding a bearer token, sent as `Authorization: Bearer …`:
+    /// the short form of `[target.auth] kind = "bearer"`.
     #[serde(default)]
     pub token_env: Option<String>,
+    /// How sessions get through the door (API Gateway's authorizers, IAM).
+    #[serde(default)]
+    pub auth: Option<Auth>,
+}
+
+/// How a session's WebSocket upgrade is authorised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Auth {
+    /// `Authorization: Bearer <token>`, the token read from an environment variable.
+    Bearer { token_env: String },
+    /// A token per session in the URL's query string (`?param=token`), as Lambda REQUEST
+    /// authorizers read it (`route.request.querystring.*`: browsers cannot set WebSocket
+    /// headers). Tokens come one per line from `tokens_file` (relative to the profile),
+    /// assigned to sessions round-robin.
+    Query { param: String, tokens_file: PathBuf },
+    /// IAM authorization: the upgrade signed with AWS Signature Version 4 for the service
+    /// `execute-api`, credentials from the AWS chain (environment, shared config and
+    /// credentials files, `AWS_PROFILE`, SSO, container and instance roles).
+    Sigv4 {
+        /// Signature in the headers or as a presigned query string.
+        #[serde(default)]
+        sign: SignAt,
+        /// The API's region; by default read from an `execute-api` host name
+        /// (`{id}.execute-api.{region}.amazonaws.com`).
+        #[serde(default)]
+        region: Option<String>,
+    },
+}
+
+/// Where a SigV4 signature goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignAt {
+    /// `Authorization`, `X-Amz-Date` (and `X-Amz-Security-Token`) headers.
+    #[default]
+    Headers,
+    /// `X-Amz-*` query parameters (a presigned URL, valid five minutes).
+    Query,
+}
+
+/// The tokens of a tokens file (`[target.auth] tokens_file`, `surge mock --auth-tokens`):
+/// one per line, blank lines and surrounding spaces ignored.
+pub fn tokens_of(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The region of an API Gateway host name: `abc123.execute-api.eu-west-1.amazonaws.com`
+/// gives `eu-west-1`.
+pub fn execute_api_region(host: &str) -> Option<&str> {
+    let rest = host.split_once(".execute-api.")?.1;
+    let (region, domain) = rest.split_once('.')?;
+    (domain.starts_with("amazonaws.com") && !region.is_empty()).then_some(region)
 }
 
 impl Target {
@@ -53,9 +113,77 @@ impl Target {
     }
 
     /// The environment variable the bearer token comes from: `override_var` (a run's
-    /// `--token-env`) if given, else `token_env`.
+    /// `--token-env`) if given, else `token_env` or a bearer `[target.auth]`.
     pub fn token_var<'a>(&'a self, override_var: Option<&'a str>) -> Option<&'a str> {
-        override_var.or(self.token_env.as_deref())
+        override_var
+            .or(self.token_env.as_deref())
+            .or(match &self.auth {
+                Some(Auth::Bearer { token_env }) => Some(token_env.as_str()),
+                _ => None,
+            })
+    }
+
+    /// Problems with the auth settings, as `(key, message)` for the profile's diagnostics.
+    pub fn auth_problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let is_var =
+            |v: &str| !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if let Some(env) = &self.token_env {
+            if !is_var(env) {
+                out.push((
+                    "target.token_env",
+                    format!("expected the name of an environment variable, found \"{env}\""),
+                ));
+            }
+            if self.auth.is_some() {
+                out.push((
+                    "target.token_env",
+                    "give either token_env (a bearer token) or [target.auth], not both: \
+                     token_env = \"VAR\" is the short form of kind = \"bearer\", token_env = \"VAR\""
+                        .into(),
+                ));
+            }
+        }
+        match &self.auth {
+            Some(Auth::Bearer { token_env }) if !is_var(token_env) => out.push((
+                "target.auth.token_env",
+                format!("expected the name of an environment variable, found \"{token_env}\""),
+            )),
+            Some(Auth::Query { param, tokens_file }) => {
+                let plain = |c: char| c.is_ascii_alphanumeric() || "-_.~".contains(c);
+                if param.is_empty() || !param.chars().all(plain) {
+                    out.push((
+                        "target.auth.param",
+                        format!(
+                            "expected a query parameter name (letters, digits, - _ . ~), \
+                             found \"{param}\""
+                        ),
+                    ));
+                }
+                if tokens_file.as_os_str().is_empty() {
+                    out.push((
+                        "target.auth.tokens_file",
+                        "name the file of tokens, one per line (never the tokens themselves)"
+                            .into(),
+                    ));
+                }
+            }
+            Some(Auth::Sigv4 {
+                region: Some(region),
+                ..
+            }) if region.is_empty()
+                || !region
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') =>
+            {
+                out.push((
+                    "target.auth.region",
+                    format!("expected an AWS region such as \"us-east-1\", found \"{region}\""),
+                ));
+            }
+            _ => {}
+        }
+        out
     }
 
     /// The bearer token, read from the variable [`Target::token_var`] names; `None` when
@@ -153,8 +281,10 @@ pub struct ProtocolMapping {
     pub model: Option<String>,
     pub token: FrameMatch,
     pub done: FrameMatch,
-    pub error: FrameMatch,
-    #[serde(default)]
+    /// Frames that fail a message; a chatbot that never fails one in a frame has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<FrameMatch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throttle: Option<FrameMatch>,
 }
 
@@ -173,6 +303,13 @@ pub struct FrameMatch {
     pub equals: String,
 }
 
+/// What is wrong with a JSON pointer (`""` is the whole frame, anything else starts
+/// with `/`), if anything.
+pub(crate) fn pointer_problem(p: &str) -> Option<String> {
+    (!p.is_empty() && !p.starts_with('/'))
+        .then(|| format!("expected a JSON pointer such as \"/type\", found \"{p}\""))
+}
+
 /// Placeholders the `send` template may use.
 pub const SEND_PLACEHOLDERS: [&str; 4] = ["{session}", "{message}", "{store}", "{text}"];
 
@@ -183,10 +320,11 @@ impl ProtocolMapping {
         let mut pointers: Vec<(String, &str)> = vec![
             ("token.pointer".into(), &self.token.pointer),
             ("done.pointer".into(), &self.done.pointer),
-            ("error.pointer".into(), &self.error.pointer),
         ];
-        if let Some(t) = &self.throttle {
-            pointers.push(("throttle.pointer".into(), &t.pointer));
+        for (key, rule) in [("error", &self.error), ("throttle", &self.throttle)] {
+            if let Some(rule) = rule {
+                pointers.push((format!("{key}.pointer"), &rule.pointer));
+            }
         }
         for (key, p) in [
             ("message_id", &self.message_id),
@@ -198,11 +336,8 @@ impl ProtocolMapping {
             }
         }
         for (key, p) in pointers {
-            if !p.is_empty() && !p.starts_with('/') {
-                out.push((
-                    key,
-                    format!("expected a JSON pointer such as \"/type\", found \"{p}\""),
-                ));
+            if let Some(problem) = pointer_problem(p) {
+                out.push((key, problem));
             }
         }
         if self.correlate == Correlate::Id && self.message_id.is_none() {

@@ -92,8 +92,9 @@ fn every_shipped_profile_loads() {
         }
     }
     assert_eq!(
-        count, 11,
-        "the nine profiles of DESIGN.md and the two everyday levels of the README"
+        count, 13,
+        "the nine profiles of DESIGN.md, the two everyday levels of the README and the two \
+         staging examples of \"Against API Gateway\" (IAM and query-token auth)"
     );
 }
 
@@ -326,4 +327,111 @@ fn resolved_profile_serializes() {
     assert_eq!(json["traffic"]["stages"][1]["session_rate"], "10/min");
     assert_eq!(json["thresholds"]["ttft.p99"], "< 1s");
     assert_eq!(json["system"]["orchestrator"]["max_tasks"], 200);
+}
+
+#[test]
+fn protocol_policy_keys_without_a_frame_shape_keep_the_default_shape() {
+    let text = format!(
+        "{}\n[protocol]\nignore = [ {{ pointer = \"/type\", equals = \"typing\" }} ]\n\
+         unsolicited = \"error\"\nkeepalive = {{ every = \"5m\", ping = true }}\n",
+        valid_profile()
+    );
+    let p = load_text(&text).unwrap();
+    assert!(p.protocol.mapping.is_none());
+    assert_eq!(p.protocol.unsolicited, surge_profile::Unsolicited::Error);
+    assert_eq!(
+        p.protocol.keepalive.unwrap().action,
+        surge_profile::KeepaliveAction::Ping
+    );
+    let json = serde_json::to_value(load_text(&valid_profile()).unwrap()).unwrap();
+    assert_eq!(json["protocol"]["unsolicited"], "count");
+}
+
+#[test]
+fn protocol_problems_name_the_key_and_say_what_to_write() {
+    let base = valid_profile();
+    let msg = only_problem(&format!(
+        "{base}\n[protocol]\nkeepalive = {{ every = \"0\", send = '{{\"action\":\"ping\"}}' }}\n"
+    ));
+    assert!(
+        msg.contains("protocol.keepalive.every: must be longer than zero: write every = \"5m\""),
+        "{msg}"
+    );
+    let msg = only_problem(&format!(
+        "{base}\n[protocol]\nkeepalive = {{ every = \"10m\", ping = true }}\n"
+    ));
+    assert!(
+        msg.contains(
+            "protocol.keepalive.every: 10m is not shorter than the gateway's idle timeout"
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("write every = \"5m\""), "{msg}");
+    let msg = only_problem(&format!("{base}\n[protocol]\nunsolicited = \"warn\"\n"));
+    assert!(msg.contains("protocol.unsolicited"), "{msg}");
+    let msg = only_problem(&format!("{base}\n[protocol]\nignroe = []\n"));
+    assert!(
+        msg.contains("protocol.ignroe: unknown key; expected one of") && msg.contains("keepalive"),
+        "{msg}"
+    );
+    let err = load_text(&format!(
+        "{base}\n[protocol]\nsend = '{{\"q\":\"{{text}}\"}}'\ncorrelate = \"order\"\n"
+    ))
+    .unwrap_err();
+    let keys: Vec<String> = err
+        .diagnostics()
+        .iter()
+        .map(|d| d.key.to_string())
+        .collect();
+    assert_eq!(keys, ["protocol.token", "protocol.done"], "{err}");
+}
+
+/// `[target.auth]` says where credentials come from, never what they are; each kind checks
+/// what it needs, and the bearer short form and the table do not mix.
+#[test]
+fn target_auth_kinds_and_their_mistakes() {
+    let with_target =
+        |target: &str| valid_profile().replace("[traffic]\n", &format!("{target}\n[traffic]\n"));
+    let p = load_text(&with_target(
+        "[target.auth]\nkind = \"sigv4\"\nsign = \"query\"\nregion = \"eu-west-1\"",
+    ))
+    .unwrap();
+    assert_eq!(
+        p.target.auth,
+        Some(surge_profile::target::Auth::Sigv4 {
+            sign: surge_profile::target::SignAt::Query,
+            region: Some("eu-west-1".into()),
+        })
+    );
+    let p = load_text(&with_target(
+        "[target.auth]\nkind = \"bearer\"\ntoken_env = \"STAGING_TOKEN\"",
+    ))
+    .unwrap();
+    assert_eq!(p.target.token_var(None), Some("STAGING_TOKEN"));
+    load_text(&with_target(
+        "[target.auth]\nkind = \"query\"\nparam = \"token\"\ntokens_file = \"tokens.txt\"",
+    ))
+    .unwrap();
+
+    for (target, wanted) in [
+        (
+            "[target]\ntoken_env = \"A\"\n[target.auth]\nkind = \"bearer\"\ntoken_env = \"B\"",
+            "give either token_env",
+        ),
+        (
+            "[target.auth]\nkind = \"query\"\nparam = \"to ken\"\ntokens_file = \"t.txt\"",
+            "target.auth.param: expected a query parameter name",
+        ),
+        (
+            "[target.auth]\nkind = \"sigv4\"\nregion = \"EU West\"",
+            "target.auth.region: expected an AWS region",
+        ),
+        ("[target.auth]\nkind = \"password\"", "password"),
+        ("[target.auth]\nkind = \"sigv4\"\nsecret = \"x\"", "secret"),
+    ] {
+        let err = load_text(&with_target(target))
+            .expect_err(target)
+            .to_string();
+        assert!(err.contains(wanted), "{target}: {err}");
+    }
 }

@@ -1,11 +1,19 @@
 //! One interface over both frame shapes: encode a user message, classify a server frame.
+//!
+//! Classifying is one pass in a fixed order, the same for both shapes: an answer frame of
+//! the shape (token, done, throttle, error), API Gateway's own error frames
+//! ([`crate::gateway`]), then the profile's `ignore` rules; what is left is JSON that
+//! answers nothing (a greeting, a typing indicator, a push, a pong) or not JSON at all.
+//! What such a frame means to a session — counted, or an error — is the session's call.
 
 use std::borrow::Cow;
 
 use serde_json::Value;
-use surge_profile::target::{Correlate, FrameMatch, ProtocolMapping};
+use surge_profile::Protocol;
+use surge_profile::target::{Correlate, FrameMatch};
 
 use crate::frames::{ChatMessage, ErrorCode, ServerFrame};
+use crate::gateway;
 use crate::template::SendTemplate;
 
 /// What an incoming frame means to the client.
@@ -21,7 +29,7 @@ pub enum IncomingKind {
     Error { message: String },
 }
 
-/// A classified incoming frame.
+/// A classified answer frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Incoming {
     pub kind: IncomingKind,
@@ -31,18 +39,32 @@ pub struct Incoming {
     pub model: Option<String>,
 }
 
-/// Why a frame could not be understood: a protocol violation.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
-    #[error("frame is not JSON: {0}")]
-    NotJson(String),
-    #[error("frame matches no token, done, error or throttle rule: {0}")]
-    Unrecognised(String),
+/// What a text frame is, as far as the frame shape can tell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    /// Part or end of an answer, or a refusal (maybe API Gateway's).
+    Answer(Incoming),
+    /// A frame the profile's `[protocol] ignore` names: dropped without a trace.
+    Ignored,
+    /// JSON that matches no rule: not an answer to anything.
+    Unmatched,
+    /// Not JSON.
+    NotJson,
+    /// A default-shape frame whose `type` says it is an answer, but that does not parse:
+    /// a broken answer, never taken for an unsolicited frame.
+    Malformed(String),
 }
 
 /// Encodes messages and classifies frames for one frame shape.
 #[derive(Debug, Clone)]
-pub enum Codec {
+pub struct Codec {
+    shape: Shape,
+    /// Frames to drop, looked at only when no answer rule matches.
+    ignore: Vec<FrameMatch>,
+}
+
+#[derive(Debug, Clone)]
+enum Shape {
     /// surge's own shape ([`crate::frames`]), spoken by `surge mock`.
     Default,
     /// A shape described by a profile's `[protocol]` table.
@@ -51,23 +73,26 @@ pub enum Codec {
 
 /// A compiled protocol mapping.
 #[derive(Debug, Clone)]
-pub struct Mapped {
+struct Mapped {
     send: SendTemplate,
     correlate: Correlate,
     message_id: Option<String>,
     model: Option<String>,
     token: FrameMatch,
     done: FrameMatch,
-    error: FrameMatch,
+    error: Option<FrameMatch>,
     throttle: Option<FrameMatch>,
 }
 
+/// `type`s of the default shape's answer frames.
+const ANSWER_TYPES: [&str; 3] = ["token", "done", "error"];
+
 impl Codec {
-    /// The codec a profile asks for: its `[protocol]` mapping, or the default shape.
-    pub fn for_profile(mapping: Option<&ProtocolMapping>) -> Self {
-        match mapping {
-            None => Self::Default,
-            Some(m) => Self::Mapped(Box::new(Mapped {
+    /// The codec a profile's `[protocol]` table asks for.
+    pub fn for_profile(protocol: &Protocol) -> Self {
+        let shape = match &protocol.mapping {
+            None => Shape::Default,
+            Some(m) => Shape::Mapped(Box::new(Mapped {
                 send: SendTemplate::compile(&m.send),
                 correlate: m.correlate,
                 message_id: m.message_id.clone(),
@@ -77,42 +102,90 @@ impl Codec {
                 error: m.error.clone(),
                 throttle: m.throttle.clone(),
             })),
+        };
+        Self {
+            shape,
+            ignore: protocol.ignore.clone(),
         }
+    }
+
+    /// surge's default shape with no `ignore` rules (what `surge mock` speaks).
+    pub fn default_shape() -> Self {
+        Self::for_profile(&Protocol::default())
     }
 
     /// Whether answers are matched to messages by id or by order.
     pub fn correlate(&self) -> Correlate {
-        match self {
-            Self::Default => Correlate::Id,
-            Self::Mapped(m) => m.correlate,
+        match &self.shape {
+            Shape::Default => Correlate::Id,
+            Shape::Mapped(m) => m.correlate,
         }
     }
 
     /// The text frame that sends `text` as message `id` of `session` to `store`.
     pub fn encode(&self, session: &str, id: &str, store: &str, text: &str) -> String {
-        match self {
-            Self::Default => ChatMessage::json_of(session, id, store, text),
-            Self::Mapped(m) => m.send.render(session, id, store, text),
+        match &self.shape {
+            Shape::Default => ChatMessage::json_of(session, id, store, text),
+            Shape::Mapped(m) => m.send.render(session, id, store, text),
         }
     }
 
     /// Classifies one incoming text frame.
-    pub fn decode(&self, frame: &str) -> Result<Incoming, DecodeError> {
-        match self {
-            Self::Default => decode_default(frame),
-            Self::Mapped(m) => m.decode(frame),
+    pub fn decode(&self, frame: &str) -> Decoded {
+        match &self.shape {
+            Shape::Default => self.decode_default(frame),
+            Shape::Mapped(m) => match serde_json::from_str::<Value>(frame) {
+                Err(_) => Decoded::NotJson,
+                Ok(v) => match gateway::error_frame(&v).or_else(|| m.answer(&v, frame)) {
+                    Some(inc) => Decoded::Answer(inc),
+                    None => self.unmatched(&v),
+                },
+            },
+        }
+    }
+
+    fn decode_default(&self, frame: &str) -> Decoded {
+        if let Some(incoming) = decode_fast(frame) {
+            return Decoded::Answer(incoming);
+        }
+        let parse_error = match serde_json::from_str::<ServerFrame>(frame) {
+            Ok(parsed) => return Decoded::Answer(from_default(parsed)),
+            Err(e) => e,
+        };
+        let Ok(v) = serde_json::from_str::<Value>(frame) else {
+            return Decoded::NotJson;
+        };
+        if let Some(incoming) = gateway::error_frame(&v) {
+            return Decoded::Answer(incoming);
+        }
+        let claims_answer = v
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| ANSWER_TYPES.contains(&t));
+        if claims_answer {
+            return Decoded::Malformed(format!("{parse_error} in {}", snippet(frame)));
+        }
+        self.unmatched(&v)
+    }
+
+    /// A JSON frame that answers nothing: ignored, or unmatched.
+    fn unmatched(&self, v: &Value) -> Decoded {
+        if self.ignore.iter().any(|rule| matches(v, rule)) {
+            Decoded::Ignored
+        } else {
+            Decoded::Unmatched
         }
     }
 }
 
-fn snippet(frame: &str) -> String {
+/// The first 120 characters of a frame, for messages and samples.
+pub fn snippet(frame: &str) -> String {
     let mut s: String = frame.chars().take(120).collect();
     if s.len() < frame.len() {
         s.push('…');
     }
     s
 }
-
 /// The fields of a token or done frame, borrowed from the frame (no copy of the text).
 ///
 /// Token and done frames are nearly all a load generator reads (one per token, or per
@@ -169,18 +242,8 @@ fn decode_fast(frame: &str) -> Option<Incoming> {
     }
 }
 
-fn decode_default(frame: &str) -> Result<Incoming, DecodeError> {
-    if let Some(incoming) = decode_fast(frame) {
-        return Ok(incoming);
-    }
-    let parsed: ServerFrame = serde_json::from_str(frame).map_err(|e| {
-        if serde_json::from_str::<Value>(frame).is_ok() {
-            DecodeError::Unrecognised(format!("{e} in {}", snippet(frame)))
-        } else {
-            DecodeError::NotJson(snippet(frame))
-        }
-    })?;
-    Ok(match parsed {
+fn from_default(parsed: ServerFrame) -> Incoming {
+    match parsed {
         ServerFrame::Token { id, tokens, .. } => Incoming {
             kind: IncomingKind::Token { tokens },
             id: Some(id),
@@ -199,7 +262,7 @@ fn decode_default(frame: &str) -> Result<Incoming, DecodeError> {
             id,
             model: None,
         },
-    })
+    }
 }
 
 fn matches(v: &Value, rule: &FrameMatch) -> bool {
@@ -220,30 +283,30 @@ fn text_at(v: &Value, pointer: Option<&String>) -> Option<String> {
 }
 
 impl Mapped {
-    fn decode(&self, frame: &str) -> Result<Incoming, DecodeError> {
-        let v: Value =
-            serde_json::from_str(frame).map_err(|_| DecodeError::NotJson(snippet(frame)))?;
+    /// The answer frame `v` is by the mapping's rules, if any.
+    fn answer(&self, v: &Value, frame: &str) -> Option<Incoming> {
+        let is = |rule: &Option<FrameMatch>| rule.as_ref().is_some_and(|r| matches(v, r));
         // Throttle is checked before error: a throttle is usually an error with a code.
-        let kind = if self.throttle.as_ref().is_some_and(|t| matches(&v, t)) {
+        let kind = if is(&self.throttle) {
             IncomingKind::Throttle
-        } else if matches(&v, &self.error) {
+        } else if is(&self.error) {
             IncomingKind::Error {
                 message: snippet(frame),
             }
-        } else if matches(&v, &self.done) {
+        } else if matches(v, &self.done) {
             IncomingKind::Done
-        } else if matches(&v, &self.token) {
+        } else if matches(v, &self.token) {
             IncomingKind::Token { tokens: 1 }
         } else {
-            return Err(DecodeError::Unrecognised(snippet(frame)));
+            return None;
         };
         let model = match kind {
-            IncomingKind::Done => text_at(&v, self.model.as_ref()),
+            IncomingKind::Done => text_at(v, self.model.as_ref()),
             _ => None,
         };
-        Ok(Incoming {
+        Some(Incoming {
             kind,
-            id: text_at(&v, self.message_id.as_ref()),
+            id: text_at(v, self.message_id.as_ref()),
             model,
         })
     }
@@ -253,10 +316,18 @@ impl Mapped {
 mod tests {
     use super::*;
     use crate::frames::Usage;
+    use surge_profile::target::ProtocolMapping;
+
+    fn answer(d: Decoded) -> Incoming {
+        match d {
+            Decoded::Answer(inc) => inc,
+            other => panic!("not an answer: {other:?}"),
+        }
+    }
 
     #[test]
     fn default_codec_round_trips_the_mock_frames() {
-        let c = Codec::for_profile(None);
+        let c = Codec::default_shape();
         let sent = c.encode("s1", "m1", "manga_jp", "hello");
         assert_eq!(ChatMessage::from_json(&sent).unwrap().text, "hello");
         let done = ServerFrame::Done {
@@ -271,7 +342,7 @@ mod tests {
                 cost_usd: 0.0,
             },
         };
-        let inc = c.decode(&done.to_json()).unwrap();
+        let inc = answer(c.decode(&done.to_json()));
         assert_eq!(inc.kind, IncomingKind::Done);
         assert_eq!(inc.model.as_deref(), Some("haiku"));
         let thr = ServerFrame::Error {
@@ -280,10 +351,10 @@ mod tests {
             message: "x".into(),
         };
         assert_eq!(
-            c.decode(&thr.to_json()).unwrap().kind,
+            answer(c.decode(&thr.to_json())).kind,
             IncomingKind::Throttle
         );
-        assert!(matches!(c.decode("not json"), Err(DecodeError::NotJson(_))));
+        assert_eq!(c.decode("not json"), Decoded::NotJson);
         // Token frames take the one-pass path; it must agree with the full parse.
         for (frame, tokens) in [
             (
@@ -312,35 +383,30 @@ mod tests {
             };
             assert_eq!(full, tokens, "{frame}");
             match c.decode(frame) {
-                Ok(inc) => {
+                Decoded::Answer(inc) => {
                     assert_eq!(
                         Some(inc.kind),
                         tokens.map(|tokens| IncomingKind::Token { tokens })
                     );
                     assert_eq!(inc.id.as_deref(), Some("m1"), "{frame}");
                 }
-                Err(_) => assert_eq!(tokens, None, "{frame}"),
+                _ => assert_eq!(tokens, None, "{frame}"),
             }
         }
         // Done frames too: the model is kept, a usage missing a field is refused.
         let done = r#"{"type":"done","id":"m1","usage":{"intent":"chitchat","store":"kindle","input_tokens":1,"output_tokens":2,"cache_hit":true,"cost_usd":0.5,"model":"haiku"}}"#;
-        let inc = c.decode(done).unwrap();
+        let inc = answer(c.decode(done));
         assert_eq!(
             (inc.kind, inc.id.as_deref(), inc.model.as_deref()),
             (IncomingKind::Done, Some("m1"), Some("haiku"))
         );
         let template = done.replace(r#","model":"haiku""#, "");
-        assert_eq!(c.decode(&template).unwrap().model, None);
+        assert_eq!(answer(c.decode(&template)).model, None);
         let partial = done.replace(r#""cache_hit":true,"#, "");
         assert!(serde_json::from_str::<ServerFrame>(&partial).is_err());
-        assert!(matches!(
-            c.decode(&partial),
-            Err(DecodeError::Unrecognised(_))
-        ));
-        assert!(matches!(
-            c.decode(r#"{"type":"weird"}"#),
-            Err(DecodeError::Unrecognised(_))
-        ));
+        assert!(matches!(c.decode(&partial), Decoded::Malformed(_)));
+        assert_eq!(c.decode(r#"{"type":"weird"}"#), Decoded::Unmatched);
+        assert_eq!(c.decode(r#"{"type":"typing"}"#), Decoded::Unmatched);
     }
 
     fn mapping() -> ProtocolMapping {
@@ -352,32 +418,86 @@ mod tests {
             model: Some("/meta/model".into()),
             token: FrameMatch { pointer: "/event".into(), equals: "delta".into() },
             done: FrameMatch { pointer: "/event".into(), equals: "end".into() },
-            error: FrameMatch { pointer: "/event".into(), equals: "fail".into() },
+            error: Some(FrameMatch { pointer: "/event".into(), equals: "fail".into() }),
             throttle: Some(FrameMatch { pointer: "/status".into(), equals: "429".into() }),
         }
     }
 
     #[test]
     fn mapped_codec_follows_the_profile() {
-        let c = Codec::for_profile(Some(&mapping()));
+        let c = Codec::for_profile(&Protocol {
+            mapping: Some(mapping()),
+            ..Protocol::default()
+        });
         let sent: Value = serde_json::from_str(&c.encode("s", "7", "kindle", "q\"")).unwrap();
         assert_eq!(sent["q"], "q\"");
-        let t = c.decode(r#"{"event":"delta","n":7,"delta":"Hi"}"#).unwrap();
+        let t = answer(c.decode(r#"{"event":"delta","n":7,"delta":"Hi"}"#));
         assert_eq!(t.kind, IncomingKind::Token { tokens: 1 });
         assert_eq!(t.id.as_deref(), Some("7"));
-        let d = c
-            .decode(r#"{"event":"end","n":"7","meta":{"model":"m"}}"#)
-            .unwrap();
+        let d = answer(c.decode(r#"{"event":"end","n":"7","meta":{"model":"m"}}"#));
         assert_eq!(
             (d.kind, d.model.as_deref()),
             (IncomingKind::Done, Some("m"))
         );
-        let th = c
-            .decode(r#"{"event":"fail","status":429,"n":"7"}"#)
-            .unwrap();
+        let th = answer(c.decode(r#"{"event":"fail","status":429,"n":"7"}"#));
         assert_eq!(th.kind, IncomingKind::Throttle);
-        let e = c.decode(r#"{"event":"fail","status":500}"#).unwrap();
+        let e = answer(c.decode(r#"{"event":"fail","status":500}"#));
         assert!(matches!(e.kind, IncomingKind::Error { .. }));
-        assert!(c.decode(r#"{"event":"ping"}"#).is_err());
+        assert_eq!(c.decode(r#"{"event":"ping"}"#), Decoded::Unmatched);
+        assert_eq!(c.decode("pong"), Decoded::NotJson);
+        // No error rule: a failure frame is then just a frame that answers nothing.
+        let mut m = mapping();
+        m.error = None;
+        let c = Codec::for_profile(&Protocol {
+            mapping: Some(m),
+            ..Protocol::default()
+        });
+        assert_eq!(
+            c.decode(r#"{"event":"fail","status":500}"#),
+            Decoded::Unmatched
+        );
+    }
+
+    #[test]
+    fn gateway_frames_come_first_and_ignore_rules_last() {
+        let typing = FrameMatch {
+            pointer: "/type".into(),
+            equals: "typing".into(),
+        };
+        let greedy = FrameMatch {
+            pointer: "/event".into(),
+            equals: "delta".into(),
+        };
+        let gateway = r#"{"message":"Internal server error","connectionId":"c=","requestId":"r="}"#;
+        let throttled = r#"{"message":"Too Many Requests","connectionId":"c=","requestId":"r="}"#;
+        for mapping in [None, Some(mapping())] {
+            let c = Codec::for_profile(&Protocol {
+                mapping: mapping.clone(),
+                ignore: vec![typing.clone(), greedy.clone()],
+                ..Protocol::default()
+            });
+            let e = answer(c.decode(gateway));
+            assert_eq!(e.id, None);
+            assert_eq!(
+                e.kind,
+                IncomingKind::Error {
+                    message: "API Gateway: Internal server error".into()
+                }
+            );
+            assert_eq!(answer(c.decode(throttled)).kind, IncomingKind::Throttle);
+            assert_eq!(c.decode(r#"{"type":"typing","n":"7"}"#), Decoded::Ignored);
+            assert_eq!(c.decode(r#"{"type":"greeting"}"#), Decoded::Unmatched);
+            assert_eq!(c.decode("hello"), Decoded::NotJson);
+        }
+        // An ignore rule never hides an answer.
+        let c = Codec::for_profile(&Protocol {
+            mapping: Some(mapping()),
+            ignore: vec![greedy],
+            ..Protocol::default()
+        });
+        assert!(matches!(
+            c.decode(r#"{"event":"delta","n":7,"delta":"Hi"}"#),
+            Decoded::Answer(_)
+        ));
     }
 }

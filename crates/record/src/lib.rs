@@ -65,7 +65,9 @@ pub use recorder::{
 };
 pub use run_dir::RunDir;
 pub use run_info::{RunInfo, RunKind, RunStatus, redact_url};
-pub use summary::{Counts, LatencyStats, Rates, Summary, ThresholdOp, ThresholdVerdict};
+pub use summary::{
+    Connections, Counts, LatencyStats, Rates, Summary, ThresholdOp, ThresholdVerdict,
+};
 pub use tag::{Metric, Tag};
 pub use time::UtcTime;
 pub use timeline::{Timeline, TimelineColumns, TimelineRow, TimelineWriter};

@@ -62,6 +62,28 @@ pub struct Counts {
     pub completed: u64,
     /// Messages that were due while the previous answer was still streaming.
     pub late: u64,
+    /// Frames that answered no message (greetings, typing indicators, pushes, pongs):
+    /// counted, not errors (absent from summaries written before it was added: read as 0).
+    #[serde(default)]
+    pub unsolicited: u64,
+}
+
+/// The connections of a measured run: how many, and how the server ended them.
+///
+/// A session may connect several times in one window: after the server closed an idle
+/// connection (API Gateway's idle timeout closes with 1001) or after a failure.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connections {
+    /// Connections opened (first connections and reconnects).
+    pub opened: u64,
+    /// Connections opened by a session that had already connected in the same window.
+    pub reconnects: u64,
+    /// Keepalive frames or pings sent (`[protocol] keepalive`).
+    #[serde(default)]
+    pub keepalives: u64,
+    /// Connections the server ended, by close code (`"1001"`; `"1006"`: dropped without a
+    /// close frame, `"1005"`: a close frame without a code). Only codes seen are listed.
+    pub closed_by_server: BTreeMap<String, u64>,
 }
 
 /// Rates over the run's duration.
@@ -151,6 +173,9 @@ pub struct Summary {
     /// Error counts by class (e.g. `timeout`, `throttled`, `ws_closed`).
     pub errors: BTreeMap<String, u64>,
     pub thresholds: Vec<ThresholdVerdict>,
+    /// Connections opened and how the server ended them (measured runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<Connections>,
     /// Cost model output (simulated runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<serde_json::Value>,
@@ -218,6 +243,7 @@ impl Summary {
             latency_ms: BTreeMap::new(),
             errors: BTreeMap::new(),
             thresholds: Vec::new(),
+            connections: None,
             cost: None,
             extra: BTreeMap::new(),
         }
@@ -329,6 +355,7 @@ mod tests {
             sent: 0,
             completed: 0,
             late: 0,
+            unsolicited: 0,
         };
         let r = Rates::from_counts(&c, 0, 0.0);
         assert_eq!(r, Rates::default());

@@ -117,6 +117,7 @@ fn atomic_json_writes_leave_no_temp_files_and_read_back() {
         sent: 7500,
         completed: 7400,
         late: 12,
+        unsolicited: 0,
     };
     s.errors.insert("timeout".into(), 100);
     s.compute_rates();

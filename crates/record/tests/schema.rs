@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use surge_record::{
-    Counts, IntervalRecorder, Metric, RunDir, RunInfo, RunKind, RunStatus, Summary, Tag,
-    ThresholdOp, ThresholdVerdict, UtcTime,
+    Connections, Counts, IntervalRecorder, Metric, RunDir, RunInfo, RunKind, RunStatus, Summary,
+    Tag, ThresholdOp, ThresholdVerdict, UtcTime,
 };
 
 fn validator(name: &str) -> jsonschema::Validator {
@@ -57,6 +57,7 @@ fn real_run_dir() -> (tempfile::TempDir, RunDir) {
         sent: 150,
         completed: 148,
         late: 3,
+        unsolicited: 1,
     };
     summary.errors.insert("timeout".into(), 2);
     summary.compute_rates();
@@ -74,6 +75,12 @@ fn real_run_dir() -> (tempfile::TempDir, RunDir) {
         50.0,
         None,
     ));
+    summary.connections = Some(Connections {
+        opened: 30,
+        reconnects: 5,
+        keepalives: 2,
+        closed_by_server: [("1001".to_string(), 4), ("1006".to_string(), 1)].into(),
+    });
     summary.cost = Some(serde_json::json!({"usd_per_hour": 12.5, "per_conversation": 0.02}));
     summary
         .extra
@@ -112,6 +119,11 @@ fn written_summary_validates_against_schema() {
     let mut broken = doc.clone();
     broken["latency_ms"]["bogus:x"] = broken["latency_ms"]["e2e"].clone();
     assert!(!v.is_valid(&broken));
+    let mut broken = doc.clone();
+    broken["connections"]["closed_by_server"]["normal"] = 1.into();
+    assert!(!v.is_valid(&broken));
+    assert_eq!(doc["counts"]["unsolicited"], 1);
+    assert_eq!(doc["connections"]["closed_by_server"]["1001"], 4);
     let mut broken = doc;
     broken["surprise"] = 1.into();
     assert!(!v.is_valid(&broken));

@@ -176,6 +176,7 @@ pub(crate) fn assemble(
         sent: f.counters.sent,
         completed: f.counters.completed,
         late: f.late,
+        unsolicited: 0,
     };
     summary.latency_ms = f.latencies.recorder.latency_ms();
     summary.errors = report.errors.clone();

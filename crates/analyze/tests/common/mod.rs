@@ -200,6 +200,7 @@ pub fn build(root: &Path, name: &str, kind: RunKind, scale: f64) -> Fixture {
         sent,
         completed,
         late,
+        unsolicited: 0,
     };
     summary.errors.insert("timeout".into(), timeout);
     summary.errors.insert("throttled".into(), throttled);

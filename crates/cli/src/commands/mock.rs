@@ -79,6 +79,20 @@ pub struct Args {
     /// client against the real frames.
     #[arg(long, default_value = "surge", value_name = "surge|aws")]
     pub gateway_frames: GatewayFrames,
+    /// Require auth on the chat WebSocket, as API Gateway can: `sigv4` (IAM: each upgrade
+    /// signed with SigV4 for execute-api by the key in this process's AWS_ACCESS_KEY_ID /
+    /// AWS_SECRET_ACCESS_KEY [/ AWS_SESSION_TOKEN], any region), `sigv4:REGION`, or
+    /// `query:PARAM` (a Lambda authorizer reading ?PARAM=token, tokens from --auth-tokens).
+    /// Refused upgrades get 403 (401 without a token), as API Gateway answers.
+    #[arg(
+        long,
+        default_value = "none",
+        value_name = "none|sigv4[:REGION]|query:PARAM"
+    )]
+    pub auth: String,
+    /// The tokens `--auth query:PARAM` accepts, one per line.
+    #[arg(long, value_name = "FILE")]
+    pub auth_tokens: Option<std::path::PathBuf>,
     /// Internal: serve as a worker on this port of --listen's address.
     #[arg(long, hide = true, value_name = "PORT")]
     pub worker_port: Option<u16>,
@@ -98,6 +112,10 @@ impl Args {
         config.max_body = usize::try_from(self.max_body.bytes()).unwrap_or(usize::MAX);
         config.max_streams = self.max_streams;
         config.gateway_frames = self.gateway_frames;
+        config.door = std::sync::Arc::new(
+            surge_mock::door::Door::parse(&self.auth, self.auth_tokens.as_deref())
+                .map_err(Failure::Usage)?,
+        );
         let faults = &mut config.faults;
         faults.errors = self.fault_error_rate.clone();
         faults.latency = self.fault_latency.clone();

@@ -1,1 +1,2 @@
 pub mod calibration;
+pub mod python;

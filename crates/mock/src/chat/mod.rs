@@ -196,6 +196,20 @@ pub fn upgrade(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
         app.metrics.upgrade_refused(UpgradeRefused::ConnectRate);
         return refuse(429, "Too Many Requests\n");
     }
+    if let Err(r) = app
+        .config
+        .door
+        .check(req.uri(), req.headers(), std::time::SystemTime::now())
+    {
+        // API Gateway's bodies; the reason stays here (it is about credentials).
+        let body = if r.status == 401 {
+            "{\"message\":\"Unauthorized\"}"
+        } else {
+            "{\"message\":\"Forbidden\"}"
+        };
+        app.metrics.upgrade_refused(UpgradeRefused::Auth);
+        return refuse(r.status, body);
+    }
     let accept = derive_accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
