@@ -266,8 +266,10 @@ pub struct Gateway {
     lifetime: Lifetime,
     cohorts: VecDeque<Cohort>,
     connected: u64,
-    /// Reconnections forced by the maximum connection duration.
+    /// Reconnections forced by the maximum connection duration (each a close with 1001).
     pub reconnects: u64,
+    /// Connections admitted, first ones and reconnections.
+    pub opened: u64,
     /// Sessions that wanted to be connected but were waiting for admission (last tick).
     pub connect_backlog: u64,
 }
@@ -284,6 +286,7 @@ impl Gateway {
             cohorts: VecDeque::new(),
             connected: 0,
             reconnects: 0,
+            opened: 0,
             connect_backlog: 0,
         }
     }
@@ -318,6 +321,7 @@ impl Gateway {
         }
         let missing = wanted - self.connected;
         let admitted = self.connect.admit(now, missing);
+        self.opened += admitted;
         if admitted > 0 {
             self.cohorts.push_back(Cohort {
                 since: now,
@@ -393,8 +397,13 @@ mod tests {
             t += TICK;
         }
         assert_eq!(t, 50 * SECOND);
+        assert_eq!(g.opened, 25_000);
         g.tick(2 * 3600 * SECOND, 25_000);
         assert_eq!(g.reconnects, 500);
+        assert_eq!(
+            g.opened, 25_500,
+            "the reconnections are admitted connections too"
+        );
         assert_eq!(g.connected(), 25_000, "the first cohort reconnects at once");
     }
 

@@ -178,6 +178,20 @@ pub(crate) fn assemble(
         late: f.late,
         unsolicited: 0,
     };
+    // The gateway's connections, as a measured run counts them: its closes at
+    // `max_connection` are API Gateway's 1001, and each is a reconnection.
+    summary.connections = (f.connections_opened > 0).then(|| {
+        let mut closed_by_server = std::collections::BTreeMap::new();
+        if f.closed_by_gateway > 0 {
+            closed_by_server.insert("1001".to_string(), f.closed_by_gateway);
+        }
+        surge_record::Connections {
+            opened: f.connections_opened,
+            reconnects: f.closed_by_gateway,
+            keepalives: 0,
+            closed_by_server,
+        }
+    });
     summary.latency_ms = f.latencies.recorder.latency_ms();
     summary.errors = report.errors.clone();
     summary.compute_rates();

@@ -27,8 +27,10 @@ pub struct Row {
     pub extra: Vec<f64>,
 }
 
-const FIXED_EXTRA: [&str; 20] = [
+const FIXED_EXTRA: [&str; 22] = [
     "connect_backlog",
+    "connections_opened",
+    "closed_by_gateway",
     "in_flight",
     "throttles_lambda",
     "throttles_dynamodb",
@@ -54,6 +56,9 @@ const FIXED_EXTRA: [&str; 20] = [
 pub struct Layers<'a> {
     pub connected: u64,
     pub backlog: u64,
+    /// Connections admitted so far, and closed by the gateway at `max_connection` so far.
+    pub opened: u64,
+    pub closed_by_gateway: u64,
     pub in_flight: usize,
     /// The orchestrator and its running totals now.
     pub ecs: Option<(&'a mut Orchestrator, Integrals)>,
@@ -69,6 +74,8 @@ pub struct MinuteSampler {
     last_integrals: Integrals,
     last_cold: u64,
     last_lambda_throttles: u64,
+    last_opened: u64,
+    last_closed: u64,
     peaks: Peaks,
     model_tpm: Vec<f64>,
 }
@@ -90,6 +97,8 @@ impl MinuteSampler {
             last_integrals: Integrals::default(),
             last_cold: 0,
             last_lambda_throttles: 0,
+            last_opened: 0,
+            last_closed: 0,
             peaks: Peaks::default(),
             model_tpm: vec![0.0; plan.models.len()],
         }
@@ -116,6 +125,8 @@ impl MinuteSampler {
         let Layers {
             connected,
             backlog,
+            opened,
+            closed_by_gateway,
             in_flight,
             ecs,
             burst,
@@ -166,8 +177,13 @@ impl MinuteSampler {
         } else {
             models.resize(2 * self.models, 0.0);
         }
+        let opened_now = opened - std::mem::replace(&mut self.last_opened, opened);
+        let closed_now =
+            closed_by_gateway - std::mem::replace(&mut self.last_closed, closed_by_gateway);
         let mut extra = vec![
             backlog as f64,
+            opened_now as f64,
+            closed_now as f64,
             in_flight as f64,
             lambda_throttles as f64,
             (w.throttles + r.throttles) as f64,

@@ -102,6 +102,10 @@ pub(crate) struct Finished {
     /// Time-average orchestrator queue length after the warm-up.
     pub queue_mean: f64,
     pub sessions: u64,
+    /// Connections the gateway admitted (first ones and reconnections), and those it
+    /// closed at `max_connection` (close code 1001).
+    pub connections_opened: u64,
+    pub closed_by_gateway: u64,
     pub consumption: Consumption,
     /// ECS task-seconds over the whole run (for cost).
     pub task_seconds: f64,
@@ -311,6 +315,8 @@ impl<'p> Sim<'p> {
             ended: self.now,
             queue_mean,
             sessions: self.sessions_opened,
+            connections_opened: self.gateway.opened,
+            closed_by_gateway: self.gateway.reconnects,
             output: self.output,
             stopped_early: self.stopped_early,
             late: self.sessions.late,
@@ -448,6 +454,8 @@ impl<'p> Sim<'p> {
         let layers = Layers {
             connected: self.gateway.connected(),
             backlog: self.gateway.connect_backlog,
+            opened: self.gateway.opened,
+            closed_by_gateway: self.gateway.reconnects,
             in_flight: self.msgs.in_use(),
             ecs,
             burst: self.burst.as_mut(),
