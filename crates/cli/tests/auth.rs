@@ -34,41 +34,22 @@ fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sigv4_gateway.py")
 }
 
-/// The verifier as a child process, killed when dropped.
-struct Gateway {
-    child: Child,
-    port: u16,
-}
+/// The verifier, serving on a loopback port.
+struct Gateway(support::python::Fixture);
 
 impl Gateway {
     fn start(py: &Path, keys: &Path, seen: &Path) -> Self {
-        let mut child = Command::new(py)
-            .arg(fixture())
+        let mut cmd = Command::new(py);
+        cmd.arg(fixture())
             .args(["--keys", keys.to_str().unwrap()])
-            .args(["--region", "eu-west-1", "--seen", seen.to_str().unwrap()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python runs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line.trim().parse().expect("the verifier prints its port");
-        Self { child, port }
+            .args(["--region", "eu-west-1", "--seen", seen.to_str().unwrap()]);
+        Self(support::python::Fixture::start(cmd))
     }
 }
 
 impl Gateway {
     fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}/prod", self.port)
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        format!("ws://127.0.0.1:{}/prod", self.0.port)
     }
 }
 

@@ -34,9 +34,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use support::calibration::{
@@ -128,40 +127,21 @@ fn write(path: &Path, fitted: Option<&Path>, sessions: u32, rate: f64, duration:
     );
 }
 
-/// The chatbot as a child process, killed when dropped.
-struct Chatbot {
-    child: Child,
-    port: u16,
-}
+/// The chatbot, serving on a loopback port.
+struct Chatbot(support::python::Fixture);
 
 impl Chatbot {
     fn start(py: &Path, h: &Hidden) -> Self {
-        let mut child = Command::new(py)
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pool_chatbot.py"))
+        let mut cmd = Command::new(py);
+        cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pool_chatbot.py"))
             .args(["--workers", &h.workers.to_string()])
             .args(["--service-mean", &h.service_mean_s.to_string()])
             .args(["--service-shape", &h.service_shape.to_string()])
             .args(["--ttft-p50", &h.ttft_p50_s.to_string()])
             .args(["--ttft-sigma", &h.ttft_sigma.to_string()])
             .args(["--token-rate", &h.token_rate.to_string()])
-            .args(["--lifetime", "900"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python runs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line.trim().parse().expect("the chatbot prints its port");
-        Self { child, port }
-    }
-}
-
-impl Drop for Chatbot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+            .args(["--lifetime", "900"]);
+        Self(support::python::Fixture::start(cmd))
     }
 }
 
@@ -186,8 +166,8 @@ fn calibrated_on_two_load_levels_the_model_predicts_a_third() {
     let work = work_dir("python");
     let work = work.path.as_path();
     let bot = Chatbot::start(&py, &HIDDEN);
-    let target = format!("ws://127.0.0.1:{}/", bot.port);
-    let metrics = format!("http://127.0.0.1:{}/metrics", bot.port);
+    let target = format!("ws://127.0.0.1:{}/", bot.0.port);
+    let metrics = format!("http://127.0.0.1:{}/metrics", bot.0.port);
 
     // (name, offered utilisation, seconds): users wait for their answers before sending
     // again, so what they send comes out about 8 % lower.

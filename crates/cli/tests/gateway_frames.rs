@@ -16,9 +16,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -29,44 +28,29 @@ const SESSIONS: u64 = 8;
 
 /// The chatbot as a child process, killed when dropped.
 struct Chatbot {
-    child: Child,
-    port: u16,
+    server: support::python::Fixture,
     stats: PathBuf,
 }
 
 impl Chatbot {
     fn start(py: &Path, work: &Path, name: &str) -> Self {
         let stats = work.join(format!("{name}-stats.json"));
-        let mut child = Command::new(py)
-            .arg(
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("tests/fixtures/gateway_like_chatbot.py"),
-            )
-            .args(["--idle", "2", "--error-every", "4", "--throttle-every", "7"])
-            .args(["--close-mid-answer", "5", "--lifetime", "60"])
-            .arg("--stats")
-            .arg(&stats)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python runs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line.trim().parse().expect("the chatbot prints its port");
-        Self { child, port, stats }
+        let mut cmd = Command::new(py);
+        cmd.arg(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gateway_like_chatbot.py"),
+        )
+        .args(["--idle", "2", "--error-every", "4", "--throttle-every", "7"])
+        .args(["--close-mid-answer", "5", "--lifetime", "60"])
+        .arg("--stats")
+        .arg(&stats);
+        Self {
+            server: support::python::Fixture::start(cmd),
+            stats,
+        }
     }
 
     fn stats(&self) -> Value {
         serde_json::from_str(&std::fs::read_to_string(&self.stats).unwrap()).unwrap()
-    }
-}
-
-impl Drop for Chatbot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -123,7 +107,7 @@ fn run(py: &Path, work: &Path, name: &str, keepalive: &str) -> (Value, Value) {
             "run",
             profile.to_str().unwrap(),
             "--target",
-            &format!("ws://127.0.0.1:{}/", bot.port),
+            &format!("ws://127.0.0.1:{}/", bot.server.port),
             "--out",
             out.to_str().unwrap(),
         ],

@@ -13,17 +13,18 @@
 mod common;
 
 use common::{layers_off_except, profile, stage};
+use surge_record::{Summary, Timeline};
 use surge_sim::{SimOptions, simulate};
 
-#[test]
-fn the_connection_limit_closes_and_reopens_every_connection_in_waves() {
-    let mut system = layers_off_except(&["gateway"]);
-    system.push_str("gateway.max_connection = \"2m\"\ngateway.connect_rate = \"500/s\"\n");
+/// 1,000 sessions of the gateway alone, with these `[gateway]` overrides, for `duration`:
+/// the summary and the timeline the run wrote.
+fn run(gateway: &str, duration: &str) -> (Summary, Timeline) {
+    let system = format!("{}{gateway}", layers_off_except(&["gateway"]));
     let p = profile(
         &system,
         "constant",
         r#"chitchat = "100%""#,
-        &stage("steady", "5m", 1000, "100/s"),
+        &stage("steady", duration, 1000, "100/s"),
     );
     let root = tempfile::tempdir().unwrap();
     let out = simulate(
@@ -34,17 +35,24 @@ fn the_connection_limit_closes_and_reopens_every_connection_in_waves() {
         },
     )
     .unwrap();
-    let c = out
-        .summary
-        .connections
-        .expect("the gateway counts connections");
+    let dir = out.run_dir.expect("a run directory");
+    (
+        out.summary,
+        Timeline::read(&dir.join("timeline.csv")).unwrap(),
+    )
+}
+
+#[test]
+fn the_connection_limit_closes_and_reopens_every_connection_in_waves() {
+    let (summary, timeline) = run(
+        "gateway.max_connection = \"2m\"\ngateway.connect_rate = \"500/s\"\n",
+        "5m",
+    );
+    let c = summary.connections.expect("the gateway counts connections");
     assert_eq!(c.reconnects, 2000, "{c:?}");
     assert_eq!(c.opened, 3000, "{c:?}");
     assert_eq!(c.closed_by_server.get("1001"), Some(&2000), "{c:?}");
 
-    let timeline =
-        surge_record::Timeline::read(&out.run_dir.expect("a run directory").join("timeline.csv"))
-            .unwrap();
     let closed = timeline.column("closed_by_gateway").unwrap();
     let opened = timeline.column("connections_opened").unwrap();
     // Rows ending at 60, 120, 180, 240 and 300 s.
@@ -60,17 +68,8 @@ fn the_connection_limit_closes_and_reopens_every_connection_in_waves() {
     );
 
     // Without the limit nothing closes: the counts are the gateway's, not the schedule's.
-    let mut open_ended = layers_off_except(&["gateway"]);
-    open_ended.push_str("gateway.max_connection = \"3h\"\n");
-    let p = profile(
-        &open_ended,
-        "constant",
-        r#"chitchat = "100%""#,
-        &stage("steady", "5m", 1000, "100/s"),
-    );
-    let c = simulate(&p, &SimOptions::default())
-        .unwrap()
-        .summary
+    let c = run("gateway.max_connection = \"3h\"\n", "5m")
+        .0
         .connections
         .unwrap();
     assert_eq!((c.opened, c.reconnects), (1000, 0));
@@ -83,27 +82,10 @@ fn the_connection_limit_closes_and_reopens_every_connection_in_waves() {
 #[test]
 fn a_reconnect_wave_during_a_slow_ramp_waits_for_admission() {
     let backlog_at_180s = |max_connection: &str| {
-        let mut system = layers_off_except(&["gateway"]);
-        system.push_str(&format!(
+        let gateway = format!(
             "gateway.max_connection = \"{max_connection}\"\ngateway.connect_rate = \"5/s\"\n"
-        ));
-        let p = profile(
-            &system,
-            "constant",
-            r#"chitchat = "100%""#,
-            &stage("steady", "4m", 1000, "100/s"),
         );
-        let root = tempfile::tempdir().unwrap();
-        let out = simulate(
-            &p,
-            &SimOptions {
-                out_root: Some(root.path().to_path_buf()),
-                ..SimOptions::default()
-            },
-        )
-        .unwrap();
-        let t = surge_record::Timeline::read(&out.run_dir.unwrap().join("timeline.csv")).unwrap();
-        t.column("connect_backlog").unwrap()[2]
+        run(&gateway, "4m").1.column("connect_backlog").unwrap()[2]
     };
     let steady = backlog_at_180s("3h");
     let waved = backlog_at_180s("2m");

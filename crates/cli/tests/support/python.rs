@@ -70,3 +70,38 @@ pub fn or_skip(venv: &Venv) -> Option<PathBuf> {
         }
     }
 }
+
+/// A server the test did not write, as a child process that prints its port first;
+/// killed when dropped.
+pub struct Fixture {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Fixture {
+    /// Starts `cmd` and reads the port from the first line it prints.
+    pub fn start(mut cmd: Command) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python runs");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("the fixture prints its port first, not {line:?}"));
+        Self { child, port }
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
