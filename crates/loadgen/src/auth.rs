@@ -41,11 +41,8 @@ pub enum Door {
     Open,
     /// `Authorization: Bearer …`, the same for every session.
     Bearer(HeaderValue),
-    /// `?param=token`, session `k` taking token `k mod n`.
-    Query {
-        param: String,
-        tokens: Arc<[String]>,
-    },
+    /// `?param=token`, session `k` taking pair `k mod n` (encoded once, here).
+    Query { pairs: Arc<[String]> },
     /// Every upgrade signed with SigV4 when it is made.
     Sigv4(Arc<Signer>),
 }
@@ -55,9 +52,7 @@ impl std::fmt::Debug for Door {
         match self {
             Self::Open => f.write_str("Open"),
             Self::Bearer(_) => f.write_str("Bearer(<redacted>)"),
-            Self::Query { param, tokens } => {
-                write!(f, "Query {{ param: {param:?}, tokens: {} }}", tokens.len())
-            }
+            Self::Query { pairs } => write!(f, "Query {{ tokens: {} }}", pairs.len()),
             Self::Sigv4(s) => write!(f, "Sigv4 {{ region: {:?}, at: {:?} }}", s.region, s.at),
         }
     }
@@ -80,8 +75,10 @@ impl Door {
         match &profile.target.auth {
             None | Some(Auth::Bearer { .. }) => Ok(Self::Open),
             Some(Auth::Query { param, tokens_file }) => Ok(Self::Query {
-                param: param.clone(),
-                tokens: query_tokens(&profile.files.profile, tokens_file)?.into(),
+                pairs: query_tokens(&profile.files.profile, tokens_file)?
+                    .iter()
+                    .map(|t| query_pair(param, t))
+                    .collect(),
             }),
             Some(Auth::Sigv4 { sign, region }) => {
                 let region = sigv4_region(target, region.as_deref())?;
@@ -101,9 +98,9 @@ impl Door {
                     .insert(HeaderName::from_static("authorization"), value.clone());
                 Ok(())
             }
-            Self::Query { param, tokens } => {
-                let token = &tokens[(k % tokens.len() as u64) as usize];
-                *req.uri_mut() = with_query_param(req.uri(), param, token);
+            Self::Query { pairs } => {
+                let pair = &pairs[(k % pairs.len() as u64) as usize];
+                *req.uri_mut() = with_query_param(req.uri(), pair);
                 Ok(())
             }
             Self::Sigv4(signer) => signer.sign(req).await,
@@ -149,18 +146,18 @@ pub fn sigv4_region(target: &str, region: Option<&str>) -> Result<String, String
     })
 }
 
-/// `uri` with `name=value` added to its query string (both percent-encoded).
-fn with_query_param(uri: &Uri, name: &str, value: &str) -> Uri {
-    let pair: String = reqwest::Url::parse("http://x/")
-        .map(|mut u| {
-            u.query_pairs_mut().append_pair(name, value);
-            u.query().unwrap_or_default().to_string()
-        })
-        .unwrap_or_default();
+/// `name=value`, both percent-encoded as a query string carries them.
+fn query_pair(name: &str, value: &str) -> String {
+    let mut u = reqwest::Url::parse("http://x/").expect("a valid URL");
+    u.query_pairs_mut().append_pair(name, value);
+    u.query().unwrap_or_default().to_string()
+}
+
+/// `uri` with the encoded `pair` added to its query string.
+fn with_query_param(uri: &Uri, pair: &str) -> Uri {
     let s = uri.to_string();
-    let joined = match (uri.query(), s.find('#')) {
-        (_, Some(_)) => s, // WebSocket URLs have no fragment; leave such a URI alone
-        (Some(q), None) if !q.is_empty() => format!("{s}&{pair}"),
+    let joined = match uri.query() {
+        Some(q) if !q.is_empty() => format!("{s}&{pair}"),
         _ => format!("{}?{pair}", s.trim_end_matches('?')),
     };
     joined.parse().unwrap_or_else(|_| uri.clone())
@@ -279,8 +276,10 @@ mod tests {
     #[test]
     fn query_tokens_go_round_robin_and_are_encoded() {
         let door = Door::Query {
-            param: "token".into(),
-            tokens: vec!["a+b/c".to_string(), "two".to_string()].into(),
+            pairs: ["a+b/c", "two"]
+                .iter()
+                .map(|t| query_pair("token", t))
+                .collect(),
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
@@ -300,7 +299,7 @@ mod tests {
                 "ws://127.0.0.1:9/chat?v=1&token=a%2Bb%2Fc"
             ]
         );
-        let bare = with_query_param(&"ws://h/chat".parse().unwrap(), "t", "x y");
+        let bare = with_query_param(&"ws://h/chat".parse().unwrap(), &query_pair("t", "x y"));
         assert_eq!(bare.to_string(), "ws://h/chat?t=x+y");
         assert!(!format!("{door:?}").contains("two"));
     }
