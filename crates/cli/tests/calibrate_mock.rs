@@ -5,7 +5,7 @@
 //! time and task count, classifier and memory latency). The factors stay in this test:
 //! the calibrator sees only the shipped profile and two measured runs, at ≤ 40 % and
 //! ≈ 60 % orchestrator utilisation, scraping the mock's `/metrics`. The fitted model must
-//! then predict two runs it has not seen — one at about 80 % utilisation, one with twice
+//! then predict two runs it has not seen — one at about 85 % utilisation, one with twice
 //! the sessions of the first — to within 10 % on p50 and p99 of e2e and TTFT, where the
 //! shipped model misses by more.
 //!
@@ -13,11 +13,11 @@
 //! latencies and a busy-workers gauge sampled once a second, two fits gave 29.5 and
 //! 31.9 ms against 28 ms hidden, and the second missed an 83 % run by 83 %. The mock's
 //! counter of busy worker-seconds (`surge_mock_orchestrator_busy_seconds_total`) gives
-//! the calibrator the utilisation law exactly, which pins the service time's mean. Why
-//! not 85 % (the level): on these two cores the mock itself is not steady there.
-//! With the service time fitted at 28.8 and 29.6 ms, two 60-s runs offered 90 % (85 % and
-//! 84 % sent) measured an e2e p50 of 428 and 630 ms; the first was predicted within 4 %,
-//! the second (in CI) missed by 23 %.
+//! the calibrator the utilisation law exactly, which pins the service time's mean. And
+//! the mock's workers keep the model's schedule, not their wake-ups' (`surge_mock`'s
+//! pool): before they did, the host's scheduling jitter made every service a little
+//! longer the busier the two cores were, and two 85 % runs of one system measured an e2e
+//! p50 of 428 and 630 ms.
 //!
 //! Its own test binary, so no other test competes for the cores while it measures.
 
@@ -126,7 +126,7 @@ fn calibrated_on_two_load_levels_the_model_predicts_a_third_and_twice_the_sessio
         },
         Level {
             name: "high",
-            utilisation: 0.84,
+            utilisation: 0.90,
             sessions_of: None,
             duration: "60s",
         },
@@ -172,7 +172,7 @@ fn calibrated_on_two_load_levels_the_model_predicts_a_third_and_twice_the_sessio
         utilisation[1] * 100.0
     );
     assert!(
-        utilisation[2] >= 0.76,
+        utilisation[2] >= 0.83,
         "high level at {:.0}%",
         utilisation[2] * 100.0
     );

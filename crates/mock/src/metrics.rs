@@ -303,8 +303,10 @@ impl Metrics {
         self.cache_prewarmed.set(i64::from(on));
     }
 
-    /// The orchestrator's state now: tasks running and starting, workers busy, queue depth.
-    pub fn orchestrator(&self, running: u32, starting: u32, busy: u32, queue: usize) {
+    /// The orchestrator's state as of `at`: tasks running and starting, workers busy, queue
+    /// depth. `at` is the model's time of the change (a worker freed when its service was
+    /// due, not when its task woke), so the busy seconds are the model's, not the host's.
+    pub fn orchestrator(&self, at: Instant, running: u32, starting: u32, busy: u32, queue: usize) {
         let tasks = &self.orchestrator_tasks;
         tasks
             .with_label_values(&["running"])
@@ -313,21 +315,21 @@ impl Metrics {
             .with_label_values(&["starting"])
             .set(i64::from(starting));
         self.orchestrator_busy.set(i64::from(busy));
-        self.busy_until_now(Some(busy));
+        self.busy_until(at, Some(busy));
         self.orchestrator_queue
             .set(i64::try_from(queue).unwrap_or(i64::MAX));
     }
 
-    /// Adds the worker-seconds since the busy count last changed to the counter, and
-    /// records the new count (`None`: unchanged).
-    fn busy_until_now(&self, busy: Option<u32>) {
+    /// Adds the worker-seconds from the last change of the busy count to `at` (none when
+    /// `at` is earlier: changes reported out of order) to the counter, and records the new
+    /// count (`None`: unchanged).
+    fn busy_until(&self, at: Instant, busy: Option<u32>) {
         let mut since = self.busy_since.lock().expect("busy lock");
-        let now = Instant::now();
-        let held = now.duration_since(since.0).as_secs_f64() * f64::from(since.1);
+        let held = at.saturating_duration_since(since.0).as_secs_f64() * f64::from(since.1);
         if held > 0.0 {
             self.orchestrator_busy_seconds.inc_by(held);
         }
-        *since = (now, busy.unwrap_or(since.1));
+        *since = (at.max(since.0), busy.unwrap_or(since.1));
     }
 
     /// The gauge of tokens reserved by calls in flight to `model`.
@@ -385,7 +387,7 @@ impl Metrics {
 
     /// The exposition text.
     pub fn render(&self) -> String {
-        self.busy_until_now(None);
+        self.busy_until(Instant::now(), None);
         let mut buf = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buf)
@@ -419,17 +421,33 @@ mod tests {
     fn busy_seconds_integrate_the_busy_workers_up_to_each_scrape() {
         let m = Metrics::new();
         assert_eq!(busy_seconds(&m.render()), 0.0);
-        m.orchestrator(2, 0, 2, 0);
+        m.orchestrator(Instant::now(), 2, 0, 2, 0);
         std::thread::sleep(std::time::Duration::from_millis(30));
-        m.orchestrator(2, 0, 0, 0);
+        m.orchestrator(Instant::now(), 2, 0, 0, 0);
         let after_two = busy_seconds(&m.render());
         // Two workers for at least 30 ms, then none: the scrape adds nothing more.
         assert!(after_two >= 0.06, "{after_two}");
         std::thread::sleep(std::time::Duration::from_millis(20));
         assert_eq!(busy_seconds(&m.render()), after_two);
-        m.orchestrator(2, 0, 1, 0);
+        m.orchestrator(Instant::now(), 2, 0, 1, 0);
         std::thread::sleep(std::time::Duration::from_millis(20));
         // A long-held worker counts at the scrape, before the count changes again.
         assert!(busy_seconds(&m.render()) >= after_two + 0.02);
+    }
+
+    #[test]
+    fn busy_seconds_count_to_the_model_time_of_each_change_not_its_report() {
+        let m = Metrics::new();
+        let t = Instant::now() + std::time::Duration::from_secs(1);
+        let ms = std::time::Duration::from_millis;
+        m.orchestrator(t, 1, 0, 1, 0);
+        // The worker's service was due to end 10 ms later; its task woke after that.
+        m.orchestrator(t + ms(10), 1, 0, 0, 0);
+        // A change reported late, as of an instant before the last one, adds nothing.
+        m.orchestrator(t + ms(5), 1, 0, 0, 0);
+        m.orchestrator(t + ms(20), 1, 0, 1, 0);
+        m.orchestrator(t + ms(50), 1, 0, 0, 0);
+        let counted = busy_seconds(&m.render());
+        assert!((counted - 0.040).abs() < 1e-9, "{counted}");
     }
 }

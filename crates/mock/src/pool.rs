@@ -5,16 +5,26 @@
 //! caller that finds a free server holds it at once. Otherwise it queues, and a server that
 //! frees itself hands itself to the first caller still waiting. A caller cancelled while
 //! waiting or while holding a server never keeps one.
+//!
+//! Why the hand-over carries a time: on a busy host a server's holder wakes a little after
+//! its service was due to end, and the next caller wakes a little after that. Counted from
+//! the wake-ups, every queued service would start late, the servers would be busier than
+//! the model says, and near saturation the queue would grow by that host jitter, not by the
+//! model. So a server hands itself over at the model time it became free
+//! ([`Held::done_at`]), and the next holder counts its service from then ([`Held::from`]):
+//! the queue keeps the model's schedule and the jitter stays a delay of one wake-up.
 
 use std::sync::{Mutex, MutexGuard};
 
 use surge_model::orchestrator::Orchestrator;
+use surge_model::time::Nanos;
 use tokio::sync::oneshot;
 
 use crate::clock;
 
-/// A queued caller: completed when a server takes it.
-pub type Waiter = oneshot::Sender<()>;
+/// A queued caller: completed, with the model time the server became free, when a server
+/// takes it.
+pub type Waiter = oneshot::Sender<Nanos>;
 
 pub struct Pool {
     servers: Mutex<Orchestrator<Waiter>>,
@@ -33,10 +43,13 @@ impl std::fmt::Debug for Pool {
 
 /// How a caller got in.
 pub enum Entry {
-    /// A server was free: the caller holds it.
-    Served,
-    /// The caller waits for a server ([`Pool::hold`]).
-    Queued(oneshot::Receiver<()>),
+    /// A server was free at `at`: the caller holds it.
+    Served { at: Nanos },
+    /// The caller waits, since `since`, for a server ([`Pool::hold`]).
+    Queued {
+        since: Nanos,
+        handed: oneshot::Receiver<Nanos>,
+    },
 }
 
 impl Pool {
@@ -54,7 +67,7 @@ impl Pool {
     /// Takes a free server or joins the queue, on servers already locked.
     pub fn enter_locked(servers: &mut Orchestrator<Waiter>, now: u64) -> Entry {
         if servers.try_start(now) {
-            Entry::Served
+            Entry::Served { at: now }
         } else {
             Self::queue_locked(servers, now)
         }
@@ -62,9 +75,9 @@ impl Pool {
 
     /// Joins the queue of servers already locked (the caller found none free).
     pub fn queue_locked(servers: &mut Orchestrator<Waiter>, now: u64) -> Entry {
-        let (tx, rx) = oneshot::channel();
+        let (tx, handed) = oneshot::channel();
         servers.enqueue(now, tx);
-        Entry::Queued(rx)
+        Entry::Queued { since: now, handed }
     }
 
     /// Takes a free server or joins the queue.
@@ -74,15 +87,26 @@ impl Pool {
 
     /// Holds a server: at once, or once one hands itself over.
     pub async fn hold(&self, entry: Entry) -> Held<'_> {
-        if let Entry::Queued(rx) = entry {
-            let mut queued = Queued(self, Some(rx));
-            if let Some(rx) = queued.1.as_mut() {
-                // The sender lives in the queue until a server hands itself over.
-                let _ = rx.await;
+        let from = match entry {
+            Entry::Served { at } => at,
+            Entry::Queued { since, handed } => {
+                let mut queued = Queued(self, Some(handed));
+                let freed = match queued.1.as_mut() {
+                    // The sender lives in the queue until a server hands itself over.
+                    Some(rx) => rx.await.unwrap_or_else(|_| clock::now()),
+                    None => clock::now(),
+                };
+                queued.1 = None;
+                // A server that became free before this caller queued (its holder woke
+                // late) serves it from its arrival.
+                freed.max(since)
             }
-            queued.1 = None;
+        };
+        Held {
+            pool: self,
+            from,
+            done: false,
         }
-        Held(self)
     }
 
     /// Takes a server, waiting in the queue when none is free.
@@ -91,16 +115,18 @@ impl Pool {
         self.hold(entry).await
     }
 
-    /// A server is done: it takes the next caller that still waits, or goes idle.
-    fn release(&self) {
+    /// A server became free at model time `freed`: it takes the next caller that still
+    /// waits, or goes idle.
+    fn release(&self, freed: Nanos) {
         let mut servers = self.lock();
-        Self::hand_over(&mut servers, clock::now());
+        Self::hand_over(&mut servers, clock::now(), freed);
     }
 
-    /// The server that `finish` frees goes to the first waiter still waiting.
-    pub fn hand_over(servers: &mut Orchestrator<Waiter>, now: u64) {
+    /// The server that `finish` frees (at `freed`, noticed `now`) goes to the first waiter
+    /// still waiting.
+    pub fn hand_over(servers: &mut Orchestrator<Waiter>, now: Nanos, freed: Nanos) {
         while let Some(next) = servers.finish(now) {
-            if next.send(()).is_ok() {
+            if next.send(freed.min(now)).is_ok() {
                 break;
             }
         }
@@ -111,35 +137,57 @@ impl Pool {
     pub fn task_ready(servers: &mut Orchestrator<Waiter>, now: u64) {
         let gone: u32 = servers
             .task_ready(now)
-            .map(|waiter| u32::from(waiter.send(()).is_err()))
+            .map(|waiter| u32::from(waiter.send(now).is_err()))
             .sum();
         for _ in 0..gone {
-            Self::hand_over(servers, now);
+            Self::hand_over(servers, now, now);
         }
     }
 }
 
 /// A caller in the queue. Cancelled after a server was handed to it but before it noticed,
 /// it hands the server on.
-struct Queued<'a>(&'a Pool, Option<oneshot::Receiver<()>>);
+struct Queued<'a>(&'a Pool, Option<oneshot::Receiver<Nanos>>);
 
 impl Drop for Queued<'_> {
     fn drop(&mut self) {
         if let Some(mut rx) = self.1.take() {
             rx.close();
-            if rx.try_recv().is_ok() {
-                self.0.release();
+            if let Ok(freed) = rx.try_recv() {
+                self.0.release(freed);
             }
         }
     }
 }
 
-/// A server held by a caller; dropping it (also when the caller is cancelled) frees it.
-pub struct Held<'a>(&'a Pool);
+/// A server held by a caller; dropping it (also when the caller is cancelled) frees it
+/// now, [`Held::done_at`] at the model time its service was due to end.
+pub struct Held<'a> {
+    pool: &'a Pool,
+    from: Nanos,
+    done: bool,
+}
+
+impl Held<'_> {
+    /// The model time this holder's service began: when it found the server free, or when
+    /// the server handed itself over.
+    pub fn from(&self) -> Nanos {
+        self.from
+    }
+
+    /// Frees the server as of model time `due` (the end of its service, even if this task
+    /// woke later), so the next caller's service counts from there.
+    pub fn done_at(mut self, due: Nanos) {
+        self.done = true;
+        self.pool.release(due);
+    }
+}
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        self.0.release();
+        if !self.done {
+            self.pool.release(clock::now());
+        }
     }
 }
 
@@ -169,6 +217,25 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(100));
         let s = pool.lock();
         assert_eq!((s.busy(), s.queue_len()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_server_hands_itself_over_at_the_model_time_it_became_free() {
+        let pool = Pool::new(Orchestrator::new(1, 1));
+        let t = clock::now();
+        let entry = Pool::enter_locked(&mut pool.lock(), t);
+        let first = pool.hold(entry).await;
+        assert_eq!(first.from(), t);
+        let queued = Pool::enter_locked(&mut pool.lock(), t + 1_000);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        // The first holder woke late: its service was due to end at t + 5 µs.
+        first.done_at(t + 5_000);
+        let second = pool.hold(queued).await;
+        assert_eq!(second.from(), t + 5_000, "counted from the model's end");
+        // Freed before the next caller arrived: its service starts at its arrival.
+        let third = Pool::enter_locked(&mut pool.lock(), t + 9_000);
+        second.done_at(t + 6_000);
+        assert_eq!(pool.hold(third).await.from(), t + 9_000);
     }
 
     #[tokio::test]

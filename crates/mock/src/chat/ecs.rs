@@ -60,7 +60,7 @@ impl Ecs {
             sys: sys.clone(),
             metrics,
         };
-        ecs.report(&ecs.workers.lock());
+        ecs.report(&ecs.workers.lock(), clock::now());
         ecs
     }
 
@@ -68,8 +68,10 @@ impl Ecs {
         self.burst.as_ref().map(|b| b.lock().expect("burst lock"))
     }
 
-    fn report(&self, service: &Orchestrator<crate::pool::Waiter>) {
+    /// Reports the service's state as of model time `at`.
+    fn report(&self, service: &Orchestrator<crate::pool::Waiter>, at: u64) {
         self.metrics.orchestrator(
+            clock::instant(at),
             service.running(),
             service.starting(),
             service.busy(),
@@ -89,7 +91,7 @@ impl Ecs {
         let way = {
             let mut service = self.workers.lock();
             let way = if service.try_start(now) {
-                Way::Worker(Entry::Served)
+                Way::Worker(Entry::Served { at: now })
             } else if let Some(start) = turn::overflows(&self.sys.burst, service.queue_len())
                 .then(|| self.burst().and_then(|mut b| b.try_invoke(now)))
                 .flatten()
@@ -98,7 +100,7 @@ impl Ecs {
             } else {
                 Way::Worker(Pool::queue_locked(&mut service, now))
             };
-            self.report(&service);
+            self.report(&service, now);
             way
         };
         match way {
@@ -112,9 +114,11 @@ impl Ecs {
             Way::Worker(entry) => {
                 let held = self.workers.hold(entry).await;
                 let service = turn::service_time(&self.sys, self.share, &mut Shared(rand::rng()));
-                sleep(clock::span(service)).await;
-                drop(held);
-                self.report(&self.workers.lock());
+                // The model's schedule, not the wake-ups' (see crate::pool).
+                let due = held.from() + service;
+                tokio::time::sleep_until(clock::instant(due).into()).await;
+                held.done_at(due);
+                self.report(&self.workers.lock(), due);
             }
         }
     }
@@ -141,7 +145,7 @@ impl Ecs {
                 let start = turn::task_start(&self.sys, &mut Shared(rand::rng()));
                 tokio::spawn(self.clone().task_ready_after(start));
             }
-            self.report(&service);
+            self.report(&service, clock::now());
         }
     }
 
@@ -149,8 +153,9 @@ impl Ecs {
     async fn task_ready_after(self: Arc<Self>, start: u64) {
         sleep(clock::span(start)).await;
         let mut service = self.workers.lock();
-        Pool::task_ready(&mut service, clock::now());
-        self.report(&service);
+        let now = clock::now();
+        Pool::task_ready(&mut service, now);
+        self.report(&service, now);
     }
 }
 
