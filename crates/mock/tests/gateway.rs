@@ -16,6 +16,7 @@ use futures::{SinkExt, StreamExt};
 use surge_mock::Config;
 use surge_mock::chat::gateway::GatewayFrames;
 use surge_profile::SystemModel;
+use surge_profile::system::Posts;
 use surge_protocol::ChatMessage;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -270,4 +271,74 @@ async fn throttles_answer_in_surge_frames_by_default_and_api_gateway_frames_on_r
     config.gateway_frames = GatewayFrames::Aws;
     let aws = throttled_frame(config).await;
     assert_eq!(aws["message"], "Too Many Requests", "{aws}");
+}
+
+/// Posted per chunk of 10, a streamed answer of 25 tokens reaches the client as three
+/// frames of 10, 10 and 5 tokens; per chunk of 5, as five posts that each count against
+/// the account: an account of six requests holds the message and its five posts, so the
+/// next message is throttled. Posted per answer a message costs three (itself, the answer,
+/// the first token), and the next one gets in.
+#[tokio::test]
+async fn answers_posted_per_chunk_arrive_in_chunks_and_use_up_the_account() {
+    let answer_then_next = |posts: Posts, chunk_tokens: u32| async move {
+        let mut sys = common::system();
+        sys.bedrock.streaming = true;
+        for m in sys.bedrock.models.values_mut() {
+            m.ttft = "10ms".parse().unwrap();
+            m.output_rate = "1000/s".parse().unwrap();
+        }
+        for i in sys.intents.values_mut() {
+            i.output_tokens = "25".parse().unwrap();
+            i.max_tokens = 500;
+        }
+        sys.cache.enabled = false;
+        sys.semantic_cache.enabled = false;
+        sys.precomputed.enabled = false;
+        sys.gateway.posts_per_answer = posts;
+        sys.gateway.chunk_tokens = chunk_tokens;
+        sys.gateway.account_rate = "1/min".parse().unwrap();
+        sys.gateway.account_burst = 6;
+        let server = common::start(sys).await;
+        let mut ws = connect(server.addr).await;
+        let mut seen = Vec::new();
+        for id in ["m-1", "m-2"] {
+            ws.send(message(id, "Can you recommend manga like One Piece?"))
+                .await
+                .unwrap();
+            for _ in 0..1_000 {
+                let next = tokio::time::timeout(Duration::from_secs(10), ws.next())
+                    .await
+                    .expect("a frame within 10 s");
+                let Some(Ok(Message::Text(t))) = next else {
+                    panic!("connection ended: {next:?}")
+                };
+                let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+                seen.push(v.clone());
+                if v["type"] == "done" || v["type"] == "error" {
+                    break;
+                }
+            }
+        }
+        seen
+    };
+    let tokens = |frames: &[serde_json::Value]| -> Vec<u64> {
+        frames
+            .iter()
+            .filter(|f| f["type"] == "token" && f["id"] == "m-1")
+            .map(|f| f["tokens"].as_u64().unwrap())
+            .collect()
+    };
+    let tens = answer_then_next(Posts::PerChunk, 10).await;
+    assert_eq!(tokens(&tens), [10, 10, 5], "{tens:?}");
+    let chunked = answer_then_next(Posts::PerChunk, 5).await;
+    assert_eq!(tokens(&chunked), [5, 5, 5, 5, 5], "{chunked:?}");
+    let last = chunked.last().unwrap();
+    assert_eq!(
+        (&last["type"], &last["code"]),
+        (&"error".into(), &"throttled".into()),
+        "{last}"
+    );
+
+    let whole = answer_then_next(Posts::PerAnswer, 5).await;
+    assert_eq!(whole.last().unwrap()["type"], "done", "{whole:?}");
 }

@@ -53,6 +53,14 @@ impl TokenBucket {
         }
     }
 
+    /// Takes `n` tokens at `now` whether or not the bucket holds them: work already done
+    /// (an answer pushed, retried until it went through) that still counts against the
+    /// limit. The bucket may go below zero; what comes next waits for the refill.
+    pub fn take_owed(&mut self, now: Nanos, n: f64) {
+        self.refill(now);
+        self.tokens -= n;
+    }
+
     /// Whether `n` tokens are available at `now`, without taking them.
     pub fn has(&mut self, now: Nanos, n: f64) -> bool {
         self.refill(now);

@@ -9,16 +9,22 @@
 //! same admission. A message is sent by one of the connected sessions; it passes the
 //! session's token bucket (`per_user_rate`, one minute of burst) and the account bucket
 //! (`account_rate`, depth `account_burst`). The account bucket is charged for the message
-//! and for the callback posts of its answer (one post, plus the first-token frame when
-//! streaming) at once, when the message is sent.
+//! and for the callback posts of its answer: with `posts_per_answer = "per_answer"` one
+//! post, plus the first-token frame when streaming, at once when the message is sent; with
+//! `"per_chunk"` one post per `chunk_tokens` output tokens, charged as the answer is
+//! pushed ([`AccountLimit::posted`]), so long streamed answers crowd out new messages.
 //!
-//! The mock enforces every rule here per connection in wall time; the simulator counts
-//! sessions in cohorts per second and applies admission and `max_connection` (its sessions
-//! send messages, so the idle timeout, which only closes silent sessions, does not bind).
+//! The mock enforces every rule here per connection in wall time. The simulator counts
+//! sessions in cohorts per second: admission and `max_connection` by cohort, and the idle
+//! timeout by how long connections have been silent ([`Silence`]), since its sessions send
+//! messages at random and only the silent ones close. A keepalive message sent more often
+//! than the idle timeout keeps every connection open ([`keepalive_holds`]); a WebSocket
+//! ping does not, for only data frames count as the client's ([`Connection::heard`]).
 
 use std::collections::VecDeque;
 
-use surge_profile::system::Gateway as GatewayModel;
+use surge_profile::system::{Gateway as GatewayModel, Posts};
+use surge_profile::{Keepalive, KeepaliveAction};
 
 use crate::bucket::TokenBucket;
 use crate::time::{Nanos, SECOND, nanos, secs};
@@ -83,24 +89,32 @@ pub struct UserBucket {
 }
 
 /// The account-wide request limit: `account_rate`, depth `account_burst`. A message is
-/// charged for itself and for the callback posts of its answer (one post, plus the
-/// first-token frame when streaming) at once, when it is sent.
+/// charged for itself when it is sent, and for the callback posts of its answer: at once
+/// with it (`"per_answer"`: one post, plus the first-token frame when streaming), or as
+/// they are made ([`posted`](Self::posted), `"per_chunk"`).
 #[derive(Debug, Clone)]
 pub struct AccountLimit {
     bucket: TokenBucket,
     requests_per_message: f64,
+    posts_charged_as_made: bool,
 }
 
 impl AccountLimit {
     /// The limit of one of `share` equal parts of the account (the mock's worker
     /// processes each hold one part; the simulator holds the whole, `share` 1).
     pub fn new(model: &GatewayModel, streaming: bool, share: f64) -> Self {
+        let per_chunk = streaming && model.posts_per_answer == Posts::PerChunk;
         Self {
             bucket: TokenBucket::new(
                 model.account_rate.per_second() / share,
                 model.account_burst as f64 / share,
             ),
-            requests_per_message: if streaming { 3.0 } else { 2.0 },
+            requests_per_message: if per_chunk {
+                1.0
+            } else {
+                requests_per_message(model, streaming, 0.0, 0.0)
+            },
+            posts_charged_as_made: per_chunk,
         }
     }
 
@@ -109,6 +123,47 @@ impl AccountLimit {
     pub fn try_take(&mut self, now: Nanos) -> bool {
         self.bucket.try_take(now, self.requests_per_message)
     }
+
+    /// The backend pushed `posts` posts of an answer at `now`. Charged only when posts are
+    /// charged as they are made (`"per_chunk"`), and never refused: a throttled post is
+    /// retried until it goes through, so it counts against the limit either way and the
+    /// messages after it wait for the refill.
+    pub fn posted(&mut self, now: Nanos, posts: u64) {
+        if self.posts_charged_as_made {
+            self.bucket.take_owed(now, posts as f64);
+        }
+    }
+}
+
+/// The output tokens each post of a streamed answer carries: `chunk_tokens` with
+/// `posts_per_answer = "per_chunk"`, `None` when tokens go out as they come.
+pub fn chunk(model: &GatewayModel, streaming: bool) -> Option<u32> {
+    (streaming && model.posts_per_answer == Posts::PerChunk).then_some(model.chunk_tokens.max(1))
+}
+
+/// The account requests a message costs on average: itself and its answer's posts, when a
+/// share `generated` of the answers are streamed by the LLM with `tokens` output tokens on
+/// average (the rest are one post).
+pub fn requests_per_message(
+    model: &GatewayModel,
+    streaming: bool,
+    generated: f64,
+    tokens: f64,
+) -> f64 {
+    match chunk(model, streaming) {
+        None if streaming => 3.0,
+        None => 2.0,
+        Some(c) => {
+            let posts = (tokens / f64::from(c)).ceil().max(1.0);
+            1.0 + generated * posts + (1.0 - generated)
+        }
+    }
+}
+
+/// The posts that push a streamed answer of `tokens` output tokens in chunks of `chunk`:
+/// one per chunk, the last one short.
+pub fn chunk_posts(chunk: u32, tokens: u32) -> u64 {
+    u64::from(tokens.max(1).div_ceil(chunk.max(1)))
 }
 
 /// Admits or throttles a message its user sends at `now`: the user's own limit first, then
@@ -265,9 +320,14 @@ pub struct Gateway {
     connect: ConnectLimit,
     lifetime: Lifetime,
     cohorts: VecDeque<Cohort>,
+    /// The connections by silence, while the idle timeout can close them.
+    silence: Silence,
     connected: u64,
-    /// Reconnections forced by the maximum connection duration (each a close with 1001).
+    /// Reconnections the gateway forced: closes (each with 1001) at the maximum connection
+    /// duration and after the idle timeout.
     pub reconnects: u64,
+    /// Of those, the closes after the idle timeout.
+    pub idle_closes: u64,
     /// Connections admitted, first ones and reconnections.
     pub opened: u64,
     /// Sessions that wanted to be connected but were waiting for admission (last tick).
@@ -284,16 +344,22 @@ impl Gateway {
             connect: ConnectLimit::new(model, 1.0),
             lifetime: Lifetime::new(model),
             cohorts: VecDeque::new(),
+            silence: Silence::new(nanos(model.idle_timeout)),
             connected: 0,
             reconnects: 0,
+            idle_closes: 0,
             opened: 0,
             connect_backlog: 0,
         }
     }
 
     /// Once per simulated second: closes connections past their maximum duration, follows
-    /// the wanted number of sessions down at once and up at the admission rate.
-    pub fn tick(&mut self, now: Nanos, wanted: u64) {
+    /// the wanted number of sessions down at once, closes the connections silent for the
+    /// idle timeout, and follows the wanted number up at the admission rate.
+    ///
+    /// `heard`: data frames each connected client sends per second (its messages); `None`
+    /// when a keepalive holds every connection open ([`keepalive_holds`]).
+    pub fn tick(&mut self, now: Nanos, wanted: u64, heard: Option<f64>) {
         if !self.enabled {
             self.connected = wanted;
             return;
@@ -319,6 +385,13 @@ impl Gateway {
                 self.cohorts.pop_back();
             }
         }
+        if let Some(rate) = heard {
+            self.silence.keep(self.connected);
+            let idle = self.silence.step(rate).min(self.connected);
+            self.close_oldest(idle);
+            self.reconnects += idle;
+            self.idle_closes += idle;
+        }
         let missing = wanted - self.connected;
         let admitted = self.connect.admit(now, missing);
         self.opened += admitted;
@@ -329,7 +402,30 @@ impl Gateway {
             });
             self.connected += admitted;
         }
+        if heard.is_some() {
+            self.silence.opened(admitted);
+            self.silence.keep(self.connected);
+        }
         self.connect_backlog = missing - admitted;
+    }
+
+    /// Closes `n` connections, the oldest first. Idle closes take them from the oldest
+    /// cohorts: only connections open for the idle timeout can have been silent that long,
+    /// and a silent connection's age says nothing more about when it closes.
+    fn close_oldest(&mut self, mut n: u64) {
+        while n > 0 {
+            let front = self
+                .cohorts
+                .front_mut()
+                .expect("connected sessions have cohorts");
+            let gone = front.count.min(n);
+            front.count -= gone;
+            self.connected -= gone;
+            n -= gone;
+            if front.count == 0 {
+                self.cohorts.pop_front();
+            }
+        }
     }
 
     /// Sessions connected now.
@@ -343,6 +439,13 @@ impl Gateway {
             1.0
         } else {
             (self.connected as f64 / wanted).min(1.0)
+        }
+    }
+
+    /// The backend pushed `posts` posts of an answer at `now` ([`AccountLimit::posted`]).
+    pub fn posted(&mut self, now: Nanos, posts: u64) {
+        if self.enabled {
+            self.account.posted(now, posts);
         }
     }
 
@@ -368,6 +471,93 @@ impl Gateway {
 /// Time between gateway ticks.
 pub const TICK: Nanos = SECOND;
 
+/// Whether `keepalive` holds every connection open against the idle timeout: a message
+/// (a data frame) sent more often than the timeout. A WebSocket ping is not the client's
+/// message to API Gateway and does not reset its idle clock.
+pub fn keepalive_holds(model: &GatewayModel, keepalive: Option<&Keepalive>) -> bool {
+    keepalive.is_some_and(|k| {
+        matches!(k.action, KeepaliveAction::Send(_))
+            && k.every.to_std() < model.idle_timeout.to_std()
+    })
+}
+
+/// Connections per second the idle timeout closes (and their sessions reopen) among
+/// `sessions` connections that send `rate` messages a second between them, at random, in
+/// the steady state: each closes once silent for the timeout `T`, so
+/// `sessions · r / (e^(r·T) − 1)` with `r` the rate per session (`sessions / T` when silent).
+pub fn idle_closes_per_second(model: &GatewayModel, sessions: f64, rate: f64) -> f64 {
+    let timeout = model.idle_timeout.as_secs_f64();
+    if sessions <= 0.0 || timeout <= 0.0 {
+        return 0.0;
+    }
+    let x = rate.max(0.0) / sessions * timeout;
+    if x < 1e-9 {
+        sessions / timeout
+    } else {
+        sessions * x / timeout / x.exp_m1()
+    }
+}
+
+/// The connections by how long their client has been silent, in whole ticks: how the
+/// simulator, which counts sessions instead of following each one, applies the idle
+/// timeout.
+///
+/// Each tick every connection sends a data frame with probability `1 − e^(−rate·tick)` (its
+/// messages arrive at random) and starts over at zero, or grows a tick older; those that
+/// reach the idle timeout close. Exact for messages that arrive as a Poisson process at a
+/// rate that changes once a tick, and in the limit of silent sessions: every connection
+/// closes the idle timeout after it opened, the whole ramp again as a wave. Counts are
+/// expected values; whole closes are returned and the fraction carried to the next tick.
+#[derive(Debug, Clone)]
+pub struct Silence {
+    /// `by_age[s]`: connections silent for `s` ticks (`s` below the timeout's ticks).
+    by_age: VecDeque<f64>,
+    /// The fraction of a close not yet returned.
+    carry: f64,
+}
+
+impl Silence {
+    /// Connections close once silent for `idle_timeout` (whole ticks, at least one).
+    pub fn new(idle_timeout: Nanos) -> Self {
+        let ticks = idle_timeout.div_ceil(TICK).max(1) as usize;
+        Self {
+            by_age: VecDeque::from(vec![0.0; ticks]),
+            carry: 0.0,
+        }
+    }
+
+    /// `n` connections opened: silent for no time yet.
+    pub fn opened(&mut self, n: u64) {
+        self.by_age[0] += n as f64;
+    }
+
+    /// Connections closed for other reasons (or whole closes against expected ones) leave
+    /// every age alike: the ages are rescaled to add up to `connected`.
+    pub fn keep(&mut self, connected: u64) {
+        let total: f64 = self.by_age.iter().sum();
+        if total > 0.0 {
+            let k = connected as f64 / total;
+            self.by_age.iter_mut().for_each(|n| *n *= k);
+        } else {
+            self.by_age[0] = connected as f64;
+        }
+    }
+
+    /// One tick in which every connection sends `rate` data frames a second on average:
+    /// returns the connections the idle timeout closes.
+    pub fn step(&mut self, rate: f64) -> u64 {
+        let silent = (-rate.max(0.0) * secs(TICK)).exp();
+        let heard: f64 = self.by_age.iter().map(|n| n * (1.0 - silent)).sum();
+        let timed_out = self.by_age.pop_back().unwrap_or(0.0) * silent;
+        self.by_age.iter_mut().for_each(|n| *n *= silent);
+        self.by_age.push_front(heard);
+        self.carry += timed_out;
+        let whole = self.carry.floor();
+        self.carry -= whole;
+        whole as u64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,6 +575,8 @@ mod tests {
             max_frame: "32KB".parse().unwrap(),
             auth: "50ms".parse().unwrap(),
             network: "50ms".parse().unwrap(),
+            posts_per_answer: Posts::PerAnswer,
+            chunk_tokens: 20,
         }
     }
 
@@ -393,12 +585,12 @@ mod tests {
         let mut g = Gateway::new(&model(), false);
         let mut t = 0;
         while g.connected() < 25_000 {
-            g.tick(t, 25_000);
+            g.tick(t, 25_000, None);
             t += TICK;
         }
         assert_eq!(t, 50 * SECOND);
         assert_eq!(g.opened, 25_000);
-        g.tick(2 * 3600 * SECOND, 25_000);
+        g.tick(2 * 3600 * SECOND, 25_000, None);
         assert_eq!(g.reconnects, 500);
         assert_eq!(
             g.opened, 25_500,
@@ -410,7 +602,7 @@ mod tests {
     #[test]
     fn per_user_limit_is_30_a_minute() {
         let mut g = Gateway::new(&model(), false);
-        g.tick(0, 1);
+        g.tick(0, 1, None);
         let ok = (0..40)
             .filter(|_| g.admit(0, 0) == Admission::Accepted)
             .count();
@@ -450,6 +642,44 @@ mod tests {
     }
 
     #[test]
+    fn posts_per_chunk_are_charged_as_made_and_crowd_out_messages() {
+        let mut m = model();
+        m.account_rate = "30/s".parse().unwrap();
+        m.account_burst = 30;
+        m.posts_per_answer = Posts::PerChunk;
+        m.chunk_tokens = 20;
+        assert_eq!(chunk(&m, true), Some(20));
+        assert_eq!(chunk(&m, false), None, "an answer not streamed is one post");
+        assert_eq!(chunk(&model(), true), None);
+        // 300 tokens in chunks of 20: 15 posts; 301 need a 16th, short one.
+        assert_eq!(
+            (
+                chunk_posts(20, 300),
+                chunk_posts(20, 301),
+                chunk_posts(20, 0)
+            ),
+            (15, 16, 1)
+        );
+        let mut account = AccountLimit::new(&m, true, 1.0);
+        assert!(
+            account.try_take(0),
+            "the message alone is charged when sent"
+        );
+        account.posted(0, chunk_posts(20, 300));
+        // 30 − 1 − 15 = 14 requests left: 14 more messages, then none.
+        assert_eq!((0..20).filter(|_| account.try_take(0)).count(), 14);
+        // Posts beyond the bucket are owed: 10 more posts leave it 10 below zero, so the
+        // refill of the next 1.05 s (31.5) pays them and admits 21 messages, not 30.
+        account.posted(0, 10);
+        let later = SECOND + SECOND / 20;
+        assert_eq!((0..40).filter(|_| account.try_take(later)).count(), 21);
+        // Charged at send per answer, posting later costs nothing more.
+        let mut per_answer = AccountLimit::new(&model(), true, 1.0);
+        per_answer.posted(0, 1000);
+        assert!(per_answer.try_take(0));
+    }
+
+    #[test]
     fn connections_are_admitted_at_the_connect_rate_with_a_second_of_burst() {
         let mut m = model();
         m.connect_rate = "10/s".parse().unwrap();
@@ -465,6 +695,133 @@ mod tests {
         let mut slow = ConnectLimit::new(&m, 1.0);
         assert!(slow.try_admit(0), "at least one connection of burst");
         assert!(!slow.try_admit(30 * SECOND) && slow.try_admit(61 * SECOND));
+    }
+
+    #[test]
+    fn the_steady_idle_close_rate_is_the_share_of_silent_gaps() {
+        let m = model();
+        // 1,000 sessions, one message a second between them, 10 min timeout: r·T = 0.6.
+        let expected = 1.0 / 0.6f64.exp_m1();
+        assert!((idle_closes_per_second(&m, 1000.0, 1.0) - expected).abs() < 1e-12);
+        assert_eq!(
+            idle_closes_per_second(&m, 600.0, 0.0),
+            1.0,
+            "all close every 600 s"
+        );
+        assert!(
+            idle_closes_per_second(&m, 1000.0, 1000.0) < 1e-100,
+            "a message a second"
+        );
+        // The stepped ages agree once the opening wave has passed.
+        let mut silence = Silence::new(600 * SECOND);
+        silence.opened(100_000);
+        let mut late = 0;
+        for t in 0..20_000 {
+            let closed = silence.step(100.0 / 100_000.0);
+            silence.opened(closed);
+            if t >= 10_000 {
+                late += closed;
+            }
+        }
+        let steady = idle_closes_per_second(&m, 100_000.0, 100.0) * 10_000.0;
+        assert!(
+            (late as f64 / steady - 1.0).abs() < 0.01,
+            "{late} against {steady}"
+        );
+    }
+
+    #[test]
+    fn silent_connections_close_the_idle_timeout_after_they_opened() {
+        let mut silence = Silence::new(10 * SECOND);
+        silence.opened(300);
+        let closes: Vec<u64> = (1..=12).map(|_| silence.step(0.0)).collect();
+        assert_eq!(closes, [0, 0, 0, 0, 0, 0, 0, 0, 0, 300, 0, 0]);
+        assert!(
+            Silence::new(SECOND / 2).by_age.len() == 1,
+            "at least one tick"
+        );
+    }
+
+    /// Against connections followed one by one (not by age): each sends messages as a
+    /// Poisson process, closes once silent for the timeout and reopens at once.
+    #[test]
+    fn idle_closes_match_connections_followed_one_by_one() {
+        let (n, timeout, rate, horizon) = (20_000u64, 600.0, 1.0 / 300.0, 3_600.0);
+        let mut state = 0x5EED_u64;
+        let mut uniform = move || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut followed = 0u64;
+        for _ in 0..n {
+            let mut t = 0.0;
+            for _ in 0..100_000 {
+                let gap = -(1.0 - uniform()).ln() / rate;
+                if gap >= timeout {
+                    t += timeout;
+                    if t > horizon {
+                        break;
+                    }
+                    followed += 1;
+                } else {
+                    t += gap;
+                }
+                if t > horizon {
+                    break;
+                }
+            }
+        }
+        let mut silence = Silence::new(nanos_of(timeout));
+        silence.opened(n);
+        let mut counted = 0;
+        for _ in 0..horizon as u64 {
+            let closed = silence.step(rate);
+            silence.opened(closed);
+            counted += closed;
+        }
+        let off = counted as f64 / followed as f64 - 1.0;
+        assert!(off.abs() < 0.03, "{counted} against {followed} followed");
+    }
+
+    fn nanos_of(seconds: f64) -> Nanos {
+        (seconds * SECOND as f64) as Nanos
+    }
+
+    #[test]
+    fn the_gateway_closes_idle_connections_and_admits_them_again() {
+        let mut m = model();
+        m.idle_timeout = "5s".parse().unwrap();
+        let mut g = Gateway::new(&m, false);
+        for t in 0..=5 {
+            g.tick(t * SECOND, 100, Some(0.0));
+        }
+        assert_eq!((g.reconnects, g.idle_closes, g.opened), (100, 100, 200));
+        assert_eq!(g.connected(), 100, "reopened within the connect rate");
+        // Talkative sessions (a message a second) keep theirs.
+        let mut talkative = Gateway::new(&m, false);
+        for t in 0..=30 {
+            talkative.tick(t * SECOND, 100, Some(5.0));
+        }
+        assert_eq!(talkative.idle_closes, 0);
+    }
+
+    #[test]
+    fn only_a_message_more_often_than_the_idle_timeout_holds_connections_open() {
+        let keepalive = |every: &str, action: KeepaliveAction| Keepalive {
+            every: every.parse().unwrap(),
+            action,
+        };
+        let send = || KeepaliveAction::Send(r#"{"action":"ping"}"#.into());
+        assert!(keepalive_holds(&model(), Some(&keepalive("5m", send()))));
+        assert!(!keepalive_holds(&model(), Some(&keepalive("10m", send()))));
+        assert!(!keepalive_holds(
+            &model(),
+            Some(&keepalive("5m", KeepaliveAction::Ping))
+        ));
+        assert!(!keepalive_holds(&model(), None));
     }
 
     #[test]

@@ -23,6 +23,7 @@ use surge_profile::{Duration, Profile, Schedule, SystemModel};
 use crate::bedrock::{charge, prefill};
 use crate::burst::scale_time;
 use crate::dynamodb::Table;
+use crate::gateway;
 use crate::orchestrator::WorkerShare;
 use crate::time::{SECOND, secs, truncate};
 use crate::turn;
@@ -348,7 +349,47 @@ impl Preflight {
                 });
             }
             reconnect = Some(r);
-            let per_message = if sys.bedrock.streaming { 3.0 } else { 2.0 };
+            if !gateway::keepalive_holds(g, profile.protocol.keepalive.as_ref()) {
+                let idle = schedule
+                    .segments()
+                    .iter()
+                    .flat_map(|s| [(s.sessions_from, s.rate_from), (s.sessions_to, s.rate_to)])
+                    .map(|(sessions, rate)| gateway::idle_closes_per_second(g, sessions, rate))
+                    .fold(0.0, f64::max);
+                // Worth a line from one a minute on.
+                if idle * 60.0 >= 1.0 {
+                    lines.push(Line {
+                        what: "connections/s reopened after the idle timeout (steady)",
+                        key: "gateway.connect_rate",
+                        peak: idle,
+                        quota: g.connect_rate.per_second(),
+                    });
+                }
+            }
+            let (mut generated, mut tokens) = (0.0, 0.0);
+            for (intent, share) in &profile.traffic.intents {
+                if let Some(i) = sys
+                    .intents
+                    .get(intent)
+                    .filter(|i| turn::generates(sys, i.llm))
+                {
+                    generated += share.fraction() * pass;
+                    tokens += share.fraction()
+                        * pass
+                        * i.output_tokens.mean().min(f64::from(i.max_tokens));
+                }
+            }
+            let mean_tokens = if generated > 0.0 {
+                tokens / generated
+            } else {
+                0.0
+            };
+            let per_message = gateway::requests_per_message(
+                g,
+                sys.bedrock.streaming,
+                generated.min(1.0),
+                mean_tokens,
+            );
             lines.push(Line {
                 what: "account requests/s (message and callback posts)",
                 key: "gateway.account_rate",
@@ -789,6 +830,21 @@ message_rate = "600/min"
                 "bedrock.models.sonnet.requests_per_minute"
             ]
         );
+    }
+
+    #[test]
+    fn answers_posted_per_chunk_count_a_request_per_chunk() {
+        let mut p = profile(2_000_000, 1_000, 1.0);
+        p.system.gateway.posts_per_answer = surge_profile::system::Posts::PerChunk;
+        p.system.gateway.chunk_tokens = 20;
+        let f = Preflight::of(&p);
+        let line = f
+            .lines
+            .iter()
+            .find(|l| l.key == "gateway.account_rate")
+            .unwrap();
+        // 10 messages/s, each itself and 300 tokens in 15 posts of 20.
+        assert_eq!(line.peak, 160.0);
     }
 
     #[test]

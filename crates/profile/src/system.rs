@@ -76,6 +76,30 @@ pub struct Gateway {
     pub auth: Dist<Duration>,
     /// Network and serialization on the way back to the user (Q26).
     pub network: Dist<Duration>,
+    /// How the backend pushes an answer to its client through `@connections`, each push a
+    /// request against the account limit: `"per_answer"` (the answer, and the first token
+    /// when streaming) or `"per_chunk"` (every `chunk_tokens` output tokens of a streamed
+    /// answer; the client's first token comes with the first chunk).
+    #[serde(default)]
+    pub posts_per_answer: Posts,
+    /// Output tokens per post with `posts_per_answer = "per_chunk"`.
+    #[serde(default = "chunk_tokens")]
+    pub chunk_tokens: u32,
+}
+
+fn chunk_tokens() -> u32 {
+    20
+}
+
+/// How an answer reaches its client through API Gateway's `@connections` API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Posts {
+    /// One post with the answer, and one with the first token when streaming.
+    #[default]
+    PerAnswer,
+    /// One post per `chunk_tokens` output tokens of a streamed answer.
+    PerChunk,
 }
 
 /// A fixed pipeline step with a latency and an on/off switch.

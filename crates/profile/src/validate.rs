@@ -55,6 +55,11 @@ pub fn system_problems(s: &SystemModel) -> Vec<(String, String)> {
             "must be longer than zero (the gateway closes connections after it)".into(),
         );
     }
+    check(
+        g.chunk_tokens > 0,
+        "gateway.chunk_tokens",
+        "must be at least 1 (output tokens per @connections post)".into(),
+    );
     let o = &s.orchestrator;
     check(
         o.min_tasks <= o.max_tasks,

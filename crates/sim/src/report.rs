@@ -104,6 +104,29 @@ pub struct Peaks {
     pub bedrock: Vec<ModelPeak>,
 }
 
+/// The gateway's connections over a run: the reconnect waves and the line they wait in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Connections {
+    /// Connections admitted, first ones and reconnections.
+    pub opened: u64,
+    /// Closed by the gateway (close code 1001) at `max_connection`, and after the idle
+    /// timeout; each is a reconnection.
+    pub closed_max_connection: u64,
+    pub closed_idle: u64,
+    /// The most gateway closes in one timeline minute, and the minute's end (s).
+    pub peak_closes_per_minute: u64,
+    pub peak_closes_at_s: u64,
+    /// The most sessions waiting for admission at once, and session-seconds waited.
+    pub peak_backlog: u64,
+    pub backlog_session_seconds: u64,
+}
+
+impl Connections {
+    pub fn closed_by_gateway(&self) -> u64 {
+        self.closed_max_connection + self.closed_idle
+    }
+}
+
 /// What one simulation predicts.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SimReport {
@@ -122,6 +145,8 @@ pub struct SimReport {
     /// Throttled requests per layer (each retry counts again).
     pub throttles: BTreeMap<String, u64>,
     pub peaks: Peaks,
+    /// The gateway's connections (`None` with the gateway off).
+    pub connections: Option<Connections>,
     pub steps: Vec<StepRow>,
     pub queue: QueueStats,
     /// Events processed (simulated work; wall-clock speed is in [`crate::SimOutcome`]).
@@ -283,6 +308,31 @@ impl fmt::Display for SimReport {
                 "  {:<30} ${:>12.2}/day  {}",
                 line.component, line.per_day, line.basis
             )?;
+        }
+        if let Some(c) = &self.connections {
+            writeln!(
+                f,
+                "\ngateway connections: {} opened, {} closed by the gateway with 1001 \
+                 ({} at max_connection, {} after the idle timeout), each a reconnect",
+                c.opened,
+                c.closed_by_gateway(),
+                c.closed_max_connection,
+                c.closed_idle
+            )?;
+            if c.peak_closes_per_minute > 0 {
+                writeln!(
+                    f,
+                    "  reconnect wave: {} closes in the minute ending at {} s",
+                    c.peak_closes_per_minute, c.peak_closes_at_s
+                )?;
+            }
+            if c.peak_backlog > 0 {
+                writeln!(
+                    f,
+                    "  waiting for the connect rate: {} sessions at the peak, {} session-seconds in all",
+                    c.peak_backlog, c.backlog_session_seconds
+                )?;
+            }
         }
         let q = &self.queue;
         if q.served > 0 {

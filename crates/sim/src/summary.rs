@@ -164,6 +164,7 @@ pub(crate) fn assemble(
         latency: latency_rows(f, plan),
         throttles: throttles(f, &f.peaks),
         peaks: f.peaks.clone(),
+        connections: profile.system.gateway.enabled.then_some(f.connections),
         steps: step_rows(f),
         queue: queue_stats(f, warmup),
         events: f.events,
@@ -179,15 +180,17 @@ pub(crate) fn assemble(
         unsolicited: 0,
     };
     // The gateway's connections, as a measured run counts them: its closes at
-    // `max_connection` are API Gateway's 1001, and each is a reconnection.
-    summary.connections = (f.connections_opened > 0).then(|| {
+    // `max_connection` and after the idle timeout are API Gateway's 1001, and each is a
+    // reconnection.
+    let c = &f.connections;
+    summary.connections = (c.opened > 0).then(|| {
         let mut closed_by_server = std::collections::BTreeMap::new();
-        if f.closed_by_gateway > 0 {
-            closed_by_server.insert("1001".to_string(), f.closed_by_gateway);
+        if c.closed_by_gateway() > 0 {
+            closed_by_server.insert("1001".to_string(), c.closed_by_gateway());
         }
         surge_record::Connections {
-            opened: f.connections_opened,
-            reconnects: f.closed_by_gateway,
+            opened: c.opened,
+            reconnects: c.closed_by_gateway(),
             keepalives: 0,
             closed_by_server,
         }

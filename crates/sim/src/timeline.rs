@@ -56,7 +56,8 @@ const FIXED_EXTRA: [&str; 22] = [
 pub struct Layers<'a> {
     pub connected: u64,
     pub backlog: u64,
-    /// Connections admitted so far, and closed by the gateway at `max_connection` so far.
+    /// Connections admitted so far, and closed by the gateway (at `max_connection` or
+    /// after the idle timeout) so far.
     pub opened: u64,
     pub closed_by_gateway: u64,
     pub in_flight: usize,

@@ -287,6 +287,11 @@ fn without_burst_workers_the_overflow_is_named_not_sized() {
 /// 40,000 sessions over a 100 s ramp (400/s), held for 2 h; then 30,000 more over 200 s
 /// (150/s), held for an hour. `second_ramp` is the second stage's ramp.
 fn three_hours(second_ramp: &str) -> surge_profile::Profile {
+    three_hours_kept(second_ramp, true)
+}
+
+fn three_hours_kept(second_ramp: &str, keepalive: bool) -> surge_profile::Profile {
+    let keepalive = if keepalive { "" } else { "# " };
     let stages = format!(
         r#"[[traffic.stages]]
 name = "first"
@@ -301,6 +306,11 @@ duration = "1h"
 ramp = "{second_ramp}"
 sessions = 70000
 message_rate = "600/min"
+
+# A message an hour per user: without a keepalive the idle timeout, not the two-hour limit,
+# would close (and reopen) most connections every ten minutes.
+[protocol]
+{keepalive}keepalive = {{ every = "5m", send = '{{"action":"ping"}}' }}
 "#
     );
     profile(
@@ -362,6 +372,45 @@ fn the_first_ramp_reconnects_two_hours_later_on_top_of_the_second() {
     assert!(
         (backlog - 3000.0).abs() < 150.0,
         "connect backlog {backlog}"
+    );
+}
+
+/// Without the keepalive, 70,000 users sending 10 messages a second between them (one
+/// every 7,000 s each) are silent for the 10-minute idle timeout e^(−600/7000) of the time:
+/// the gateway closes and reopens 70,000 · (1/7000) / (e^(600/7000) − 1) = 111.8
+/// connections a second. The pre-flight says so, and the simulator closes as many.
+#[test]
+fn without_a_keepalive_the_idle_timeout_reopens_connections_all_the_time() {
+    let p = three_hours_kept("300s", false);
+    let f = Preflight::of(&p);
+    let idle = f
+        .lines
+        .iter()
+        .find(|l| l.what.contains("idle timeout"))
+        .expect("an idle-timeout line");
+    let expected = 10.0 / (600.0f64 / 7000.0).exp_m1();
+    assert!((idle.peak - expected).abs() < 0.01, "{idle:?}");
+    let kept = Preflight::of(&three_hours("300s"));
+    assert!(
+        kept.lines.iter().all(|l| !l.what.contains("idle timeout")),
+        "a keepalive holds the connections"
+    );
+
+    let root = tempfile::tempdir().unwrap();
+    let opts = SimOptions {
+        out_root: Some(root.path().to_path_buf()),
+        ..SimOptions::default()
+    };
+    let out = simulate(&p, &opts).unwrap();
+    let timeline =
+        surge_record::Timeline::read(&out.run_dir.unwrap().join("timeline.csv")).unwrap();
+    let closed = timeline.column("closed_by_gateway").unwrap();
+    // The last full hour is the second stage's steady state (its ramp and first echoes
+    // done by 2 h 30).
+    let steady: f64 = closed[150..179].iter().sum::<f64>() / 29.0 / 60.0;
+    assert!(
+        (steady / expected - 1.0).abs() < 0.03,
+        "{steady}/s simulated against {expected}"
     );
 }
 

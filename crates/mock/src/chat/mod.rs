@@ -72,6 +72,8 @@ pub struct Chat {
     pub(crate) intents: Vec<(String, Intent)>,
     pub(crate) semantic: Option<SemanticCache>,
     account: Mutex<AccountLimit>,
+    /// Output tokens per `@connections` post when streamed answers go out in chunks.
+    pub(crate) chunk: Option<u32>,
     user_limit: UserLimit,
     /// New connections the gateway admits (÷ worker processes); `None` with the gateway off.
     connect: Option<Mutex<ConnectLimit>>,
@@ -117,6 +119,10 @@ impl Chat {
                 .enabled
                 .then(|| SemanticCache::new(sys.semantic_cache.threshold)),
             account: Mutex::new(AccountLimit::new(g, sys.bedrock.streaming, w)),
+            chunk: g
+                .enabled
+                .then(|| rules::chunk(g, sys.bedrock.streaming))
+                .flatten(),
             user_limit: UserLimit::new(g),
             connect: g.enabled.then(|| Mutex::new(ConnectLimit::new(g, w))),
             lifetime: g.enabled.then(|| Lifetime::new(g)),
@@ -145,6 +151,15 @@ impl Chat {
         let mut user = caller.user.lock().expect("user bucket lock");
         let mut account = self.account.lock().expect("account bucket lock");
         rules::admit(&self.user_limit, &mut user, &mut account, clock::now())
+    }
+
+    /// The backend pushed `posts` posts of an answer to its client now: charged to the
+    /// account when posts count as they are made (`posts_per_answer = "per_chunk"`).
+    pub(crate) fn posted(&self, posts: u64) {
+        if self.sys.gateway.enabled {
+            let mut account = self.account.lock().expect("account bucket lock");
+            account.posted(clock::now(), posts);
+        }
     }
 
     /// Whether the gateway admits one more connection now.

@@ -342,16 +342,23 @@ impl Turn<'_> {
         let id = &self.msg.id;
         if sys.bedrock.streaming {
             let tick = app.config.token_tick;
+            let chunk = app.chat.chunk;
             let (mut next, mut last) = (0, None::<Instant>);
             while next < tokens {
-                let due = timing.due(next) + network;
+                // A frame as each token is due (those due meanwhile together), or one post
+                // per chunk once its last token is due.
+                let first_end = chunk.map_or(next + 1, |c| (next + c).min(tokens));
+                let due = timing.due(first_end - 1) + network;
                 let at = last.map_or(due, |l| due.max(l + tick));
                 tokio::time::sleep_until(at.into()).await;
                 app.faults.pass_stall(&app.metrics).await;
                 let now = Instant::now();
-                let mut end = next + 1;
-                while end < tokens && timing.due(end) + network <= now {
+                let mut end = first_end;
+                while chunk.is_none() && end < tokens && timing.due(end) + network <= now {
                     end += 1;
+                }
+                if chunk.is_some() {
+                    app.chat.posted(1);
                 }
                 self.send(ServerFrame::Token {
                     id: id.clone(),
@@ -397,6 +404,10 @@ impl Turn<'_> {
         let back = WayBack::draw(sys, route, &mut rngs());
         sleep(span(back.total())).await;
         self.app.faults.pass_stall(&self.app.metrics).await;
+        if self.app.chat.chunk.is_some() {
+            // Not streamed: one post with the whole answer.
+            self.app.chat.posted(1);
+        }
         self.send(ServerFrame::Token {
             id: self.msg.id.clone(),
             text,

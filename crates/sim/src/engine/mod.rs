@@ -38,7 +38,7 @@ use crate::output::Output;
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::queue::EventQueue;
-use crate::report::Peaks;
+use crate::report::{Connections, Peaks};
 use crate::rng::Stream;
 use crate::sessions::Sessions;
 use crate::stats::{Counters, ErrorClass, Latencies, Step, StepTimes};
@@ -48,7 +48,7 @@ use surge_model::autoscaling::TargetTracking;
 use surge_model::bedrock;
 use surge_model::burst::Burst;
 use surge_model::dynamodb::Table;
-use surge_model::gateway::{Gateway, TICK};
+use surge_model::gateway::{self, Gateway, TICK};
 use surge_model::orchestrator::{Integrals, Orchestrator};
 use surge_model::time::{MINUTE, Nanos, SECOND, nanos};
 
@@ -102,10 +102,8 @@ pub(crate) struct Finished {
     /// Time-average orchestrator queue length after the warm-up.
     pub queue_mean: f64,
     pub sessions: u64,
-    /// Connections the gateway admitted (first ones and reconnections), and those it
-    /// closed at `max_connection` (close code 1001).
-    pub connections_opened: u64,
-    pub closed_by_gateway: u64,
+    /// What the gateway did with the connections.
+    pub connections: Connections,
     pub consumption: Consumption,
     /// ECS task-seconds over the whole run (for cost).
     pub task_seconds: f64,
@@ -139,6 +137,13 @@ pub(crate) struct Sim<'p> {
     sessions: Sessions,
     rng: Streams,
     gateway: Gateway,
+    /// Whether the idle timeout can close connections (no keepalive holds them).
+    idle_binds: bool,
+    /// Output tokens per `@connections` post, when streamed answers are posted in chunks.
+    chunk: Option<u32>,
+    connections: Connections,
+    /// Gateway closes counted by the last timeline minute.
+    closes_before_minute: u64,
     ecs: Option<Ecs>,
     burst: Option<Burst>,
     table: Option<Table>,
@@ -231,6 +236,17 @@ impl<'p> Sim<'p> {
             sessions: Sessions::default(),
             rng,
             gateway: Gateway::new(&sys.gateway, sys.bedrock.streaming),
+            idle_binds: !gateway::keepalive_holds(
+                &sys.gateway,
+                profile.protocol.keepalive.as_ref(),
+            ),
+            chunk: sys
+                .gateway
+                .enabled
+                .then(|| gateway::chunk(&sys.gateway, sys.bedrock.streaming))
+                .flatten(),
+            connections: Connections::default(),
+            closes_before_minute: 0,
             ecs,
             burst,
             table,
@@ -315,8 +331,12 @@ impl<'p> Sim<'p> {
             ended: self.now,
             queue_mean,
             sessions: self.sessions_opened,
-            connections_opened: self.gateway.opened,
-            closed_by_gateway: self.gateway.reconnects,
+            connections: Connections {
+                opened: self.gateway.opened,
+                closed_max_connection: self.gateway.reconnects - self.gateway.idle_closes,
+                closed_idle: self.gateway.idle_closes,
+                ..self.connections
+            },
             output: self.output,
             stopped_early: self.stopped_early,
             late: self.sessions.late,
@@ -407,8 +427,20 @@ impl<'p> Sim<'p> {
         self.wanted = self.schedule.sessions_at(Duration::from_nanos(now));
         let before = self.gateway.connected();
         self.consumption.connection_seconds += before as f64 * (TICK as f64 / SECOND as f64);
-        self.gateway.tick(now, self.wanted.round() as u64);
+        // Each connected session's messages, the only frames that reset its idle clock.
+        let heard = self.idle_binds.then(|| {
+            let rate = self.schedule.rate_at(Duration::from_nanos(now));
+            if self.wanted >= 1.0 {
+                rate / self.wanted
+            } else {
+                0.0
+            }
+        });
+        self.gateway.tick(now, self.wanted.round() as u64, heard);
         self.sessions_opened += self.gateway.connected().saturating_sub(before);
+        let c = &mut self.connections;
+        c.peak_backlog = c.peak_backlog.max(self.gateway.connect_backlog);
+        c.backlog_session_seconds += self.gateway.connect_backlog;
         if let Some(table) = &mut self.table {
             table.tick(now);
         }
@@ -463,6 +495,12 @@ impl<'p> Sim<'p> {
             bedrock: self.bedrock.as_mut(),
         };
         let row = self.sampler.sample(now, &self.counters, layers);
+        let closes = self.gateway.reconnects - self.closes_before_minute;
+        self.closes_before_minute = self.gateway.reconnects;
+        let c = &mut self.connections;
+        if closes > c.peak_closes_per_minute {
+            (c.peak_closes_per_minute, c.peak_closes_at_s) = (closes, now / SECOND);
+        }
         if let Some(out) = &mut self.output {
             out.timeline_row(&row)?;
         }

@@ -4,7 +4,7 @@
 //! whole picture.
 
 use surge_model::bedrock::{Lease, Tokens, charge, reservation, token_gap};
-use surge_model::gateway::Admission;
+use surge_model::gateway::{self, Admission};
 use surge_model::time::Nanos;
 use surge_model::turn::{self, Answer, Throttled, WayBack};
 
@@ -295,7 +295,11 @@ impl Sim<'_> {
         let input = f64::from(self.msgs[m].input_tokens);
         let tokens = Tokens::draw(spec, now, input, &mut self.rng);
         let msg = &mut self.msgs[m];
-        msg.first_token = tokens.first();
+        // Posted in chunks, the first token reaches the client with the first chunk.
+        msg.first_token = match self.chunk {
+            Some(chunk) => tokens.due(chunk.min(msg.output_tokens).max(1) - 1),
+            None => tokens.first(),
+        };
         let end = tokens.due(msg.output_tokens);
         self.at(end, Event::LlmEnd(m));
     }
@@ -348,6 +352,13 @@ impl Sim<'_> {
     // ---- the way back --------------------------------------------------------------
 
     pub(super) fn respond(&mut self, m: u32, t: Nanos, answer: Answer) {
+        if let Some(chunk) = self.chunk {
+            let posts = match answer {
+                Answer::Generated => gateway::chunk_posts(chunk, self.msgs[m].output_tokens),
+                Answer::Template | Answer::Ready => 1,
+            };
+            self.gateway.posted(t, posts);
+        }
         let back = WayBack::draw(self.sys, answer, &mut self.rng);
         let done = t + back.total();
         let msg = &mut self.msgs[m];
