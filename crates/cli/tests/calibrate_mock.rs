@@ -17,7 +17,8 @@
 //! the mock's workers keep the model's schedule, not their wake-ups' (`surge_mock`'s
 //! pool): before they did, the host's scheduling jitter made every service a little
 //! longer the busier the two cores were, and two 85 % runs of one system measured an e2e
-//! p50 of 428 and 630 ms.
+//! p50 of 428 and 630 ms. The 85 % run lasts two minutes: over one, its p99 alone moves
+//! by ±5 % from run to run, half the limit.
 //!
 //! Its own test binary, so no other test competes for the cores while it measures.
 
@@ -95,7 +96,7 @@ fn measure(
             "--out",
             out.to_str().unwrap(),
         ],
-        Duration::from_secs(180),
+        Duration::from_secs(240),
     );
     only_run(&out)
 }
@@ -128,7 +129,8 @@ fn calibrated_on_two_load_levels_the_model_predicts_a_third_and_twice_the_sessio
             name: "high",
             utilisation: 0.90,
             sessions_of: None,
-            duration: "60s",
+            // A p99 near saturation over 60 s moves ±5 % from run to run; over 120 s, ±3.5 %.
+            duration: "120s",
         },
         Level {
             name: "twice",
@@ -238,8 +240,11 @@ fn calibrated_on_two_load_levels_the_model_predicts_a_third_and_twice_the_sessio
             line,
         } = judge(name, utilisation[i], dir, &on_fitted, &on_shipped, work);
         lines.push(line);
+        // For the test to mean anything the shipped model must miss the 85 % run by more
+        // than the limit (it does by 15–21 %), and do worse than the fitted one on both.
+        // Not the limit at 75 %: there it misses by 8.7–12.1 % (six runs), too close to it.
         assert!(
-            shipped_miss > 0.10,
+            shipped_miss > miss && (*name != "high" || shipped_miss > 0.10),
             "the shipped model must miss for the test to mean anything:\n{}",
             lines.join("\n")
         );
