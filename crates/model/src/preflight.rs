@@ -356,8 +356,8 @@ impl Preflight {
                     .flat_map(|s| [(s.sessions_from, s.rate_from), (s.sessions_to, s.rate_to)])
                     .map(|(sessions, rate)| gateway::idle_closes_per_second(g, sessions, rate))
                     .fold(0.0, f64::max);
-                // Worth a line from one a minute on.
-                if idle * 60.0 >= 1.0 {
+                // Worth a line once it shows as at least one a second.
+                if idle >= 0.5 {
                     lines.push(Line {
                         what: "connections/s reopened after the idle timeout (steady)",
                         key: "gateway.connect_rate",
