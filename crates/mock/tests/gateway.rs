@@ -32,6 +32,22 @@ fn system(idle: &str, max: &str) -> SystemModel {
     sys
 }
 
+/// Every answer generated and streamed: `tokens` output tokens at `rate` after a 10 ms
+/// TTFT, the caches off.
+fn stream_every_answer(sys: &mut SystemModel, rate: &str, tokens: &str) {
+    sys.bedrock.streaming = true;
+    for m in sys.bedrock.models.values_mut() {
+        m.ttft = "10ms".parse().unwrap();
+        m.output_rate = rate.parse().unwrap();
+    }
+    for i in sys.intents.values_mut() {
+        i.output_tokens = tokens.parse().unwrap();
+        i.max_tokens = 500;
+    }
+    sys.cache.enabled = false;
+    sys.semantic_cache.enabled = false;
+}
+
 async fn connect(addr: SocketAddr) -> Ws {
     let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/chat"))
         .await
@@ -161,17 +177,7 @@ async fn messages_keep_a_connection_alive_until_its_maximum_duration() {
 #[tokio::test]
 async fn the_maximum_duration_closes_in_the_middle_of_an_answer() {
     let mut sys = system("1h", "800ms");
-    sys.bedrock.streaming = true;
-    for m in sys.bedrock.models.values_mut() {
-        m.ttft = "10ms".parse().unwrap();
-        m.output_rate = "20/s".parse().unwrap();
-    }
-    for i in sys.intents.values_mut() {
-        i.output_tokens = "200".parse().unwrap();
-        i.max_tokens = 500;
-    }
-    sys.cache.enabled = false;
-    sys.semantic_cache.enabled = false;
+    stream_every_answer(&mut sys, "20/s", "200");
     let server = common::start(sys).await;
     let mut ws = connect(server.addr).await;
     // 200 tokens at 20/s take 10 s; the connection ends at 0.8 s.
@@ -282,17 +288,7 @@ async fn throttles_answer_in_surge_frames_by_default_and_api_gateway_frames_on_r
 async fn answers_posted_per_chunk_arrive_in_chunks_and_use_up_the_account() {
     let answer_then_next = |posts: Posts, chunk_tokens: u32| async move {
         let mut sys = common::system();
-        sys.bedrock.streaming = true;
-        for m in sys.bedrock.models.values_mut() {
-            m.ttft = "10ms".parse().unwrap();
-            m.output_rate = "1000/s".parse().unwrap();
-        }
-        for i in sys.intents.values_mut() {
-            i.output_tokens = "25".parse().unwrap();
-            i.max_tokens = 500;
-        }
-        sys.cache.enabled = false;
-        sys.semantic_cache.enabled = false;
+        stream_every_answer(&mut sys, "1000/s", "25");
         sys.precomputed.enabled = false;
         sys.gateway.posts_per_answer = posts;
         sys.gateway.chunk_tokens = chunk_tokens;

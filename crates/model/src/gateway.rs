@@ -103,18 +103,13 @@ impl AccountLimit {
     /// The limit of one of `share` equal parts of the account (the mock's worker
     /// processes each hold one part; the simulator holds the whole, `share` 1).
     pub fn new(model: &GatewayModel, streaming: bool, share: f64) -> Self {
-        let per_chunk = streaming && model.posts_per_answer == Posts::PerChunk;
         Self {
             bucket: TokenBucket::new(
                 model.account_rate.per_second() / share,
                 model.account_burst as f64 / share,
             ),
-            requests_per_message: if per_chunk {
-                1.0
-            } else {
-                requests_per_message(model, streaming, 0.0, 0.0)
-            },
-            posts_charged_as_made: per_chunk,
+            requests_per_message: charged_when_sent(model, streaming),
+            posts_charged_as_made: chunk(model, streaming).is_some(),
         }
     }
 
@@ -150,13 +145,20 @@ pub fn requests_per_message(
     generated: f64,
     tokens: f64,
 ) -> f64 {
+    let posted_later = chunk(model, streaming).map_or(0.0, |c| {
+        let posts = (tokens / f64::from(c)).ceil().max(1.0);
+        generated * posts + (1.0 - generated)
+    });
+    charged_when_sent(model, streaming) + posted_later
+}
+
+/// The account requests charged when a message is sent: itself, and with posts per
+/// answer the answer's post and (streaming) the first token's.
+fn charged_when_sent(model: &GatewayModel, streaming: bool) -> f64 {
     match chunk(model, streaming) {
+        Some(_) => 1.0,
         None if streaming => 3.0,
         None => 2.0,
-        Some(c) => {
-            let posts = (tokens / f64::from(c)).ceil().max(1.0);
-            1.0 + generated * posts + (1.0 - generated)
-        }
     }
 }
 

@@ -114,14 +114,7 @@ fn the_context_grows_with_the_sessions_earlier_turns() {
     });
     sys.bedrock.models.get_mut("sonnet").unwrap().ttft = "10ms".parse().unwrap();
     sys.intents.get_mut("recommendation").unwrap().output_tokens = "0".parse().unwrap();
-    let root = tempfile::tempdir().unwrap();
-    let opts = SimOptions {
-        out_root: Some(root.path().to_path_buf()),
-        ..SimOptions::default()
-    };
-    let out = simulate(&p, &opts).unwrap();
-    let timeline =
-        surge_record::Timeline::read(&out.run_dir.unwrap().join("timeline.csv")).unwrap();
+    let (out, timeline) = simulated(&p);
     let charged: f64 = timeline
         .column("bedrock_tokens_per_min:sonnet")
         .unwrap()
@@ -321,16 +314,24 @@ message_rate = "600/min"
     )
 }
 
-fn connect_backlog_peak(p: &surge_profile::Profile) -> f64 {
+/// Simulates `p`: what it returns, and the timeline.csv it writes.
+fn simulated(p: &surge_profile::Profile) -> (surge_sim::SimOutcome, surge_record::Timeline) {
     let root = tempfile::tempdir().unwrap();
     let opts = SimOptions {
         out_root: Some(root.path().to_path_buf()),
         ..SimOptions::default()
     };
     let out = simulate(p, &opts).unwrap();
-    let timeline =
-        surge_record::Timeline::read(&out.run_dir.unwrap().join("timeline.csv")).unwrap();
-    timeline
+    let dir = out.run_dir.clone().expect("a run directory");
+    (
+        out,
+        surge_record::Timeline::read(&dir.join("timeline.csv")).unwrap(),
+    )
+}
+
+fn connect_backlog_peak(p: &surge_profile::Profile) -> f64 {
+    simulated(p)
+        .1
         .column("connect_backlog")
         .unwrap()
         .iter()
@@ -396,14 +397,7 @@ fn without_a_keepalive_the_idle_timeout_reopens_connections_all_the_time() {
         "a keepalive holds the connections"
     );
 
-    let root = tempfile::tempdir().unwrap();
-    let opts = SimOptions {
-        out_root: Some(root.path().to_path_buf()),
-        ..SimOptions::default()
-    };
-    let out = simulate(&p, &opts).unwrap();
-    let timeline =
-        surge_record::Timeline::read(&out.run_dir.unwrap().join("timeline.csv")).unwrap();
+    let (_, timeline) = simulated(&p);
     let closed = timeline.column("closed_by_gateway").unwrap();
     // The last full hour is the second stage's steady state (its ramp and first echoes
     // done by 2 h 30).
