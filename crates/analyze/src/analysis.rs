@@ -264,6 +264,12 @@ fn run_meta(r: &crate::load::RunInput) -> RunMeta {
             .info
             .as_ref()
             .and_then(|i| enum_name(serde_json::to_value(i.status).ok()?)),
+        breach: r.info.as_ref().and_then(|i| i.breach.as_ref()).map(|b| {
+            format!(
+                "{} broken at {:.0} s (measured {})",
+                b.guard, b.at_s, b.measured
+            )
+        }),
         profile: r.info.as_ref().map(|i| i.profile.clone()),
         started_at: r.info.as_ref().map(|i| i.started_at.to_string()),
         shard_logs: r.hlogs.len(),

@@ -43,6 +43,9 @@ pub struct RunMeta {
     /// `simulated` or `measured` (absent without run.json).
     pub kind: Option<String>,
     pub status: Option<String>,
+    /// Why an `aborted` run stopped itself: the guard, what it measured, when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breach: Option<String>,
     pub profile: Option<String>,
     pub started_at: Option<String>,
     pub shard_logs: usize,

@@ -186,7 +186,10 @@ fn runs_table(report: &Report) -> Table {
         t.rows.push(vec![
             r.path.clone(),
             opt(&r.kind),
-            opt(&r.status),
+            match (&r.status, &r.breach) {
+                (Some(status), Some(breach)) => format!("{status}: {breach}"),
+                (status, _) => opt(status),
+            },
             opt(&r.profile),
             opt(&r.started_at),
             r.shard_logs.to_string(),

@@ -87,7 +87,8 @@ pub fn load(dir: &Path) -> Result<MeasuredRun, CalibrateError> {
     }
     let interrupted = match info.status {
         RunStatus::Complete => false,
-        RunStatus::Interrupted => true,
+        // A guard stopped it: what it measured up to the stop is valid, like Ctrl-C.
+        RunStatus::Interrupted | RunStatus::Aborted => true,
         RunStatus::Running => {
             return Err(bad(
                 "the run never finished (run.json still says running: its process died); \

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use surge_profile::Profile;
 use surge_record::{
-    ErrorSampleWriter, Histogram, HlogWriter, IntervalRecorder, IntervalSnapshot, Metric, RunDir,
+    Breach, ErrorSampleWriter, Histogram, HlogWriter, IntervalRecorder, IntervalSnapshot, Metric, RunDir,
     RunInfo, RunKind, RunStatus, Summary, Tag, TimelineColumns, TimelineRow, TimelineWriter,
     new_histogram,
 };
@@ -21,6 +21,7 @@ use surge_record::{
 use crate::RunError;
 use crate::errors::ErrorClass;
 use crate::exporter::Exporter;
+use crate::guard::{Guard, Slice};
 use crate::progress::{Progress, Tick};
 use crate::recording::{CounterValues, SAMPLES_PER_CLASS};
 use crate::scrape::Scraper;
@@ -64,6 +65,8 @@ struct Row {
     sessions_open: u64,
     counts: CounterValues,
     cpu_share_max: f64,
+    /// The merged histograms the guard watches.
+    watched: BTreeMap<Tag, Histogram<u64>>,
 }
 
 /// Merges the shards' reports into the run directory.
@@ -81,6 +84,9 @@ pub struct Aggregator {
     pub problems: Vec<String>,
     /// Server telemetry: its latest sample goes into each row.
     scraper: Option<Arc<Scraper>>,
+    guard: Guard,
+    /// The first guard the merged rows broke; the run stops on it.
+    breach: Option<Breach>,
 }
 
 fn io(e: surge_record::Error) -> RunError {
@@ -95,6 +101,7 @@ impl Aggregator {
         exporter: Option<Arc<Exporter>>,
         progress: Progress,
         scraper: Option<Arc<Scraper>>,
+        guard: Guard,
     ) -> Result<Self, RunError> {
         let mut shards = Vec::new();
         for &index in shard_indices {
@@ -140,7 +147,14 @@ impl Aggregator {
             progress,
             problems: Vec::new(),
             scraper,
+            guard,
+            breach: None,
         })
+    }
+
+    /// The guard the run broke, once it has.
+    pub fn breach(&self) -> Option<&Breach> {
+        self.breach.as_ref()
     }
 
     pub fn dir(&self) -> &RunDir {
@@ -200,6 +214,16 @@ impl Aggregator {
             let _ = self.ttft.add(h);
         }
         let end = r.snapshot.end;
+        let row = self.rows.entry(r.index).or_default();
+        for tag in self.guard.watched() {
+            if let Some(e) = r.snapshot.entries.iter().find(|e| &e.tag == tag) {
+                let _ = row
+                    .watched
+                    .entry(tag.clone())
+                    .or_insert_with(new_histogram)
+                    .add(&e.histogram);
+            }
+        }
         let Some(s) = self.shard(index) else {
             return Ok(());
         };
@@ -260,6 +284,19 @@ impl Aggregator {
             }
             self.totals = self.totals.plus(c);
             self.written = k;
+            if self.breach.is_none() && self.guard.is_armed() {
+                self.breach = self.guard.observe(Slice {
+                    end: row.end,
+                    counts: row.counts,
+                    histograms: row.watched,
+                });
+                if let Some(b) = &self.breach {
+                    self.progress.note(&format!(
+                        "aborting: {} measured {} at {:.0} s; closing the sessions",
+                        b.guard, b.measured, b.at_s
+                    ));
+                }
+            }
             if let Some(ex) = &self.exporter {
                 ex.sessions_open.set(row.sessions_open as i64);
                 ex.sent.inc_by(c.sent);

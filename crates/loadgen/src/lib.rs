@@ -20,6 +20,7 @@
 //! | [`coordinator`] | merges shards into one run directory |
 //! | [`merge`] | merges the directories of a multi-machine run |
 //! | [`summary`] | `summary.json`, thresholds, the printed report |
+//! | [`guard`] | stops a run whose merged figures break an `abort = true` threshold |
 //! | [`exporter`] | Prometheus `/metrics` and the Pushgateway push |
 //! | [`progress`] | the live line |
 //! | [`limits`], [`health`] | open-file limits; the generator's own CPU and lag |
@@ -36,6 +37,7 @@ pub mod correlate;
 pub mod errors;
 pub mod exporter;
 pub mod frames;
+pub mod guard;
 pub mod health;
 pub mod limits;
 pub mod merge;
@@ -102,6 +104,8 @@ pub struct RunOptions {
     pub worker_command: Vec<OsString>,
     /// Prometheus text endpoints sampled once per interval into `timeline.csv`.
     pub scrape: Vec<String>,
+    /// Stop the run once it has seen more errors than this (all shards together).
+    pub max_errors: Option<u64>,
 }
 
 /// Why a run did not happen (or could not be completed).
@@ -121,6 +125,8 @@ pub struct RunOutcome {
     pub dir: PathBuf,
     pub summary: Summary,
     pub status: RunStatus,
+    /// The guard that stopped the run (status `aborted`).
+    pub breach: Option<surge_record::Breach>,
     /// The printed report.
     pub report: String,
     /// Shards that died, a failed push, …
@@ -283,6 +289,7 @@ pub async fn run(
         exporter.clone(),
         progress,
         scraper.clone(),
+        guard::Guard::new(&profile.thresholds, opts.max_errors),
     )?;
     let sampling = scraper.clone().map(|s| s.spawn(shard::INTERVAL));
 
@@ -328,26 +335,41 @@ pub async fn run(
     }
 
     let mut interrupted = false;
+    let mut stopping = false;
     let mut interrupt = std::pin::pin!(interrupt);
     let mut grace = std::pin::pin!(tokio::time::sleep(Duration::MAX / 4));
+    // Ctrl-C and a breached guard stop the shards the same way: each closes its sessions and
+    // its interval, and the run directory is written from what they sent.
+    let stop = |grace: std::pin::Pin<&mut tokio::time::Sleep>| {
+        let _ = stop_tx.send(true);
+        if let Some(w) = &workers {
+            w.interrupt();
+        }
+        grace.reset(tokio::time::Instant::now() + INTERRUPT_GRACE);
+    };
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
                 Some((i, ev)) => {
                     agg.on_event(i, ev)?;
                     if agg.all_done() { break; }
+                    if !stopping && agg.breach().is_some() {
+                        stopping = true;
+                        stop(grace.as_mut());
+                    }
                 }
                 None => break,
             },
             _ = &mut interrupt, if !interrupted => {
                 interrupted = true;
-                agg.note("interrupted: closing the interval and writing the run directory");
-                let _ = stop_tx.send(true);
-                if let Some(w) = &workers { w.interrupt(); }
-                grace.as_mut().reset(tokio::time::Instant::now() + INTERRUPT_GRACE);
+                if !stopping {
+                    stopping = true;
+                    agg.note("interrupted: closing the interval and writing the run directory");
+                    stop(grace.as_mut());
+                }
             }
             _ = &mut grace => {
-                agg.problems.push("shards did not finish within 10 s of the interrupt".into());
+                agg.problems.push("shards did not finish within 10 s of the stop".into());
                 break;
             }
         }
@@ -356,15 +378,19 @@ pub async fn run(
     if let Some(task) = sampling {
         task.abort();
     }
+    let breach = agg.breach().cloned();
     let finished = agg.finish(profile)?;
     let mut problems = finished.problems;
     let status = if !finished.dead.is_empty() {
         RunStatus::Failed
+    } else if breach.is_some() {
+        RunStatus::Aborted
     } else if interrupted || finished.interrupted {
         RunStatus::Interrupted
     } else {
         RunStatus::Complete
     };
+    info.breach = breach.clone();
     coordinator::finish_info(&dir, &mut info, status)?;
     if let (Some(gw), Some(ex)) = (&opts.pushgateway, &exporter) {
         if let Err(e) = ex.push(gw, &profile.name).await {
@@ -379,6 +405,7 @@ pub async fn run(
         dir: finished.dir,
         summary: finished.summary,
         status,
+        breach,
         report,
         problems,
         metrics_addr: serving.map(|(a, _)| a),

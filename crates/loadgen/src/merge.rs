@@ -156,6 +156,7 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<(PathBuf, Summary, RunSta
 
     let status = [
         RunStatus::Failed,
+        RunStatus::Aborted,
         RunStatus::Interrupted,
         RunStatus::Running,
     ]
@@ -164,6 +165,11 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<(PathBuf, Summary, RunSta
     .unwrap_or(RunStatus::Complete);
     let mut info = first.clone();
     info.started_at = start;
+    // Each machine judged only its own shard: the first breach stopped the run.
+    info.breach = parts
+        .iter()
+        .filter_map(|p| p.info.breach.clone())
+        .min_by(|a, b| a.at_s.total_cmp(&b.at_s));
     info.shards = parts.iter().map(|p| p.info.shards).max().unwrap_or(1);
     let ended = parts.iter().filter_map(|p| p.info.ended_at).max();
     info.finish(status, ended.unwrap_or(start));

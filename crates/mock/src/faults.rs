@@ -10,7 +10,9 @@
 //!   until it ends;
 //! - drops: that fraction of chat messages makes the server close the TCP connection at
 //!   once, without a close frame, as a crashed gateway would;
-//! - refused upgrades: that fraction of WebSocket upgrades is answered with HTTP 429 or 503.
+//! - refused upgrades: that fraction of WebSocket upgrades is answered with HTTP 429 or 503;
+//! - onset: every fault may wait a while after the server starts (`--fault-from 20s`), so
+//!   a run can watch a healthy system break mid-run, as abort guards must.
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -141,6 +143,8 @@ pub struct Faults {
     pub stall: Option<Stall>,
     pub drop_rate: f64,
     pub refuse: Option<Refuse>,
+    /// No fault acts before this long after the server started.
+    pub onset: Duration,
     started: Instant,
 }
 
@@ -162,15 +166,30 @@ impl Faults {
             stall: None,
             drop_rate: 0.0,
             refuse: None,
+            onset: Duration::ZERO,
             started: Instant::now(),
         }
     }
 
+    /// Whether faults act yet.
+    fn on(&self) -> bool {
+        self.started.elapsed() >= self.onset
+    }
+
+    /// Whether a fault of probability `p` strikes now.
+    fn strikes(&self, p: f64) -> bool {
+        chance(p) && self.on()
+    }
+
     /// Time left in the stall window `now` falls in, if any. Windows start at every
-    /// whole multiple of the period after the server started.
+    /// whole multiple of the period after the server started (from the onset on).
     pub fn stalled_for(&self, now: Instant) -> Option<Duration> {
         let s = self.stall?;
-        let since = now.saturating_duration_since(self.started).as_nanos();
+        let since = now.saturating_duration_since(self.started);
+        if since < self.onset {
+            return None;
+        }
+        let since = since.as_nanos();
         let period = s.every.as_nanos();
         let into = since % period;
         (since >= period && into < s.length.as_nanos())
@@ -189,7 +208,7 @@ impl Faults {
     pub async fn before_request(&self, api: Api, metrics: &Metrics) {
         self.pass_stall(metrics).await;
         for l in self.latency.iter().filter(|l| l.api == api) {
-            if chance(l.rate) {
+            if self.strikes(l.rate) {
                 metrics.fault("latency");
                 tokio::time::sleep(l.extra).await;
             }
@@ -198,7 +217,10 @@ impl Faults {
 
     /// Whether this request of `api` fails with an injected internal error.
     pub fn inject_error(&self, api: Api, metrics: &Metrics) -> bool {
-        let hit = self.errors.iter().any(|e| e.api == api && chance(e.rate));
+        let hit = self
+            .errors
+            .iter()
+            .any(|e| e.api == api && self.strikes(e.rate));
         if hit {
             metrics.fault("error");
         }
@@ -207,7 +229,7 @@ impl Faults {
 
     /// Whether this chat message drops its connection.
     pub fn inject_drop(&self, metrics: &Metrics) -> bool {
-        let hit = chance(self.drop_rate);
+        let hit = self.strikes(self.drop_rate);
         if hit {
             metrics.fault("drop");
         }
@@ -217,7 +239,7 @@ impl Faults {
     /// The status to refuse this WebSocket upgrade with, if any.
     pub fn refuse_upgrade(&self, metrics: &Metrics) -> Option<u16> {
         let r = self.refuse?;
-        chance(r.rate).then(|| {
+        self.strikes(r.rate).then(|| {
             metrics.fault("refuse");
             r.status
         })
@@ -250,6 +272,27 @@ mod tests {
         }
         assert!("30s@every=2s".parse::<Stall>().is_err());
         assert!("500".parse::<Refuse>().is_err());
+    }
+
+    #[test]
+    fn no_fault_acts_before_the_onset() {
+        let metrics = Metrics::new();
+        let mut f = Faults::none();
+        f.errors = vec!["chat=1".parse().unwrap()];
+        f.drop_rate = 1.0;
+        f.refuse = Some("503".parse().unwrap());
+        f.stall = Some("1s@every=1s".parse().unwrap());
+        f.onset = Duration::from_secs(3600);
+        let t0 = f.started;
+        assert!(!f.inject_error(Api::Chat, &metrics));
+        assert!(!f.inject_drop(&metrics));
+        assert_eq!(f.refuse_upgrade(&metrics), None);
+        assert_eq!(f.stalled_for(t0 + Duration::from_millis(1500)), None);
+        f.onset = Duration::ZERO;
+        assert!(f.inject_error(Api::Chat, &metrics));
+        assert!(f.inject_drop(&metrics));
+        assert_eq!(f.refuse_upgrade(&metrics), Some(503));
+        assert!(f.stalled_for(t0 + Duration::from_millis(1500)).is_some());
     }
 
     #[test]

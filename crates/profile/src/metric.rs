@@ -294,12 +294,27 @@ impl fmt::Display for Limit {
     }
 }
 
-/// `ttft.p99 < 800ms`: a figure, a comparison and a limit.
+/// `ttft.p99 < 800ms`: a figure, a comparison and a limit, judged on the whole run; with an
+/// [`Abort`] rule also judged live, over a sliding window, to stop a run that breaks it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Threshold {
     pub metric: MetricRef,
     pub comparison: Comparison,
     pub limit: Limit,
+    pub abort: Option<Abort>,
+}
+
+/// When a threshold stops the run: judged each interval over the last `window` of run time,
+/// from `after` on (a ramp's first seconds say little), on the figures of all shards merged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Abort {
+    pub window: Duration,
+    pub after: Duration,
+}
+
+impl Abort {
+    /// The window when a profile gives none: ten one-second intervals.
+    pub const DEFAULT_WINDOW: Duration = Duration::from_millis(10_000);
 }
 
 impl Threshold {
@@ -332,6 +347,7 @@ impl Threshold {
             metric,
             comparison,
             limit,
+            abort: None,
         })
     }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::diag::{Diagnostic, KeyPath, SourceFile};
-use crate::metric::{MetricRef, Threshold};
+use crate::metric::{Abort, MetricRef, Threshold};
 use crate::prewarm::Prewarm;
 use crate::protocol::{Protocol, ProtocolTable};
 use crate::system::SystemModel;
@@ -70,11 +70,82 @@ pub struct CostSpec {
 
 fn serialize_thresholds<S: Serializer>(t: &[Threshold], s: S) -> Result<S::Ok, S::Error> {
     s.collect_map(t.iter().map(|t| {
-        (
-            t.metric.to_string(),
-            format!("{} {}", t.comparison.symbol(), t.limit),
-        )
+        let condition = format!("{} {}", t.comparison.symbol(), t.limit);
+        let value = match t.abort {
+            None => serde_json::Value::String(condition),
+            Some(a) => serde_json::json!({
+                "limit": condition,
+                "abort": true,
+                "window": a.window.to_string(),
+                "after": a.after.to_string(),
+            }),
+        };
+        (t.metric.to_string(), value)
     }))
+}
+
+/// A threshold as written: `"< 2%"`, or a table that may also stop the run,
+/// `{ limit = "< 2%", abort = true, window = "30s", after = "1m" }`. Gives the condition and
+/// the abort rule.
+fn threshold_entry(entry: &toml::Value) -> Result<(String, Option<Abort>), String> {
+    let table = match entry {
+        toml::Value::String(condition) => return Ok((condition.clone(), None)),
+        toml::Value::Table(t) => t,
+        other => {
+            return Err(format!(
+                "expected a condition such as \"< 800ms\" or a table \
+                 {{ limit = \"< 2%\", abort = true, window = \"30s\", after = \"1m\" }}, found {}",
+                other.type_str()
+            ));
+        }
+    };
+    if let Some(k) = table
+        .keys()
+        .find(|k| !matches!(k.as_str(), "limit" | "abort" | "window" | "after"))
+    {
+        return Err(format!(
+            "unknown key \"{k}\": a threshold table has limit, abort, window and after"
+        ));
+    }
+    let condition = match table.get("limit") {
+        Some(toml::Value::String(c)) => c.clone(),
+        _ => return Err("a threshold table needs limit = \"< 2%\" (a condition string)".into()),
+    };
+    let abort = match table.get("abort") {
+        None => false,
+        Some(toml::Value::Boolean(b)) => *b,
+        Some(_) => return Err("abort must be true or false".into()),
+    };
+    let duration = |name: &str| -> Result<Option<Duration>, String> {
+        match table.get(name) {
+            None => Ok(None),
+            Some(toml::Value::String(d)) => d
+                .parse::<Duration>()
+                .map(Some)
+                .map_err(|e| format!("{name}: {e}")),
+            Some(_) => Err(format!("{name} must be a duration such as \"30s\"")),
+        }
+    };
+    let (window, after) = (duration("window")?, duration("after")?);
+    if !abort {
+        if window.is_some() || after.is_some() {
+            return Err("window and after only apply with abort = true".into());
+        }
+        return Ok((condition, None));
+    }
+    let window = window.unwrap_or(Abort::DEFAULT_WINDOW);
+    if window < Duration::from_millis(1000) {
+        return Err(format!(
+            "window = \"{window}\": the run is judged once a second, so the window must be at least 1s"
+        ));
+    }
+    Ok((
+        condition,
+        Some(Abort {
+            window,
+            after: after.unwrap_or(Duration::ZERO),
+        }),
+    ))
 }
 
 /// The file as written, before the system model is attached.
@@ -94,7 +165,7 @@ struct ProfileFile {
     #[serde(default)]
     protocol: Option<ProtocolTable>,
     #[serde(default)]
-    thresholds: BTreeMap<String, String>,
+    thresholds: BTreeMap<String, toml::Value>,
     #[serde(default)]
     cost: Option<CostSpec>,
     #[serde(default)]
@@ -299,11 +370,16 @@ impl Profile {
         check_traffic(&traffic, &system, duration, &mut report);
 
         let mut parsed_thresholds = Vec::new();
-        for (metric, condition) in &thresholds {
+        for (metric, entry) in &thresholds {
             let key = format!("thresholds.{metric}");
-            let parsed = metric
-                .parse::<MetricRef>()
-                .and_then(|m| Threshold::parse(m, condition));
+            let parsed = threshold_entry(entry).and_then(|(condition, abort)| {
+                let mut t = metric
+                    .parse::<MetricRef>()
+                    .and_then(|m| Threshold::parse(m, &condition))
+                    .map_err(|e| e.to_string())?;
+                t.abort = abort;
+                Ok(t)
+            });
             match parsed {
                 Ok(t) => {
                     if let MetricRef::Latency {
@@ -322,7 +398,7 @@ impl Profile {
                     }
                     parsed_thresholds.push(t);
                 }
-                Err(e) => report(&key, e.to_string()),
+                Err(e) => report(&key, e),
             }
         }
 

@@ -64,7 +64,7 @@ pub use recorder::{
     record_n,
 };
 pub use run_dir::RunDir;
-pub use run_info::{RunInfo, RunKind, RunStatus, redact_url};
+pub use run_info::{Breach, RunInfo, RunKind, RunStatus, redact_url};
 pub use summary::{
     Connections, Counts, LatencyStats, Rates, Summary, ThresholdOp, ThresholdVerdict,
 };

@@ -35,6 +35,20 @@ pub enum RunStatus {
     Interrupted,
     /// Could not be carried out; data may be partial or absent.
     Failed,
+    /// Stopped itself because a guard was breached (`abort = true` thresholds,
+    /// `--max-errors`); the data up to the stop is valid and `breach` says why.
+    Aborted,
+}
+
+/// Why a run stopped itself: the guard, what it measured, and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Breach {
+    /// The guard as written: `errors.rate < 2% over 30s`, `errors <= 100 (--max-errors)`.
+    pub guard: String,
+    /// What broke it, in the guard's unit: `12.5%`, `1.9s`, `101`.
+    pub measured: String,
+    /// Run time of the end of the interval that broke it, in seconds.
+    pub at_s: f64,
 }
 
 /// The content of `run.json`. Build with [`RunInfo::new`], then [`set_target`]
@@ -63,6 +77,9 @@ pub struct RunInfo {
     pub shards: u32,
     /// Version of surge that wrote the run.
     pub surge_version: String,
+    /// Why the run stopped itself (status `aborted`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breach: Option<Breach>,
 }
 
 fn schema_run<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -97,6 +114,7 @@ impl RunInfo {
             seed: None,
             shards: 1,
             surge_version: env!("CARGO_PKG_VERSION").to_string(),
+            breach: None,
         }
     }
 

@@ -67,6 +67,7 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
     println!("HTML report:   {}", html.display());
     match status {
         RunStatus::Interrupted => Ok(Outcome::Interrupted),
+        RunStatus::Aborted => Ok(Outcome::Failed),
         _ if summary_passed => Ok(Outcome::Success),
         _ => Ok(Outcome::Failed),
     }
@@ -134,6 +135,7 @@ async fn measure(
         worker_command: super::run::worker_command(exe),
         // The mock's own figures (tasks, queue depth, throttles) beside the measurements.
         scrape: vec![format!("http://{addr}/metrics")],
+        max_errors: None,
     };
     let outcome = surge_loadgen::run(opts, super::run::interrupted())
         .await

@@ -100,7 +100,18 @@ pub fn render(profile: &Profile) -> String {
     if !profile.thresholds.is_empty() {
         out.push_str("\nthresholds\n");
         for t in &profile.thresholds {
-            let _ = writeln!(out, "  {t}");
+            match t.abort {
+                Some(a) => {
+                    let _ = writeln!(
+                        out,
+                        "  {t}   aborts the run when broken over {} (judged from {} on)",
+                        a.window, a.after
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "  {t}");
+                }
+            }
         }
     }
     out

@@ -71,6 +71,10 @@ pub struct Args {
     /// Refuse WebSocket upgrades with HTTP 429 or 503: STATUS[@FRACTION] (default all).
     #[arg(long, value_name = "STATUS[@FRACTION]")]
     pub fault_refuse: Option<Refuse>,
+    /// Switch the faults on only this long after the server starts (e.g. 20s), to watch a
+    /// healthy system break mid-run: what `abort = true` thresholds must catch.
+    #[arg(long, default_value = "0s", value_name = "DURATION")]
+    pub fault_from: surge_profile::Duration,
     /// The frames that answer throttles of the gateway's own limits (per-user and account
     /// rates). `surge`: surge's error frame with the message id,
     /// {"type":"error","code":"throttled",…}, which `surge run` reads with the default
@@ -122,6 +126,7 @@ impl Args {
         faults.stall = self.fault_stall;
         faults.drop_rate = self.fault_drop_rate;
         faults.refuse = self.fault_refuse;
+        faults.onset = self.fault_from.to_std();
         Ok(config)
     }
 }

@@ -66,6 +66,10 @@ pub struct Args {
     /// --shard I/N) into one run directory under --out, instead of running load.
     #[arg(long, num_args = 1.., value_name = "SHARD_DIR", conflicts_with_all = ["profile", "target", "shard"])]
     pub merge: Vec<PathBuf>,
+    /// Stop the run (status aborted, exit 1) once more than N messages have failed, all
+    /// shards together: a blunt guard beside the profile's `abort = true` thresholds.
+    #[arg(long, value_name = "N")]
+    pub max_errors: Option<u64>,
     /// Do not draw the live progress line.
     #[arg(long)]
     pub no_progress: bool,
@@ -146,6 +150,7 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
         start_at,
         worker_command: worker_command(&exe),
         scrape: args.scrape.clone(),
+        max_errors: args.max_errors,
     };
     let outcome = surge_loadgen::run(opts, interrupted())
         .await
@@ -154,6 +159,12 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
     println!("run directory: {}", outcome.dir.display());
     for p in &outcome.problems {
         eprintln!("warning: {p}");
+    }
+    if let Some(b) = &outcome.breach {
+        eprintln!(
+            "ABORTED at {:.0} s: {} (measured {}); the run directory holds everything up to the stop",
+            b.at_s, b.guard, b.measured
+        );
     }
     verdict(outcome.status, outcome.summary.passed(), &outcome.dir)
 }
@@ -177,10 +188,12 @@ pub(crate) async fn interrupted() {
     }
 }
 
-/// The exit of a run: 130 after Ctrl-C, 3 when shards failed, else by the thresholds.
+/// The exit of a run: 130 after Ctrl-C, 3 when shards failed, 1 when a guard stopped it,
+/// else by the thresholds.
 fn verdict(status: RunStatus, passed: bool, dir: &std::path::Path) -> Result<Outcome, Failure> {
     match status {
         RunStatus::Interrupted => Ok(Outcome::Interrupted),
+        RunStatus::Aborted => Ok(Outcome::Failed),
         RunStatus::Failed => Err(Failure::could_not_run(format!(
             "the run did not complete (see warnings); what was measured is in {} (status failed)",
             dir.display()

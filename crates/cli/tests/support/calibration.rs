@@ -183,9 +183,15 @@ pub struct Mock {
 
 impl Mock {
     pub fn start(profile: &Path) -> Mock {
+        Self::start_with(profile, &[])
+    }
+
+    /// `surge mock` with extra flags (faults, workers).
+    pub fn start_with(profile: &Path, extra: &[&str]) -> Mock {
         let mut child = Command::new(SURGE)
             .args(["mock", "--profile", profile.to_str().unwrap()])
             .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

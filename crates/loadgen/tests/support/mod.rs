@@ -93,6 +93,7 @@ pub fn options(profile: Profile, target: String, out: &Path) -> RunOptions {
         start_at: None,
         worker_command: Vec::new(),
         scrape: Vec::new(),
+        max_errors: None,
     }
 }
 
