@@ -311,6 +311,10 @@ fn summary_traffic(loaded: &Loaded, slots: &[Slot], duration: f64) -> Traffic {
     t.sent = summaries.iter().map(|s| s.counts.sent).sum();
     t.completed = summaries.iter().map(|s| s.counts.completed).sum();
     t.late = Some(summaries.iter().map(|s| s.counts.late).sum());
+    let judged: Vec<_> = summaries.iter().filter_map(|s| s.goodput.as_ref()).collect();
+    if !judged.is_empty() {
+        t.good = Some(judged.iter().map(|g| g.good).sum());
+    }
     t.errors.clear();
     for s in &summaries {
         for (class, n) in &s.errors {
@@ -384,6 +388,9 @@ fn slot_traffic(columns: &[String], slots: &[Slot], duration: f64) -> Traffic {
         tokens_per_s: col("tokens")
             .filter(|&i| timeline::present(slots, i))
             .map(|i| per_s(timeline::sum(slots, i), duration)),
+        good: col("good")
+            .filter(|&i| timeline::present(slots, i))
+            .map(|i| timeline::sum(slots, i).round() as u64),
         ..Traffic::default()
     };
     for (i, c) in columns.iter().enumerate() {
@@ -402,6 +409,8 @@ fn finish_rates(t: &mut Traffic, duration: f64) {
     t.completed_per_s = per_s(t.completed as f64, duration);
     t.error_ratio = ratio(t.errors_total, t.sent);
     t.late_ratio = t.late.and_then(|l| ratio(l, t.sent));
+    t.goodput_ratio = t.good.and_then(|g| ratio(g, t.sent));
+    t.goodput_per_s = t.good.map(|g| per_s(g as f64, duration));
 }
 
 fn stage_sections(loaded: &Loaded, data_end: f64) -> Vec<Section> {
@@ -562,7 +571,11 @@ fn timeline_charts(columns: &[String], slots: Vec<Slot>, bucket_s: f64) -> Vec<T
         occurred
     };
     let mut charts = vec![
-        chart("Throughput", "messages/s", named(&["sent", "completed"])),
+        chart(
+            "Throughput",
+            "messages/s",
+            named(&["sent", "completed", "good", "late"]),
+        ),
         chart("Errors", "errors/s", errors),
         chart("Sessions open", "sessions", named(&["sessions_open"])),
         chart("Tokens", "tokens/s", named(&["tokens"])),

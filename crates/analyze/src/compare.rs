@@ -160,6 +160,7 @@ fn unit_of(m: &MetricRef) -> &'static str {
     match m.unit() {
         LimitUnit::Duration => "ms",
         LimitUnit::Percent => "ratio",
+        LimitUnit::Count => "count",
     }
 }
 

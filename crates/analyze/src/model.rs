@@ -122,6 +122,15 @@ pub struct Traffic {
     pub late_ratio: Option<f64>,
     /// Streamed tokens per second (timeline column `tokens`), when recorded.
     pub tokens_per_s: Option<f64>,
+    /// Answers meeting every `[goodput]` SLO (timeline column `good`), when judged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub good: Option<u64>,
+    /// good / sent: the share of the traffic served well.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub goodput_ratio: Option<f64>,
+    /// Good answers per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub goodput_per_s: Option<f64>,
     /// Frames that answered no message (measured runs that count them).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unsolicited: Option<u64>,
@@ -291,6 +300,9 @@ impl Report {
             }
             MetricRef::Ratio(RatioMetric::Errors) => self.overall.traffic.as_ref()?.error_ratio,
             MetricRef::Ratio(RatioMetric::Late) => self.overall.traffic.as_ref()?.late_ratio,
+            MetricRef::Ratio(RatioMetric::Goodput) => {
+                self.overall.traffic.as_ref()?.goodput_ratio
+            }
         }
     }
 
@@ -316,6 +328,9 @@ impl Report {
         }
         out.push(MetricRef::Ratio(RatioMetric::Errors));
         out.push(MetricRef::Ratio(RatioMetric::Late));
+        if self.figure(&MetricRef::Ratio(RatioMetric::Goodput)).is_some() {
+            out.push(MetricRef::Ratio(RatioMetric::Goodput));
+        }
         out
     }
 

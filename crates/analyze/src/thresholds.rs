@@ -48,6 +48,7 @@ pub fn evaluate(thresholds: &[Threshold], report: &Report) -> Vec<ThresholdRow> 
                 unit: match t.metric.unit() {
                     LimitUnit::Duration => "ms",
                     LimitUnit::Percent => "ratio",
+                    LimitUnit::Count => "count",
                 },
                 passed: measured.is_some_and(|m| t.passes(m)),
             }

@@ -29,8 +29,10 @@ use crate::wire::{IntervalReport, ShardFinal, ShardMessage};
 use crate::workers::ShardEvent;
 
 /// Extra timeline columns after sessions, sent, completed and the error classes.
-const EXTRA_COLUMNS: [&str; 5] = [
+const EXTRA_COLUMNS: [&str; 7] = [
     "late",
+    "good",
+    "tokens",
     "unsent",
     "sessions_opened",
     "cpu_share_max",
@@ -264,6 +266,8 @@ impl Aggregator {
             if let Some(t) = self.timeline.as_mut() {
                 let mut extra = vec![
                     c.late as f64,
+                    c.good as f64,
+                    c.tokens as f64,
                     c.unsent as f64,
                     c.sessions_opened as f64,
                     row.cpu_share_max,
@@ -337,6 +341,7 @@ impl Aggregator {
         let mut tokens_per_s = new_histogram();
         let mut upgrade_status: BTreeMap<u16, u64> = BTreeMap::new();
         let mut closed_by_server: BTreeMap<u16, u64> = BTreeMap::new();
+        let mut goodput_by_scope: BTreeMap<String, (u64, u64)> = BTreeMap::new();
         let mut duration = Duration::ZERO;
         let mut busiest: f64 = 0.0;
         for s in &mut self.shards {
@@ -352,6 +357,11 @@ impl Aggregator {
                 let _ = tokens_per_s.add(&f.tokens_per_s);
                 tally(&mut upgrade_status, &f.upgrade_status);
                 tally(&mut closed_by_server, &f.closed_by_server);
+                for (scope, (good, answers)) in &f.goodput_by_scope {
+                    let t = goodput_by_scope.entry(scope.clone()).or_default();
+                    t.0 += good;
+                    t.1 += answers;
+                }
             }
             duration = duration.max(s.last_end);
             busiest = busiest.max(s.busiest);
@@ -374,6 +384,8 @@ impl Aggregator {
             tokens_per_s: &tokens_per_s,
             upgrade_status: &upgrade_status,
             closed_by_server: &closed_by_server,
+            goodput: &profile.goodput,
+            goodput_by_scope: &goodput_by_scope,
             busiest_cpu_share: busiest,
             shards: self.shards.len(),
             dead: &dead,

@@ -63,6 +63,7 @@ mod tests {
             kind: IncomingKind::Done,
             id: id.map(str::to_string),
             model: None,
+            usage: None,
         }
     }
 
@@ -82,6 +83,7 @@ mod tests {
             kind: IncomingKind::Token { tokens: 1 },
             id: Some("7-1".into()),
             model: None,
+            usage: None,
         };
         assert!(a.absorbs(&token));
         assert!(!a.absorbs(&frame(Some("7-2"))));

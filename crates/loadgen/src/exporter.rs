@@ -94,6 +94,10 @@ impl Exporter {
 
     /// Adds an interval's histogram of an (untagged) metric.
     pub fn observe(&self, metric: Metric, h: &Histogram<u64>) {
+        if metric.is_count() {
+            // Token counts are not seconds; their figures are in summary.json.
+            return;
+        }
         let mut all = self.latency.lock().expect("exporter lock");
         let total = all.entry(metric).or_insert_with(new_histogram);
         let _ = total.add(h);
@@ -218,6 +222,8 @@ fn help(metric: Metric) -> &'static str {
         Metric::Service => "Actual send to done frame (not corrected)",
         Metric::Connect => "TCP, TLS and WebSocket upgrade",
         Metric::Lag => "Load generator scheduling lag",
+        Metric::Tpot => "Time per output token after the first",
+        Metric::Tokens | Metric::InputTokens => "Tokens per answer",
     }
 }
 

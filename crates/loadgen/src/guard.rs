@@ -115,18 +115,21 @@ impl Guard {
         let t = &rule.threshold;
         let measured = match &t.metric {
             MetricRef::Ratio(which) => {
-                let (mut hits, mut sent) = (0u64, 0u64);
+                let (mut hits, mut sent, mut errors) = (0u64, 0u64, 0u64);
                 for s in window {
                     sent += s.counts.sent;
+                    errors += s.counts.errors.iter().sum::<u64>();
                     hits += match which {
                         RatioMetric::Errors => s.counts.errors.iter().sum::<u64>(),
                         RatioMetric::Late => s.counts.late,
+                        RatioMetric::Goodput => s.counts.good,
                     };
                 }
-                match (hits, sent) {
-                    (0, 0) => return None,
-                    // Errors with nothing sent (every upgrade refused): as bad as it gets.
-                    (_, 0) => 1.0,
+                match (hits, sent, which) {
+                    (_, 0, _) if errors == 0 => return None,
+                    // Nothing sent but errors (every upgrade refused): as bad as it gets.
+                    (_, 0, RatioMetric::Goodput) => 0.0,
+                    (_, 0, _) => 1.0,
                     _ => hits as f64 / sent as f64,
                 }
             }
@@ -154,6 +157,7 @@ impl Guard {
             measured: match t.limit {
                 Limit::Duration(_) => format!("{measured:.0}ms"),
                 Limit::Percent(_) => format!("{:.2}%", measured * 100.0),
+                Limit::Count(_) => format!("{measured:.0}"),
             },
             at_s: now.as_secs_f64(),
         })

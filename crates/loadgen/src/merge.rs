@@ -21,6 +21,7 @@ use crate::coordinator::tally;
 use crate::errors::ErrorClass;
 use crate::recording::CounterValues;
 use crate::summary::{Inputs, Wanted, build};
+use surge_profile::goodput::Slos;
 
 fn err(e: impl std::fmt::Display) -> RunError {
     RunError::CouldNotRun(e.to_string())
@@ -87,6 +88,9 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<(PathBuf, Summary, RunSta
     let mut counts = CounterValues::default();
     let mut upgrade_status: BTreeMap<u16, u64> = BTreeMap::new();
     let mut closed_by_server: BTreeMap<u16, u64> = BTreeMap::new();
+    // Goodput: every shard judged its answers by the same SLOs; their counts add up.
+    let mut slos: BTreeMap<String, f64> = BTreeMap::new();
+    let mut goodput_by_scope: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut busiest: f64 = 0.0;
     let mut duration: f64 = 0.0;
     for p in &parts {
@@ -96,6 +100,15 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<(PathBuf, Summary, RunSta
         counts.completed += s.counts.completed;
         counts.late += s.counts.late;
         counts.unsolicited += s.counts.unsolicited;
+        if let Some(g) = &s.goodput {
+            counts.good += g.good;
+            slos = g.slo_ms.clone();
+            for (scope, sg) in &g.by_scope {
+                let t = goodput_by_scope.entry(scope.clone()).or_default();
+                t.0 += sg.good;
+                t.1 += sg.answers;
+            }
+        }
         if let Some(c) = &s.connections {
             counts.reconnects += c.reconnects;
             counts.keepalives += c.keepalives;
@@ -148,6 +161,8 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<(PathBuf, Summary, RunSta
         tokens_per_s: &new_histogram(),
         upgrade_status: &upgrade_status,
         closed_by_server: &closed_by_server,
+        goodput: &Slos::from_ms(&slos),
+        goodput_by_scope: &goodput_by_scope,
         busiest_cpu_share: busiest,
         shards: parts.len(),
         dead: &dead,

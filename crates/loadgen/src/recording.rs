@@ -5,7 +5,7 @@
 //! the hot path stays one lock per message. The interval clock ([`crate::shard`]) takes the
 //! interval's histograms and the counter deltas once a second.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -13,6 +13,7 @@ use std::time::Duration;
 use surge_record::{
     ErrorSample, Histogram, IntervalRecorder, IntervalSnapshot, Metric, Tag, TagId, new_histogram,
 };
+use surge_profile::goodput::{AnswerTimes, Slos};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::errors::{ErrorClass, Failure};
@@ -36,6 +37,10 @@ pub struct Counters {
     pub reconnects: AtomicU64,
     /// Keepalive frames and pings sent.
     pub keepalives: AtomicU64,
+    /// Answers that met every `[goodput]` SLO.
+    pub good: AtomicU64,
+    /// Output tokens of the completed answers.
+    pub tokens: AtomicU64,
     pub errors: [AtomicU64; ErrorClass::COUNT],
     samples: [AtomicU64; ErrorClass::COUNT],
 }
@@ -54,6 +59,10 @@ pub struct CounterValues {
     pub reconnects: u64,
     #[serde(default)]
     pub keepalives: u64,
+    #[serde(default)]
+    pub good: u64,
+    #[serde(default)]
+    pub tokens: u64,
     pub errors: [u64; ErrorClass::COUNT],
 }
 
@@ -69,6 +78,8 @@ impl Counters {
             unsolicited: get(&self.unsolicited),
             reconnects: get(&self.reconnects),
             keepalives: get(&self.keepalives),
+            good: get(&self.good),
+            tokens: get(&self.tokens),
             errors: std::array::from_fn(|i| get(&self.errors[i])),
         }
     }
@@ -86,6 +97,8 @@ impl CounterValues {
             unsolicited: self.unsolicited - earlier.unsolicited,
             reconnects: self.reconnects - earlier.reconnects,
             keepalives: self.keepalives - earlier.keepalives,
+            good: self.good - earlier.good,
+            tokens: self.tokens - earlier.tokens,
             errors: std::array::from_fn(|i| self.errors[i] - earlier.errors[i]),
         }
     }
@@ -101,6 +114,8 @@ impl CounterValues {
             unsolicited: self.unsolicited + other.unsolicited,
             reconnects: self.reconnects + other.reconnects,
             keepalives: self.keepalives + other.keepalives,
+            good: self.good + other.good,
+            tokens: self.tokens + other.tokens,
             errors: std::array::from_fn(|i| self.errors[i] + other.errors[i]),
         }
     }
@@ -121,6 +136,12 @@ pub struct Answer<'a> {
     pub itl: &'a [u64],
     /// Tokens per second from the first token to done.
     pub tokens_per_s: Option<f64>,
+    /// Time per output token after the first (none below two tokens).
+    pub tpot: Option<u64>,
+    /// Output tokens: the usage the done frame reports, else the tokens the frames carried.
+    pub tokens: Option<u64>,
+    /// Input tokens, when the done frame reports them.
+    pub input_tokens: Option<u64>,
 }
 
 struct Base {
@@ -130,6 +151,9 @@ struct Base {
     service: TagId,
     connect: TagId,
     lag: TagId,
+    tpot: TagId,
+    tokens: TagId,
+    input_tokens: TagId,
 }
 
 /// Per-qualifier tags (a store or a model).
@@ -144,6 +168,10 @@ struct Inner {
     base: Base,
     stores: Vec<Qualified>,
     models: HashMap<String, Qualified>,
+    slos: Slos,
+    /// Per store (plan order) and per model: (good answers, answers).
+    store_good: Vec<(u64, u64)>,
+    model_good: HashMap<String, (u64, u64)>,
     tokens_per_s: Histogram<u64>,
     upgrade_status: HashMap<u16, u64>,
     closed_by_server: HashMap<u16, u64>,
@@ -168,6 +196,7 @@ impl Recording {
     /// A recording whose intervals are offsets from `start`; `stores` in plan order.
     pub fn new(
         stores: &[&str],
+        slos: Slos,
         start: tokio::time::Instant,
         samples: UnboundedSender<ErrorSample>,
     ) -> Self {
@@ -180,7 +209,11 @@ impl Recording {
             service: reg(Metric::Service),
             connect: reg(Metric::Connect),
             lag: reg(Metric::Lag),
+            tpot: reg(Metric::Tpot),
+            tokens: reg(Metric::Tokens),
+            input_tokens: reg(Metric::InputTokens),
         };
+        let store_count = stores.len();
         let stores = stores
             .iter()
             .map(|s| qualified(&mut rec, s).expect("store names are valid tags"))
@@ -191,6 +224,9 @@ impl Recording {
                 base,
                 stores,
                 models: HashMap::new(),
+                slos,
+                store_good: vec![(0, 0); store_count],
+                model_good: HashMap::new(),
                 tokens_per_s: new_histogram(),
                 upgrade_status: HashMap::new(),
                 closed_by_server: HashMap::new(),
@@ -235,8 +271,52 @@ impl Recording {
         if let Some(tps) = a.tokens_per_s.filter(|t| t.is_finite() && *t >= 0.0) {
             let _ = inner.tokens_per_s.record(tps.round().max(1.0) as u64);
         }
+        for (id, v) in [
+            (inner.base.tpot, a.tpot),
+            (inner.base.tokens, a.tokens),
+            (inner.base.input_tokens, a.input_tokens),
+        ] {
+            if let Some(v) = v {
+                rec.record(id, v);
+            }
+        }
+        if inner.slos.any() {
+            let good = inner.slos.good(&AnswerTimes {
+                ttft_us: a.ttft,
+                e2e_us: a.e2e,
+                tpot_us: a.tpot,
+            });
+            let tally = |t: &mut (u64, u64)| {
+                t.0 += u64::from(good);
+                t.1 += 1;
+            };
+            if let Some(t) = inner.store_good.get_mut(a.store) {
+                tally(t);
+            }
+            if let Some(m) = a.model {
+                tally(inner.model_good.entry(m.to_string()).or_default());
+            }
+            if good {
+                self.counters.good.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         drop(g);
+        self.counters
+            .tokens
+            .fetch_add(a.tokens.unwrap_or(0), Ordering::Relaxed);
         self.counters.completed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Goodput per store and model: `store:NAME` / `model:NAME` → (good answers, answers).
+    pub fn goodput_by_scope(&self, stores: &[&str]) -> BTreeMap<String, (u64, u64)> {
+        let g = self.lock();
+        let stores = stores
+            .iter()
+            .zip(&g.store_good)
+            .filter(|(_, t)| t.1 > 0)
+            .map(|(s, t)| (format!("store:{s}"), *t));
+        let models = g.model_good.iter().map(|(m, t)| (format!("model:{m}"), *t));
+        stores.chain(models).collect()
     }
 
     pub fn connected(&self, took: Duration) {

@@ -17,6 +17,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
+use surge_profile::goodput::tpot_us;
 use surge_profile::target::Correlate;
 use surge_profile::{Keepalive, KeepaliveAction, Unsolicited};
 use surge_protocol::{Codec, Decoded, IncomingKind};
@@ -394,6 +395,8 @@ impl Session<'_> {
         let mut itl: Vec<u64> = Vec::new();
         // Tokens that streamed after the first token frame (the rate's numerator).
         let mut streamed: u64 = 0;
+        // Every token the frames carried.
+        let mut carried: u64 = 0;
         // One timer and one stop watch for the whole answer, not one per frame: a streamed
         // answer is hundreds of frames, and re-arming a timer per frame costs more than
         // reading the frame.
@@ -454,6 +457,7 @@ impl Session<'_> {
             };
             match inc.kind {
                 IncomingKind::Token { tokens: n } => {
+                    carried += u64::from(n);
                     if let Some(prev) = last {
                         itl.push(micros(now - prev));
                         streamed += u64::from(n);
@@ -468,6 +472,12 @@ impl Session<'_> {
                         .zip(last)
                         .map(|(f, l)| (l - f).as_secs_f64())
                         .filter(|s| *s >= MIN_STREAMING_S && streamed > 0);
+                    let usage = inc.usage.unwrap_or_default();
+                    let tokens = usage.output.or((carried > 0).then_some(carried));
+                    let tpot = first
+                        .zip(last)
+                        .zip(tokens)
+                        .and_then(|((f, l), n)| tpot_us(micros(l - f), n));
                     ctx.rec.answer(&Answer {
                         store: self.store,
                         model: inc.model.as_deref(),
@@ -476,6 +486,9 @@ impl Session<'_> {
                         service: micros(now - sent_at),
                         itl: &itl,
                         tokens_per_s: streaming.map(|s| streamed as f64 / s),
+                        tpot,
+                        tokens,
+                        input_tokens: usage.input,
                     });
                     return Ok(());
                 }
@@ -513,7 +526,7 @@ mod tests {
             codec: Codec::default_shape(),
             unsolicited: Unsolicited::Count,
             keepalive: None,
-            rec: Recording::new(&plan.store_names(), start, samples),
+            rec: Recording::new(&plan.store_names(), Default::default(), start, samples),
             connector: Connector::new(
                 url,
                 &[],

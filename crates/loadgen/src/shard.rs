@@ -120,7 +120,12 @@ pub async fn run(
         codec: Codec::for_profile(&spec.profile.protocol),
         unsolicited: spec.profile.protocol.unsolicited,
         keepalive: spec.profile.protocol.keepalive.clone(),
-        rec: Recording::new(&plan.store_names(), start, samples_tx),
+        rec: Recording::new(
+            &plan.store_names(),
+            spec.profile.goodput,
+            start,
+            samples_tx,
+        ),
         plan,
         connector,
         start,
@@ -172,6 +177,7 @@ pub async fn run(
             .into_iter()
             .map(|(code, n)| (code.to_string(), n))
             .collect(),
+        goodput_by_scope: ctx.rec.goodput_by_scope(&ctx.plan.store_names()),
         interrupted: *stop.borrow(),
     };
     // Every session is gone, so the sample channel closes once `ctx` is dropped.

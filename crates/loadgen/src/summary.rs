@@ -12,8 +12,9 @@ use std::time::Duration;
 use serde_json::json;
 use surge_profile::Profile;
 use surge_profile::metric::{Comparison, MetricRef, RatioMetric, Stat};
+use surge_profile::goodput::Slos;
 use surge_record::{
-    Connections, Counts, Histogram, LatencyStats, Metric, Summary, Tag, ThresholdVerdict,
+    Connections, Counts, Goodput, Histogram, Metric, Summary, Tag, ThresholdVerdict,
 };
 
 use crate::errors::ErrorClass;
@@ -52,6 +53,9 @@ pub struct Inputs<'a> {
     pub upgrade_status: &'a BTreeMap<u16, u64>,
     /// Connections the server closed, by close code.
     pub closed_by_server: &'a BTreeMap<u16, u64>,
+    /// The profile's `[goodput]` SLOs, and (good answers, answers) per store and model.
+    pub goodput: &'a Slos,
+    pub goodput_by_scope: &'a BTreeMap<String, (u64, u64)>,
     pub busiest_cpu_share: f64,
     pub shards: usize,
     pub dead: &'a [String],
@@ -76,17 +80,22 @@ pub fn build(i: &Inputs<'_>) -> Summary {
             .map(|(code, n)| (code.to_string(), *n))
             .collect(),
     });
-    s.latency_ms = i
-        .totals
-        .iter()
-        .map(|(t, h)| (t.clone(), LatencyStats::from_histogram(h)))
-        .collect();
+    s.set_histograms(i.totals);
     s.errors = ErrorClass::ALL
         .iter()
         .map(|c| (c.name().to_string(), i.counts.errors[c.index()]))
         .collect();
     s.compute_rates();
-    s.thresholds = verdicts(i.thresholds, i.totals, &s);
+    if i.goodput.any() {
+        s.goodput = Some(Goodput::from_counts(
+            i.counts.good,
+            i.counts.sent,
+            s.duration_s,
+            &i.goodput.in_ms(),
+            i.goodput_by_scope.iter().map(|(k, v)| (k.clone(), *v)),
+        ));
+    }
+    s.thresholds = verdicts(i.thresholds, &s);
     let lag_p99 = i
         .totals
         .get(&Tag::from(Metric::Lag))
@@ -131,11 +140,7 @@ pub fn build(i: &Inputs<'_>) -> Summary {
     s
 }
 
-fn verdicts(
-    wanted: &[Wanted],
-    totals: &BTreeMap<Tag, Histogram<u64>>,
-    s: &Summary,
-) -> Vec<ThresholdVerdict> {
+fn verdicts(wanted: &[Wanted], s: &Summary) -> Vec<ThresholdVerdict> {
     wanted
         .iter()
         .map(|t| {
@@ -145,18 +150,19 @@ fn verdicts(
                     .tag()
                     .and_then(|tag| tag.parse::<Tag>().ok())
                     .and_then(|tag| {
-                        let st = s.latency_ms.get(&tag)?;
+                        let st = s.figures_of(&tag)?;
                         Some(match stat {
                             Stat::P50 => st.p50,
                             Stat::P90 => st.p90,
                             Stat::P99 => st.p99,
                             Stat::P999 => st.p999,
                             Stat::Max => st.max,
-                            Stat::Mean => totals.get(&tag)?.mean() / 1e3,
+                            Stat::Mean => st.mean,
                         })
                     }),
                 MetricRef::Ratio(RatioMetric::Errors) => Some(s.rates.error_ratio),
                 MetricRef::Ratio(RatioMetric::Late) => Some(s.rates.late_ratio),
+                MetricRef::Ratio(RatioMetric::Goodput) => s.goodput.as_ref().map(|g| g.ratio),
             };
             ThresholdVerdict::evaluate(t.metric.to_string(), t.op, t.limit, measured)
         })

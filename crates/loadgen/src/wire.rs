@@ -90,6 +90,9 @@ pub struct ShardFinal {
     /// Connections the server closed, by close code (string keys, as above).
     #[serde(default)]
     pub closed_by_server: BTreeMap<String, u64>,
+    /// Goodput per store and model (`store:NAME`, `model:NAME`): (good answers, answers).
+    #[serde(default)]
+    pub goodput_by_scope: BTreeMap<String, (u64, u64)>,
     pub interrupted: bool,
 }
 
@@ -138,6 +141,7 @@ mod tests {
             tokens_per_s: h,
             upgrade_status: BTreeMap::from([("503".into(), 2)]),
             closed_by_server: BTreeMap::from([("1001".into(), 3)]),
+            goodput_by_scope: BTreeMap::from([("store:kindle".into(), (3, 4))]),
             interrupted: false,
         });
         let line = serde_json::to_string(&m).unwrap();

@@ -6,6 +6,7 @@
 
 pub mod diag;
 pub mod dist;
+pub mod goodput;
 pub mod metric;
 pub mod overview;
 pub mod prewarm;

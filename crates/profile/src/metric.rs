@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::units::{Duration, Percent};
 
-/// A latency metric recorded into the run directory.
+/// A per-answer figure recorded into the run directory as an HDR histogram: latencies in
+/// microseconds, token counts as counts ([`LatencyMetric::is_count`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LatencyMetric {
@@ -27,16 +28,26 @@ pub enum LatencyMetric {
     Connect,
     /// Load generator scheduling lag (actual − intended wake-up).
     Lag,
+    /// Time per output token after the first: (last token − first token) / (tokens − 1).
+    Tpot,
+    /// Output tokens per answer (a count): the usage the chatbot reports, else the tokens
+    /// its frames carried.
+    Tokens,
+    /// Input tokens per answer (a count), where the chatbot's frames report usage.
+    InputTokens,
 }
 
 impl LatencyMetric {
-    pub const ALL: [LatencyMetric; 6] = [
+    pub const ALL: [LatencyMetric; 9] = [
         Self::E2e,
         Self::Ttft,
         Self::Itl,
         Self::Service,
         Self::Connect,
         Self::Lag,
+        Self::Tpot,
+        Self::Tokens,
+        Self::InputTokens,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -47,7 +58,15 @@ impl LatencyMetric {
             Self::Service => "service",
             Self::Connect => "connect",
             Self::Lag => "lag",
+            Self::Tpot => "tpot",
+            Self::Tokens => "tokens",
+            Self::InputTokens => "input_tokens",
         }
+    }
+
+    /// True for token counts, recorded as counts rather than microseconds.
+    pub const fn is_count(self) -> bool {
+        matches!(self, Self::Tokens | Self::InputTokens)
     }
 }
 
@@ -112,21 +131,40 @@ impl Stat {
     }
 }
 
-/// A rate over all messages.
+/// A share of all messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RatioMetric {
-    /// Failed messages / sent messages.
+    /// Failed messages / sent messages (`errors.rate`).
     Errors,
-    /// Messages sent after their intended time / sent messages.
+    /// Messages sent after their intended time / sent messages (`late.rate`).
     Late,
+    /// Answers meeting every `[goodput]` SLO / sent messages (`goodput.ratio`): higher is
+    /// better, unlike the others.
+    Goodput,
 }
 
 impl RatioMetric {
+    pub const ALL: [RatioMetric; 3] = [Self::Errors, Self::Late, Self::Goodput];
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Errors => "errors",
             Self::Late => "late",
+            Self::Goodput => "goodput",
         }
+    }
+
+    /// What follows the name: `rate` for the shares of trouble, `ratio` for goodput.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Self::Errors | Self::Late => "rate",
+            Self::Goodput => "ratio",
+        }
+    }
+
+    /// True when a larger value is better (goodput).
+    pub fn higher_is_better(self) -> bool {
+        matches!(self, Self::Goodput)
     }
 }
 
@@ -147,6 +185,7 @@ impl MetricRef {
     /// The kind of limit this figure is compared with.
     pub fn unit(&self) -> LimitUnit {
         match self {
+            Self::Latency { metric, .. } if metric.is_count() => LimitUnit::Count,
             Self::Latency { .. } => LimitUnit::Duration,
             Self::Ratio(_) => LimitUnit::Percent,
         }
@@ -172,7 +211,7 @@ impl fmt::Display for MetricRef {
             Self::Latency { stat, .. } => {
                 write!(f, "{}.{}", self.tag().unwrap_or_default(), stat.name())
             }
-            Self::Ratio(r) => write!(f, "{}.rate", r.name()),
+            Self::Ratio(r) => write!(f, "{}.{}", r.name(), r.suffix()),
         }
     }
 }
@@ -181,7 +220,7 @@ impl fmt::Display for MetricRef {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MetricError {
     #[error(
-        "unknown metric \"{0}\": expected one of e2e, ttft, itl, service, connect, lag (with .p50, .p90, .p99, .p999, .max or .mean), errors.rate or late.rate"
+        "unknown metric \"{0}\": expected one of e2e, ttft, itl, service, connect, lag, tpot, tokens, input_tokens (with .p50, .p90, .p99, .p999, .max or .mean), errors.rate, late.rate or goodput.ratio"
     )]
     UnknownMetric(String),
     #[error("unknown statistic \"{0}\": expected p50, p90, p99, p999, max or mean")]
@@ -203,10 +242,11 @@ impl FromStr for MetricRef {
         let (head, stat) = s
             .rsplit_once('.')
             .ok_or_else(|| MetricError::UnknownMetric(s.to_string()))?;
-        match (head, stat) {
-            ("errors", "rate") => return Ok(Self::Ratio(RatioMetric::Errors)),
-            ("late", "rate") => return Ok(Self::Ratio(RatioMetric::Late)),
-            _ => {}
+        if let Some(r) = RatioMetric::ALL
+            .into_iter()
+            .find(|r| r.name() == head && r.suffix() == stat)
+        {
+            return Ok(Self::Ratio(r));
         }
         let (name, qualifier) = match head.split_once(':') {
             Some((n, q)) if !q.is_empty() && !q.contains([',', ' ']) => (n, Some(q.to_string())),
@@ -233,6 +273,8 @@ impl FromStr for MetricRef {
 pub enum LimitUnit {
     Duration,
     Percent,
+    /// A plain number (token counts).
+    Count,
 }
 
 /// A comparison operator of a threshold, serialized as its symbol.
@@ -268,19 +310,22 @@ impl Comparison {
     }
 }
 
-/// A limit value: a duration for latencies, a percentage for ratios.
+/// A limit value: a duration for latencies, a percentage for ratios, a number for counts.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Limit {
     Duration(Duration),
     Percent(Percent),
+    Count(f64),
 }
 
 impl Limit {
-    /// The limit in the unit summaries use: milliseconds for durations, a fraction for ratios.
+    /// The limit in the unit summaries use: milliseconds for durations, a fraction for
+    /// ratios, the number itself for counts.
     pub fn value(&self) -> f64 {
         match self {
             Self::Duration(d) => d.as_secs_f64() * 1e3,
             Self::Percent(p) => p.fraction(),
+            Self::Count(n) => *n,
         }
     }
 }
@@ -290,6 +335,7 @@ impl fmt::Display for Limit {
         match self {
             Self::Duration(d) => write!(f, "{d}"),
             Self::Percent(p) => write!(f, "{p}"),
+            Self::Count(n) => write!(f, "{n}"),
         }
     }
 }
@@ -342,6 +388,12 @@ impl Threshold {
             LimitUnit::Percent => {
                 Limit::Percent(rest.parse().map_err(|_| wrong_unit("percentage"))?)
             }
+            LimitUnit::Count => Limit::Count(
+                rest.parse::<f64>()
+                    .ok()
+                    .filter(|n| n.is_finite() && *n >= 0.0)
+                    .ok_or_else(|| wrong_unit("number"))?,
+            ),
         };
         Ok(Self {
             metric,
@@ -383,6 +435,10 @@ mod tests {
             "itl.mean",
             "errors.rate",
             "late.rate",
+            "goodput.ratio",
+            "tpot.p99",
+            "tokens.p50",
+            "input_tokens:sonnet.mean",
         ] {
             let m: MetricRef = name.parse().unwrap();
             assert_eq!(m.to_string(), name);
@@ -404,6 +460,8 @@ mod tests {
             Err(MetricError::UnknownMetric(_))
         ));
         assert!("ttft".parse::<MetricRef>().is_err());
+        assert!("goodput.rate".parse::<MetricRef>().is_err());
+        assert!("errors.ratio".parse::<MetricRef>().is_err());
     }
 
     #[test]
@@ -422,6 +480,15 @@ mod tests {
         assert!(matches!(
             Threshold::parse("ttft.p99".parse().unwrap(), "about 1s"),
             Err(MetricError::BadComparison(_))
+        ));
+        let g = Threshold::parse("goodput.ratio".parse().unwrap(), "> 99%").unwrap();
+        assert!(g.passes(0.995) && !g.passes(0.99));
+        let n = Threshold::parse("tokens.p50".parse().unwrap(), ">= 100").unwrap();
+        assert!(n.passes(100.0) && !n.passes(99.0));
+        assert_eq!(n.to_string(), "tokens.p50 >= 100");
+        assert!(matches!(
+            Threshold::parse("tokens.p50".parse().unwrap(), "> 1s"),
+            Err(MetricError::WrongUnit { .. })
         ));
     }
 }

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::diag::{Diagnostic, KeyPath, SourceFile};
-use crate::metric::{Abort, MetricRef, Threshold};
+use crate::goodput::Slos;
+use crate::metric::{Abort, MetricRef, RatioMetric, Threshold};
 use crate::prewarm::Prewarm;
 use crate::protocol::{Protocol, ProtocolTable};
 use crate::system::SystemModel;
@@ -38,6 +39,9 @@ pub struct Profile {
     pub protocol: Protocol,
     #[serde(serialize_with = "serialize_thresholds")]
     pub thresholds: Vec<Threshold>,
+    /// Per-answer SLOs of `[goodput]` (none: no goodput figures).
+    #[serde(skip_serializing_if = "is_default")]
+    pub goodput: Slos,
     pub cost: Option<CostSpec>,
     /// HTTP calls that warm the system's caches before a spike (`surge prewarm`).
     pub prewarm: Option<Prewarm>,
@@ -66,6 +70,10 @@ pub struct CostSpec {
     /// Lambda burst workers on overflow only, as a flat monthly amount (Q35: ~$50/month);
     /// simulated runs price the invocations they actually made instead.
     pub lambda_overflow_monthly: Money,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 fn serialize_thresholds<S: Serializer>(t: &[Threshold], s: S) -> Result<S::Ok, S::Error> {
@@ -166,6 +174,8 @@ struct ProfileFile {
     protocol: Option<ProtocolTable>,
     #[serde(default)]
     thresholds: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    goodput: Slos,
     #[serde(default)]
     cost: Option<CostSpec>,
     #[serde(default)]
@@ -311,6 +321,7 @@ impl Profile {
             target,
             protocol,
             thresholds,
+            goodput,
             cost,
             prewarm,
         } = file;
@@ -378,6 +389,13 @@ impl Profile {
                     .and_then(|m| Threshold::parse(m, &condition))
                     .map_err(|e| e.to_string())?;
                 t.abort = abort;
+                if t.metric == MetricRef::Ratio(RatioMetric::Goodput) && !goodput.any() {
+                    return Err(
+                        "goodput.ratio needs a [goodput] table saying what a good answer is \
+                         (ttft = \"1s\", e2e = \"5s\", tpot = \"50ms\")"
+                            .to_string(),
+                    );
+                }
                 Ok(t)
             });
             match parsed {
@@ -491,6 +509,7 @@ impl Profile {
             target,
             protocol,
             thresholds: parsed_thresholds,
+            goodput,
             cost,
             prewarm,
             files: ProfileFiles {
@@ -547,6 +566,7 @@ impl Profile {
             target: Target::default(),
             protocol: Protocol::default(),
             thresholds: Vec::new(),
+            goodput: Slos::default(),
             cost: None,
             prewarm: None,
             files: ProfileFiles::default(),

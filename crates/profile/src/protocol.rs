@@ -94,6 +94,10 @@ pub struct ProtocolTable {
     #[serde(default)]
     model: Option<String>,
     #[serde(default)]
+    input_tokens: Option<String>,
+    #[serde(default)]
+    output_tokens: Option<String>,
+    #[serde(default)]
     token: Option<FrameMatch>,
     #[serde(default)]
     done: Option<FrameMatch>,
@@ -153,6 +157,8 @@ impl ProtocolTable {
             ("message_id", self.message_id.is_some()),
             ("token_text", self.token_text.is_some()),
             ("model", self.model.is_some()),
+            ("input_tokens", self.input_tokens.is_some()),
+            ("output_tokens", self.output_tokens.is_some()),
             ("token", self.token.is_some()),
             ("done", self.done.is_some()),
             ("error", self.error.is_some()),
@@ -188,6 +194,8 @@ impl ProtocolTable {
             message_id: self.message_id.clone(),
             token_text: self.token_text.clone(),
             model: self.model.clone(),
+            input_tokens: self.input_tokens.clone(),
+            output_tokens: self.output_tokens.clone(),
             token,
             done,
             error: self.error.clone(),

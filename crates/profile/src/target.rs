@@ -279,6 +279,11 @@ pub struct ProtocolMapping {
     /// JSON pointer to the model name in done frames, for per-model tags.
     #[serde(default)]
     pub model: Option<String>,
+    /// JSON pointers to the usage a done frame reports: input and output tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<String>,
     pub token: FrameMatch,
     pub done: FrameMatch,
     /// Frames that fail a message; a chatbot that never fails one in a frame has none.
@@ -330,6 +335,8 @@ impl ProtocolMapping {
             ("message_id", &self.message_id),
             ("token_text", &self.token_text),
             ("model", &self.model),
+            ("input_tokens", &self.input_tokens),
+            ("output_tokens", &self.output_tokens),
         ] {
             if let Some(p) = p {
                 pointers.push((key.into(), p));

@@ -37,6 +37,15 @@ pub struct Incoming {
     pub id: Option<String>,
     /// Model that answered, from a done frame, when the shape carries one.
     pub model: Option<String>,
+    /// Tokens the done frame reports, when the shape carries them.
+    pub usage: Option<TokenUsage>,
+}
+
+/// The usage a done frame reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenUsage {
+    pub input: Option<u64>,
+    pub output: Option<u64>,
 }
 
 /// What a text frame is, as far as the frame shape can tell.
@@ -78,6 +87,8 @@ struct Mapped {
     correlate: Correlate,
     message_id: Option<String>,
     model: Option<String>,
+    input_tokens: Option<String>,
+    output_tokens: Option<String>,
     token: FrameMatch,
     done: FrameMatch,
     error: Option<FrameMatch>,
@@ -97,6 +108,8 @@ impl Codec {
                 correlate: m.correlate,
                 message_id: m.message_id.clone(),
                 model: m.model.clone(),
+                input_tokens: m.input_tokens.clone(),
+                output_tokens: m.output_tokens.clone(),
                 token: m.token.clone(),
                 done: m.done.clone(),
                 error: m.error.clone(),
@@ -206,7 +219,7 @@ struct FastFrame<'a> {
     usage: Option<FastUsage<'a>>,
 }
 
-/// [`crate::frames::Usage`], borrowed; only the model is kept.
+/// [`crate::frames::Usage`], borrowed; the model and the token counts are kept.
 #[derive(serde::Deserialize)]
 #[allow(dead_code)] // the fields are read to check the frame, as the full parse does
 struct FastUsage<'a> {
@@ -232,12 +245,20 @@ fn decode_fast(frame: &str) -> Option<Incoming> {
             },
             id,
             model: None,
+            usage: None,
         }),
-        "done" => Some(Incoming {
-            kind: IncomingKind::Done,
-            id,
-            model: f.usage?.model.map(Cow::into_owned),
-        }),
+        "done" => {
+            let u = f.usage?;
+            Some(Incoming {
+                kind: IncomingKind::Done,
+                id,
+                usage: Some(TokenUsage {
+                    input: Some(u64::from(u.input_tokens)),
+                    output: Some(u64::from(u.output_tokens)),
+                }),
+                model: u.model.map(Cow::into_owned),
+            })
+        }
         _ => None,
     }
 }
@@ -248,10 +269,15 @@ fn from_default(parsed: ServerFrame) -> Incoming {
             kind: IncomingKind::Token { tokens },
             id: Some(id),
             model: None,
+            usage: None,
         },
         ServerFrame::Done { id, usage } => Incoming {
             kind: IncomingKind::Done,
             id: Some(id),
+            usage: Some(TokenUsage {
+                input: Some(u64::from(usage.input_tokens)),
+                output: Some(u64::from(usage.output_tokens)),
+            }),
             model: usage.model,
         },
         ServerFrame::Error { id, code, message } => Incoming {
@@ -261,6 +287,7 @@ fn from_default(parsed: ServerFrame) -> Incoming {
             },
             id,
             model: None,
+            usage: None,
         },
     }
 }
@@ -300,14 +327,25 @@ impl Mapped {
         } else {
             return None;
         };
-        let model = match kind {
-            IncomingKind::Done => text_at(v, self.model.as_ref()),
-            _ => None,
+        let (model, usage) = match kind {
+            IncomingKind::Done => {
+                let count = |p: &Option<String>| v.pointer(p.as_ref()?)?.as_u64();
+                let usage = TokenUsage {
+                    input: count(&self.input_tokens),
+                    output: count(&self.output_tokens),
+                };
+                (
+                    text_at(v, self.model.as_ref()),
+                    (usage != TokenUsage::default()).then_some(usage),
+                )
+            }
+            _ => (None, None),
         };
         Some(Incoming {
             kind,
             id: text_at(v, self.message_id.as_ref()),
             model,
+            usage,
         })
     }
 }
@@ -416,6 +454,8 @@ mod tests {
             message_id: Some("/n".into()),
             token_text: Some("/delta".into()),
             model: Some("/meta/model".into()),
+            input_tokens: Some("/meta/usage/in".into()),
+            output_tokens: Some("/meta/usage/out".into()),
             token: FrameMatch { pointer: "/event".into(), equals: "delta".into() },
             done: FrameMatch { pointer: "/event".into(), equals: "end".into() },
             error: Some(FrameMatch { pointer: "/event".into(), equals: "fail".into() }),
@@ -436,8 +476,19 @@ mod tests {
         assert_eq!(t.id.as_deref(), Some("7"));
         let d = answer(c.decode(r#"{"event":"end","n":"7","meta":{"model":"m"}}"#));
         assert_eq!(
-            (d.kind, d.model.as_deref()),
-            (IncomingKind::Done, Some("m"))
+            (d.kind, d.model.as_deref(), d.usage),
+            (IncomingKind::Done, Some("m"), None)
+        );
+        // Usage where the frame reports it; a count that is not a number is not one.
+        let d = answer(c.decode(
+            r#"{"event":"end","n":"7","meta":{"usage":{"in":12,"out":"many"}}}"#,
+        ));
+        assert_eq!(
+            d.usage,
+            Some(TokenUsage {
+                input: Some(12),
+                output: None
+            })
         );
         let th = answer(c.decode(r#"{"event":"fail","status":429,"n":"7"}"#));
         assert_eq!(th.kind, IncomingKind::Throttle);

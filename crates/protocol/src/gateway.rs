@@ -42,6 +42,7 @@ pub fn error_frame(v: &Value) -> Option<Incoming> {
         kind,
         id: None,
         model: None,
+        usage: None,
     })
 }
 

@@ -12,5 +12,5 @@ pub mod frames;
 pub mod gateway;
 mod template;
 
-pub use codec::{Codec, Decoded, Incoming, IncomingKind};
+pub use codec::{Codec, Decoded, Incoming, IncomingKind, TokenUsage};
 pub use frames::{ChatMessage, ErrorCode, ServerFrame, Usage};

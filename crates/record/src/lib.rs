@@ -66,7 +66,8 @@ pub use recorder::{
 pub use run_dir::RunDir;
 pub use run_info::{Breach, RunInfo, RunKind, RunStatus, redact_url};
 pub use summary::{
-    Connections, Counts, LatencyStats, Rates, Summary, ThresholdOp, ThresholdVerdict,
+    Connections, Counts, Goodput, LatencyStats, Rates, ScopeGoodput, Summary, ThresholdOp,
+    ThresholdVerdict,
 };
 pub use tag::{Metric, Tag};
 pub use time::UtcTime;

@@ -34,6 +34,28 @@ pub struct LatencyStats {
 }
 
 impl LatencyStats {
+    /// From a histogram of counts (tokens per answer): the same figures, not scaled.
+    pub fn from_counts(h: &Histogram<u64>) -> LatencyStats {
+        LatencyStats {
+            count: h.len(),
+            p50: h.value_at_quantile(0.50) as f64,
+            p90: h.value_at_quantile(0.90) as f64,
+            p99: h.value_at_quantile(0.99) as f64,
+            p999: h.value_at_quantile(0.999) as f64,
+            max: h.max() as f64,
+            mean: if h.is_empty() { 0.0 } else { h.mean() },
+        }
+    }
+
+    /// The figures of a tag's histogram in its unit: ms for latencies, counts for tokens.
+    pub fn of(tag: &Tag, h: &Histogram<u64>) -> LatencyStats {
+        if tag.metric().is_count() {
+            Self::from_counts(h)
+        } else {
+            Self::from_histogram(h)
+        }
+    }
+
     /// From a µs histogram. Percentiles are HdrHistogram's `value_at_quantile` (the highest
     /// value equivalent to the bucket holding that rank), max is the highest equivalent of the
     /// recorded max. An empty histogram gives count 0 and zeros.
@@ -125,6 +147,70 @@ impl Rates {
     }
 }
 
+/// How much of the traffic was served well: answers meeting every `[goodput]` SLO.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Goodput {
+    /// Good answers / messages sent (an error or a timeout is not a good answer).
+    pub ratio: f64,
+    /// Good answers per second of the run.
+    pub per_s: f64,
+    pub good: u64,
+    /// The SLOs judged, in ms, by name (`ttft`, `e2e`, `tpot`).
+    pub slo_ms: BTreeMap<String, f64>,
+    /// Per store and per model (`store:manga_jp`, `model:sonnet`): good answers among that
+    /// scope's answers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_scope: BTreeMap<String, ScopeGoodput>,
+}
+
+/// Goodput of one store or model.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ScopeGoodput {
+    /// Good answers / this scope's answers.
+    pub ratio: f64,
+    pub per_s: f64,
+    pub good: u64,
+    pub answers: u64,
+}
+
+impl Goodput {
+    /// From counts: `good` of `sent` messages over `duration_s`, and per scope (good, answers).
+    pub fn from_counts(
+        good: u64,
+        sent: u64,
+        duration_s: f64,
+        slo_ms: &[(&str, f64)],
+        scopes: impl IntoIterator<Item = (String, (u64, u64))>,
+    ) -> Goodput {
+        let share = |n: u64, of: u64| if of == 0 { 0.0 } else { n as f64 / of as f64 };
+        let per_s = |n: u64| {
+            if duration_s > 0.0 {
+                n as f64 / duration_s
+            } else {
+                0.0
+            }
+        };
+        Goodput {
+            ratio: share(good, sent),
+            per_s: per_s(good),
+            good,
+            slo_ms: slo_ms.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            by_scope: scopes
+                .into_iter()
+                .map(|(scope, (good, answers))| {
+                    let s = ScopeGoodput {
+                        ratio: share(good, answers),
+                        per_s: per_s(good),
+                        good,
+                        answers,
+                    };
+                    (scope, s)
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Comparison operator of a threshold: the profile's, serialized as `<`, `<=`, `>`, `>=`.
 pub use surge_profile::metric::Comparison as ThresholdOp;
 
@@ -168,8 +254,14 @@ pub struct Summary {
     pub duration_s: f64,
     pub counts: Counts,
     pub rates: Rates,
-    /// Per tag (`e2e`, `ttft:manga_jp`, …).
+    /// Per tag (`e2e`, `ttft:manga_jp`, `tpot`, …).
     pub latency_ms: BTreeMap<Tag, LatencyStats>,
+    /// Token counts per answer, per tag (`tokens`, `input_tokens:sonnet`): counts, not ms.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tokens: BTreeMap<Tag, LatencyStats>,
+    /// Answers meeting the profile's `[goodput]` SLOs (absent without them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goodput: Option<Goodput>,
     /// Error counts by class (e.g. `timeout`, `throttled`, `ws_closed`).
     pub errors: BTreeMap<String, u64>,
     pub thresholds: Vec<ThresholdVerdict>,
@@ -203,7 +295,7 @@ impl Summary {
         match metric {
             MetricRef::Latency { stat, .. } => {
                 let tag: Tag = metric.tag()?.parse().ok()?;
-                let s = self.latency_ms.get(&tag)?;
+                let s = self.figures_of(&tag)?;
                 Some(match stat {
                     Stat::P50 => s.p50,
                     Stat::P90 => s.p90,
@@ -215,6 +307,28 @@ impl Summary {
             }
             MetricRef::Ratio(RatioMetric::Errors) => Some(self.rates.error_ratio),
             MetricRef::Ratio(RatioMetric::Late) => Some(self.rates.late_ratio),
+            MetricRef::Ratio(RatioMetric::Goodput) => self.goodput.as_ref().map(|g| g.ratio),
+        }
+    }
+
+    /// A tag's figures: from `tokens` for token counts, else from `latency_ms`.
+    pub fn figures_of(&self, tag: &Tag) -> Option<&LatencyStats> {
+        if tag.metric().is_count() {
+            self.tokens.get(tag)
+        } else {
+            self.latency_ms.get(tag)
+        }
+    }
+
+    /// Fills `latency_ms` and `tokens` from per-tag histograms, each in its unit.
+    pub fn set_histograms<'a>(&mut self, totals: impl IntoIterator<Item = (&'a Tag, &'a Histogram<u64>)>) {
+        for (tag, h) in totals {
+            let stats = LatencyStats::of(tag, h);
+            if tag.metric().is_count() {
+                self.tokens.insert(tag.clone(), stats);
+            } else {
+                self.latency_ms.insert(tag.clone(), stats);
+            }
         }
     }
 
@@ -241,6 +355,8 @@ impl Summary {
             counts: Counts::default(),
             rates: Rates::default(),
             latency_ms: BTreeMap::new(),
+            tokens: BTreeMap::new(),
+            goodput: None,
             errors: BTreeMap::new(),
             thresholds: Vec::new(),
             connections: None,
