@@ -84,10 +84,10 @@ impl Accumulator {
     }
 
     /// Sort the block counts once every interval is in.
-    pub fn compact_blocks(&mut self) {
+    pub fn finish_blocks(&mut self) {
         for t in &mut self.tags {
             if let Some(b) = &mut t.blocks {
-                b.compact();
+                b.finish();
             }
         }
     }

@@ -212,7 +212,7 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Loaded> {
     );
     warnings.extend(read.warnings.iter().map(Warning::to_string));
     let mut acc = read.acc;
-    acc.compact_blocks();
+    acc.finish_blocks();
     Ok(Loaded {
         runs,
         grid,
