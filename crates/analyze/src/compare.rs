@@ -245,6 +245,11 @@ fn show_interval((low, high): (f64, f64), f: impl Fn(f64) -> String) -> String {
     format!("{} … {}", fmt::signed(low, &f), fmt::signed(high, &f))
 }
 
+/// A value in a limit's terms: relative (`+12.00%`) or in the figure's unit.
+fn show_term(relative: bool, unit: &str, v: f64) -> String {
+    if relative { fmt::pct(v) } else { show(unit, v) }
+}
+
 /// `95%`.
 fn show_confidence(c: f64) -> String {
     format!("{}%", (c * 1000.0).round() / 10.0)
@@ -287,16 +292,16 @@ fn judge(
     let allowed = l.allowed(b);
     let point_exceeded = c > allowed + allowed.abs() * 1e-12;
     // The interval in the limit's own terms, and the allowance it is held against.
-    let (terms, allowance, show_term): (Option<(f64, f64)>, f64, Box<dyn Fn(f64) -> String>) =
-        match (l.allowance, interval) {
-            (Allowance::Relative(f), Some(Ok(i))) => {
-                (i.relative_low.zip(i.relative_high), f, Box::new(fmt::pct))
-            }
-            (Allowance::Absolute(a), Some(Ok(i))) => {
-                (Some((i.low, i.high)), a, Box::new(move |v| show(unit, v)))
-            }
-            _ => (None, 0.0, Box::new(fmt::pct)),
-        };
+    let (relative, allowance) = match l.allowance {
+        Allowance::Relative(f) => (true, f),
+        Allowance::Absolute(a) => (false, a),
+    };
+    let show_term = |v: f64| show_term(relative, unit, v);
+    let terms = match interval {
+        Some(Ok(i)) if relative => i.relative_low.zip(i.relative_high),
+        Some(Ok(i)) => Some((i.low, i.high)),
+        _ => None,
+    };
     let tolerance = allowance.abs() * 1e-12;
     let ci_vs_allowance = terms.map(|(low, high)| {
         if low > allowance + tolerance {
@@ -343,16 +348,13 @@ fn judge(
         show(unit, allowed)
     );
     if let Some(t) = terms {
-        let point = match l.allowance {
-            Allowance::Relative(_) => c / b - 1.0,
-            Allowance::Absolute(_) => c - b,
-        };
+        let point = if relative { c / b - 1.0 } else { c - b };
         explanation.push_str(&format!(
             "; Δ {} ({} CI {}) against an allowance of {}",
-            fmt::signed(point, &show_term),
+            fmt::signed(point, show_term),
             show_confidence(confidence),
-            show_interval(t, &show_term),
-            fmt::signed(allowance, &show_term)
+            show_interval(t, show_term),
+            fmt::signed(allowance, show_term)
         ));
     }
     Ok(LimitVerdict {
@@ -646,11 +648,7 @@ impl Comparison {
             if ci.is_some() {
                 let relative = l.limit.trim_end_matches('!').ends_with('%');
                 cells.push(l.interval.map_or("–".into(), |t| {
-                    if relative {
-                        show_interval(t, fmt::pct)
-                    } else {
-                        show_interval(t, |x| show(u, x))
-                    }
+                    show_interval(t, |x| show_term(relative, u, x))
                 }));
                 cells.push(l.ci_vs_allowance.unwrap_or("–").to_string());
             }
