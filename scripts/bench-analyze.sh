@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark `surge report` on a large run: 16 shards × 2 hours of 1-second intervals × five
-# tags (576,000 interval histograms). Target: ≤ 5 s on a 2-core machine.
+# tags (576,000 interval histograms). Target: ≤ 5 s on a 2-core machine (`surge compare`
+# reads two runs: about twice that, plus its bootstrap).
 #
 #   scripts/bench-analyze.sh [SHARDS] [SECONDS]
 #
@@ -30,3 +31,7 @@ for format in json text html; do
     elapsed="$( { time target/release/surge report "$data" --format "$format" --out "$out" >/dev/null 2>&1 || [ $? -eq 1 ]; } 2>&1 )"
     echo "surge report --format $format: ${elapsed} s"
 done
+# The run against itself: both sides read, then 1,000 bootstrap resamples of each.
+elapsed="$( { time target/release/surge compare "$data" "$data" --format json --out target/bench-analyze/compare.json >/dev/null 2>&1; } 2>&1 )"
+echo "surge compare (bootstrap 1000): ${elapsed} s"
+

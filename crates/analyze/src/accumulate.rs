@@ -5,12 +5,15 @@
 //! [`Accumulator`] ([`Counts`] allocated once per tag and place, then reused for every
 //! interval), and the threads' accumulators are added together at the end. Only `e2e` and
 //! `ttft` keep per-bucket counts (the latency-over-time charts); every other tag keeps one
-//! set per stage, which is all the tables need, so memory stays bounded on long runs.
+//! set per stage, which is all the tables need, so memory stays bounded on long runs. When
+//! asked (`surge compare`'s bootstrap), every tag also keeps sparse counts per block of a few
+//! seconds ([`BlockCounts`]).
 
 use std::collections::HashMap;
 
 use hdrhistogram::Histogram;
 
+use crate::blocks::BlockCounts;
 use crate::counts::Counts;
 use crate::decode::Decoded;
 use crate::window::Place;
@@ -27,6 +30,8 @@ pub struct TagData {
     pub stages: Vec<Option<Counts>>,
     /// One set per chart bucket, for charted tags only.
     pub buckets: Vec<Option<Counts>>,
+    /// Counts per bootstrap block, when the accumulator keeps them.
+    pub blocks: Option<BlockCounts>,
 }
 
 impl TagData {
@@ -51,6 +56,7 @@ pub struct Accumulator {
     index: HashMap<String, usize>,
     tags: Vec<TagData>,
     stages: usize,
+    keep_blocks: bool,
 }
 
 fn grow<T: Default>(v: &mut Vec<T>, len: usize) {
@@ -65,6 +71,24 @@ impl Accumulator {
             index: HashMap::new(),
             tags: Vec::new(),
             stages: stages.max(1),
+            keep_blocks: false,
+        }
+    }
+
+    /// Also keep every tag's counts per bootstrap block (see [`crate::blocks`]).
+    pub fn with_blocks(stages: usize) -> Accumulator {
+        Accumulator {
+            keep_blocks: true,
+            ..Accumulator::new(stages)
+        }
+    }
+
+    /// Sort the block counts once every interval is in.
+    pub fn finish_blocks(&mut self) {
+        for t in &mut self.tags {
+            if let Some(b) = &mut t.blocks {
+                b.finish();
+            }
         }
     }
 
@@ -76,6 +100,7 @@ impl Accumulator {
                     name: tag.to_string(),
                     stages: vec![None; self.stages],
                     buckets: Vec::new(),
+                    blocks: self.keep_blocks.then(BlockCounts::default),
                 });
                 self.index.insert(tag.to_string(), self.tags.len() - 1);
                 self.tags.len() - 1
@@ -96,6 +121,9 @@ impl Accumulator {
                 .get_or_insert_with(Counts::default)
                 .add(decoded);
         }
+        if let Some(blocks) = &mut data.blocks {
+            blocks.add(place.block, decoded);
+        }
     }
 
     /// Add another accumulator (of the same stage layout) into this one.
@@ -108,6 +136,11 @@ impl Accumulator {
             grow(&mut ours.buckets, theirs.buckets.len());
             for (mine, b) in ours.buckets.iter_mut().zip(theirs.buckets) {
                 merge_slot(mine, b);
+            }
+            match (&mut ours.blocks, theirs.blocks) {
+                (Some(mine), Some(b)) => mine.merge(b),
+                (mine @ None, b) => *mine = b,
+                (Some(_), None) => {}
             }
         }
     }

@@ -574,8 +574,9 @@ fn timeline_charts(columns: &[String], slots: Vec<Slot>, bucket_s: f64) -> Vec<T
         chart(
             "Throughput",
             "messages/s",
-            named(&["sent", "completed", "good", "late"]),
+            named(&["sent", "completed", "good"]),
         ),
+        chart("Late sends", "messages/s", named(&["late"])),
         chart("Errors", "errors/s", errors),
         chart("Sessions open", "sessions", named(&["sessions_open"])),
         chart("Tokens", "tokens/s", named(&["tokens"])),

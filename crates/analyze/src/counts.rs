@@ -29,18 +29,7 @@ impl Counts {
 
     /// Add one decoded interval.
     pub fn add(&mut self, d: Decoded<'_>) {
-        if d.layout == Layout::SURGE {
-            for &(i, n) in d.pairs {
-                self.add_index(i, n);
-            }
-        } else {
-            for &(i, n) in d.pairs {
-                // The decoder checked that every index has a value.
-                if let Some(v) = d.layout.value(i) {
-                    self.add_index(Layout::SURGE.index(v), n);
-                }
-            }
-        }
+        for_each_surge_index(d, |i, n| self.add_index(i, n));
     }
 
     /// Add another set of counts.
@@ -63,6 +52,24 @@ impl Counts {
             }
         }
         h
+    }
+}
+
+/// Call `f(index, count)` for each bucket of `d`, the index in [`Layout::SURGE`]: as it is
+/// for surge's own layout, through the bucket's value for any other.
+#[inline]
+pub fn for_each_surge_index(d: Decoded<'_>, mut f: impl FnMut(usize, u64)) {
+    if d.layout == Layout::SURGE {
+        for &(i, n) in d.pairs {
+            f(i, n);
+        }
+    } else {
+        for &(i, n) in d.pairs {
+            // The decoder checked that every index has a value.
+            if let Some(v) = d.layout.value(i) {
+                f(Layout::SURGE.index(v), n);
+            }
+        }
     }
 }
 

@@ -10,11 +10,12 @@
 //! |---|---|---|
 //! | time layout: window, stages, chart buckets | [`window`] | [`Grid`] |
 //! | stream and decode shard logs in parallel | [`load`](mod@load), [`stream`], [`decode`] | [`Loaded`] |
-//! | merged counts per tag / stage / bucket | [`accumulate`], [`counts`] | [`Accumulator`] |
+//! | merged counts per tag / stage / bucket (and bootstrap block) | [`accumulate`], [`counts`], [`blocks`] | [`Accumulator`] |
 //! | figures, sections, thresholds, chart data | [`analysis`], [`timeline`], [`thresholds`] | [`Report`] |
 //! | tables shared by the human formats | [`tables`] | [`Table`] |
 //! | writers: text, Markdown, HTML+SVG, JSON, JUnit, `.hgrm` | [`render`], [`charts`], [`svg`] | [`Format`] |
 //! | two reports side by side, regression limits | [`compare`](mod@compare) | [`Comparison`] |
+//! | run-to-run noise: a confidence interval per delta | [`noise`] | [`Samples`] |
 //!
 //! ```no_run
 //! use surge_analyze::{LoadOptions, ReportOptions, render, Format};
@@ -27,6 +28,7 @@
 
 pub mod accumulate;
 pub mod analysis;
+pub mod blocks;
 pub mod charts;
 pub mod compare;
 pub mod counts;
@@ -35,6 +37,7 @@ pub mod error;
 pub mod fmt;
 pub mod load;
 pub mod model;
+pub mod noise;
 pub mod render;
 pub mod stream;
 pub mod svg;
@@ -51,6 +54,7 @@ pub use compare::{Comparison, Limit, compare, parse_limits};
 pub use error::{AnalyzeError, Result};
 pub use load::{LoadOptions, Loaded, load};
 pub use model::{By, Report};
+pub use noise::{BootstrapOptions, Samples};
 pub use render::Format;
 pub use tables::Table;
 pub use window::Grid;

@@ -44,6 +44,8 @@ pub struct LoadOptions {
     pub progress: bool,
     /// Reading threads (default: available cores).
     pub threads: Option<usize>,
+    /// Keep counts per bootstrap block for [`crate::noise::Samples`] (`surge compare`).
+    pub blocks: bool,
 }
 
 /// One timeline row of one directory, on the common time axis.
@@ -209,10 +211,12 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Loaded> {
             .flat_map(|t| t.warnings.iter().map(Warning::to_string)),
     );
     warnings.extend(read.warnings.iter().map(Warning::to_string));
+    let mut acc = read.acc;
+    acc.finish_blocks();
     Ok(Loaded {
         runs,
         grid,
-        acc: read.acc,
+        acc,
         columns,
         rows,
         span: read.span,
@@ -229,9 +233,13 @@ struct ReadResult {
 }
 
 impl ReadResult {
-    fn new(stages: usize) -> ReadResult {
+    fn new(stages: usize, blocks: bool) -> ReadResult {
         ReadResult {
-            acc: Accumulator::new(stages),
+            acc: if blocks {
+                Accumulator::with_blocks(stages)
+            } else {
+                Accumulator::new(stages)
+            },
             warnings: Vec::new(),
             span: None,
             intervals: 0,
@@ -281,7 +289,7 @@ fn read_logs(files: &[&Path], grid: &Grid, opts: &LoadOptions) -> Result<ReadRes
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
-                    let mut out = ReadResult::new(stages);
+                    let mut out = ReadResult::new(stages, opts.blocks);
                     let mut decoder = PayloadDecoder::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
@@ -311,7 +319,7 @@ fn read_logs(files: &[&Path], grid: &Grid, opts: &LoadOptions) -> Result<ReadRes
     if let Some((_, e)) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
-    let mut total = ReadResult::new(stages);
+    let mut total = ReadResult::new(stages, opts.blocks);
     for r in results {
         total.merge(r);
     }

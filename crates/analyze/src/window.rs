@@ -7,6 +7,10 @@
 //! (`resolved_profile.traffic.stages[].duration`, cumulative) and `--from/--to` are written.
 //! An interval belongs to the span holding its *start*; intervals after the last stage end
 //! (a simulator draining, a generator finishing) count toward the last stage.
+//!
+//! The same layout cuts the window into the blocks `surge compare`'s bootstrap resamples
+//! (see [`crate::noise`]): a few seconds each, so that neighbouring seconds, which are
+//! correlated, stay together.
 
 use serde::Serialize;
 
@@ -35,6 +39,8 @@ pub struct Grid {
     pub stages: Vec<Stage>,
     /// Width of one chart bucket, whole seconds.
     pub bucket_s: f64,
+    /// Width of one bootstrap block, whole seconds (see [`block_length`]).
+    pub block_s: f64,
 }
 
 /// Where one interval goes.
@@ -42,6 +48,16 @@ pub struct Grid {
 pub struct Place {
     pub stage: usize,
     pub bucket: usize,
+    /// Bootstrap block, counted from the window start.
+    pub block: usize,
+}
+
+/// Seconds per bootstrap block for a window of `span_s` seconds: the cube root of the span
+/// (the rate at which the best block length of a block bootstrap grows with the series,
+/// Hall, Horowitz & Jing 1995), rounded, but short enough to leave ten blocks.
+pub fn block_length(span_s: f64) -> f64 {
+    let most = (span_s / 10.0).floor().max(1.0);
+    span_s.max(1.0).cbrt().round().clamp(1.0, most)
 }
 
 impl Grid {
@@ -75,6 +91,7 @@ impl Grid {
             to_s,
             stages,
             bucket_s: (span / CHART_POINTS).ceil().max(1.0),
+            block_s: block_length(span),
         }
     }
 
@@ -92,7 +109,12 @@ impl Grid {
             .position(|s| t < s.end_s)
             .unwrap_or(self.stages.len() - 1);
         let bucket = ((t - self.from_s) / self.bucket_s).floor() as usize;
-        Some(Place { stage, bucket })
+        let block = ((t - self.from_s) / self.block_s).floor() as usize;
+        Some(Place {
+            stage,
+            bucket,
+            block,
+        })
     }
 
     /// Start of chart bucket `i`, seconds since run start.
@@ -171,5 +193,18 @@ mod tests {
         assert_eq!(g.bucket_s, 30.0);
         assert_eq!(g.stages[0].name, "all");
         assert_eq!(g.place(7199.0).unwrap().bucket, 239);
+    }
+
+    #[test]
+    fn blocks_grow_with_the_cube_root_and_leave_ten() {
+        assert_eq!(block_length(7200.0), 19.0);
+        assert_eq!(block_length(600.0), 8.0);
+        assert_eq!(block_length(30.0), 3.0);
+        assert_eq!(block_length(20.0), 2.0);
+        assert_eq!(block_length(5.0), 1.0);
+        let g = grid(Some(10.0), None);
+        assert_eq!(g.block_s, 4.0);
+        assert_eq!(g.place(1010.0).unwrap().block, 0);
+        assert_eq!(g.place(1017.5).unwrap().block, 1);
     }
 }

@@ -99,17 +99,33 @@ fn comparison_in_every_format() {
     let root = tempfile::tempdir().unwrap();
     let base = common::build(root.path(), "base", RunKind::Simulated, 1.0);
     let cand = common::build(root.path(), "candidate", RunKind::Measured, 1.2);
-    let load = LoadOptions::default();
+    let load = LoadOptions {
+        blocks: true,
+        ..LoadOptions::default()
+    };
     let opts = ReportOptions::default();
-    let b = surge_analyze::report(std::slice::from_ref(&base.dir), &load, &opts).unwrap();
-    let c = surge_analyze::report(std::slice::from_ref(&cand.dir), &load, &opts).unwrap();
+    let side = |dir: &Path| {
+        let loaded = surge_analyze::load(&[dir.to_path_buf()], &load).unwrap();
+        (
+            surge_analyze::analyze(&loaded, &opts),
+            surge_analyze::Samples::of(&loaded),
+        )
+    };
+    let (b, bs) = side(&base.dir);
+    let (c, cs) = side(&cand.dir);
+    let noise = surge_analyze::compare::Noise {
+        base: &bs,
+        candidate: &cs,
+        options: surge_analyze::BootstrapOptions::default(),
+    };
     let limits =
-        surge_analyze::parse_limits("e2e.p99=+10%,ttft.p99=+50ms,errors.rate=+0.05pp").unwrap();
-    let cmp = surge_analyze::compare(&b, &c, &limits).unwrap();
+        surge_analyze::parse_limits("e2e.p99=+10%!,ttft.p99=+50ms,errors.rate=+0.05pp").unwrap();
+    let cmp = surge_analyze::compare(&b, &c, &limits, Some(&noise)).unwrap();
     for (format, file) in [
         (Format::Text, "compare.txt"),
         (Format::Markdown, "compare.md"),
         (Format::Json, "compare.json"),
+        (Format::Html, "compare.html"),
         (Format::Junit, "compare.junit.xml"),
     ] {
         check(file, &render::comparison(&cmp, format), root.path());

@@ -200,6 +200,132 @@ fn compare_unknown_or_missing_figures_are_errors_never_passes() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// Synthetic runs whose true difference the test knows (analyze/tests/common/synthetic.rs):
+/// one minute at 20 messages a second, same distribution, draws 1 and 10, whose p99s differ
+/// by more than 10 % by chance; and a candidate whose latencies really are 1.5 times longer.
+#[test]
+fn compare_significance_limits_pass_on_noise_and_fail_on_a_real_shift() {
+    use common::synthetic::{self, Synthetic};
+    let root = tempfile::tempdir().unwrap();
+    let small = Synthetic {
+        seconds: 60,
+        per_second: 20,
+        scale: 1.0,
+        error_p: 0.0,
+        seed: 1,
+    };
+    let base = synthetic::build(root.path(), "base", small);
+    let noisy = synthetic::build(root.path(), "noisy", Synthetic { seed: 10, ..small });
+    let shifted = synthetic::build(
+        root.path(),
+        "shifted",
+        Synthetic {
+            scale: 1.5,
+            seed: 11,
+            ..small
+        },
+    );
+
+    // The precondition, from the JSON: noise alone moved p99 by more than +10 %.
+    let json = root.path().join("noisy.json");
+    let out = surge(&[
+        "compare",
+        s(&base),
+        s(&noisy),
+        "--format",
+        "json",
+        "--out",
+        s(&json),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["bootstrap"]["resamples"], 1000);
+    let p99 = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["figure"] == "e2e.p99")
+        .unwrap();
+    assert!(p99["relative"].as_f64().unwrap() > 0.10, "{p99}");
+    assert_eq!(p99["significant"], false, "{p99}");
+
+    let out = surge(&[
+        "compare",
+        s(&base),
+        s(&noisy),
+        "--max-regression",
+        "e2e.p99=+10%",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stdout.contains("within noise"), "{stdout}");
+
+    let out = surge(&[
+        "compare",
+        s(&base),
+        s(&noisy),
+        "--max-regression",
+        "e2e.p99=+10%!",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}\n{stdout}");
+    assert!(stdout.contains("✓ e2e.p99 +10%!"), "{stdout}");
+    assert!(stdout.contains("overlaps"), "{stdout}");
+
+    let junit = root.path().join("shifted.xml");
+    let out = surge(&[
+        "compare",
+        s(&base),
+        s(&shifted),
+        "--max-regression",
+        "e2e.p99=+10%!",
+        "--format",
+        "junit",
+        "--out",
+        s(&junit),
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("regression beyond limits: e2e.p99"),
+        "{stderr}"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("beyond noise") && xml.contains("95% CI"),
+        "{xml}"
+    );
+
+    // `!` without an interval is bad usage, never a silent pass.
+    for (args, needle) in [
+        (
+            &["--max-regression", "e2e.p99=+10%!", "--bootstrap", "0"][..],
+            "without a bootstrap",
+        ),
+        (
+            &["--max-regression", "e2e.max=+10%!"][..],
+            "a maximum has no confidence interval",
+        ),
+        (
+            &["--max-regression", "e2e.p999=+10%!"][..],
+            "fewer than 10 beyond e2e.p999",
+        ),
+        (
+            &["--max-regression", "e2e.p99!=+10%"][..],
+            "`!` goes after the allowance",
+        ),
+        (&["--confidence", "120"][..], "above 50 and below 100"),
+    ] {
+        let mut all = vec!["compare", s(&base), s(&noisy)];
+        all.extend_from_slice(args);
+        let out = surge(&all);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}
+
 /// Renders the HTML report in headless Chromium (scripts/check-html.sh) when SURGE_CHROMIUM
 /// names a Chromium binary; CI sets it. Debian: `apt-get install chromium`.
 #[test]

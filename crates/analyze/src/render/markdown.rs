@@ -23,7 +23,7 @@ fn table(t: &Table, out: &mut String) {
         out.push_str(&row(r));
     }
     if let Some(note) = &t.note {
-        out.push_str(&format!("\n{note}\n"));
+        out.push_str(&format!("\n{}\n", note.replace('\n', "\n\n")));
     }
     out.push('\n');
 }

@@ -39,9 +39,9 @@ fn table(t: &Table, out: &mut String) {
         out.push_str(line.trim_end());
         out.push('\n');
     }
-    if let Some(note) = &t.note {
+    for line in t.note.iter().flat_map(|n| n.lines()) {
         out.push_str("  ");
-        out.push_str(note);
+        out.push_str(line);
         out.push('\n');
     }
     out.push('\n');

@@ -6,6 +6,8 @@
 //! recorded value is also returned, so tests can build the histogram that holds them all.
 #![allow(dead_code)]
 
+pub mod synthetic;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -156,7 +156,7 @@ fn predicted_vs_measured(simulated: &Path, measured: &Path, html: &Path) -> Resu
     let real = surge_analyze::report(&[measured.to_path_buf()], &load, &opts).map_err(failed)?;
     std::fs::write(html, render::report(&real, Format::Html))
         .map_err(|e| Failure::could_not_run(format!("writing {}: {e}", html.display())))?;
-    let comparison = surge_analyze::compare(&sim, &real, &[]).map_err(failed)?;
+    let comparison = surge_analyze::compare(&sim, &real, &[], None).map_err(failed)?;
     println!("\npredicted (simulated) against measured (mock)");
     print!("{}", render::comparison(&comparison, Format::Text));
     Ok(())

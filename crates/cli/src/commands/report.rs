@@ -74,7 +74,7 @@ pub fn run(args: &Args) -> Result<Outcome, Failure> {
         from_s: args.from,
         to_s: args.to,
         progress: std::io::stderr().is_terminal(),
-        threads: None,
+        ..LoadOptions::default()
     };
     let opts = ReportOptions {
         by: if args.by.is_empty() {
