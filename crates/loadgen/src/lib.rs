@@ -35,6 +35,7 @@ pub mod coordinator;
 pub mod correlate;
 pub mod errors;
 pub mod exporter;
+pub mod feed;
 pub mod frames;
 pub mod health;
 pub mod limits;
