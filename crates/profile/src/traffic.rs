@@ -27,6 +27,8 @@ pub struct Traffic {
     pub reply_timeout: Duration,
     /// Cap on new connections per second while ramping sessions (API Gateway admits 500/s).
     pub connect_rate: Rate,
+    /// Required, but for a trace (where they only label time windows).
+    #[serde(default)]
     pub stages: Vec<Stage>,
     /// Store id → share of sessions.
     pub stores: BTreeMap<String, Percent>,
