@@ -661,9 +661,12 @@ impl<Q: Quantity> FromStr for Dist<Q> {
     }
 }
 
+/// One argument of a call: `(Some(key), value)` or `(None, value)`.
+pub(crate) type Arg<'a> = (Option<&'a str>, &'a str);
+
 /// `name(a, key=b)` as its name and its arguments, each `(Some(key), value)` or
 /// `(None, value)`; `None` unless the text is one call with unnested parentheses.
-pub(crate) fn call(text: &str) -> Option<(&str, Vec<(Option<&str>, &str)>)> {
+pub(crate) fn call(text: &str) -> Option<(&str, Vec<Arg<'_>>)> {
     let (name, rest) = text.trim().split_once('(')?;
     let inside = rest.strip_suffix(')')?;
     if inside.contains(['(', ')']) {

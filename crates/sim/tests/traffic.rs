@@ -49,7 +49,7 @@ message_rate = "300/s"
 "#;
     let p = profile(&system, "poisson", r#"chitchat = "100%""#, stages);
     let (out, timeline) = simulate_to_timeline(&p);
-    let c = out.report.connections.clone().expect("the gateway counts");
+    let c = out.report.connections.expect("the gateway counts");
     // The whole crowd waits at the step instant (less the tick's first 100 admitted).
     assert!((2_800..=2_900).contains(&c.peak_backlog), "{c:?}");
     assert!(
