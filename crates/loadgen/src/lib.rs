@@ -36,6 +36,7 @@ pub mod coordinator;
 pub mod correlate;
 pub mod errors;
 pub mod exporter;
+pub mod feed;
 pub mod frames;
 pub mod guard;
 pub mod health;

@@ -6,14 +6,27 @@
 //! session sends at rate(t)/sessions(t), so the total is rate(t) whatever the number of
 //! shards — the open model: when a message is due depends only on this plan, never on how
 //! fast answers come back.
+//!
+//! Gamma arrivals and trace replay are one process for all sessions, not one per session:
+//! their messages come from the shard's [`crate::feed::Feed`], and a trace's sessions are
+//! open from a little before their first message to their last one's reply timeout.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
 use rand::rngs::SmallRng;
 use rand_distr::{Distribution, Exp1};
+use surge_profile::trace::{Replay, Replayed};
 use surge_profile::traffic::{Arrival, Schedule};
 use surge_profile::{Percent, Profile};
+
+/// Arrivals each session draws for itself.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Drawn {
+    Poisson,
+    Constant,
+}
 
 /// A span of run time during which a session is wanted.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,7 +39,11 @@ pub struct Window {
 #[derive(Debug, Clone)]
 pub struct Plan {
     schedule: Schedule,
-    arrival: Arrival,
+    /// Poisson or constant: each session draws its own gaps. `None`: the shard's feed
+    /// hands the messages out (gamma, trace).
+    drawn: Option<Drawn>,
+    /// The trace replayed, if any.
+    replay: Option<Arc<Replay>>,
     stores: Mix<String>,
     intents: Mix<Vec<String>>,
     pub duration: Duration,
@@ -57,7 +74,12 @@ impl Plan {
         }));
         Self {
             schedule: profile.schedule(),
-            arrival: profile.traffic.arrival,
+            drawn: match profile.traffic.arrival {
+                Arrival::Poisson => Some(Drawn::Poisson),
+                Arrival::Constant => Some(Drawn::Constant),
+                Arrival::Gamma(_) | Arrival::Trace(_) => None,
+            },
+            replay: profile.traffic.replay().map(Arc::new),
             stores,
             intents,
             duration: profile.duration.to_std(),
@@ -70,6 +92,42 @@ impl Plan {
     /// Most sessions open at once.
     pub fn peak_sessions(&self) -> u64 {
         self.schedule.peak_sessions().ceil() as u64
+    }
+
+    /// Sessions that take part, indexed from 0: those ever open at once, or every session
+    /// of a trace (each its own, open while it has messages).
+    pub fn sessions(&self) -> u64 {
+        self.replay
+            .as_ref()
+            .map_or_else(|| self.peak_sessions(), |r| r.spans.len() as u64)
+    }
+
+    /// The schedule followed (the stages', or the trace's second by second).
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// The trace replayed, if any.
+    pub fn replay(&self) -> Option<&Arc<Replay>> {
+        self.replay.as_ref()
+    }
+
+    /// Whether sessions draw their own gaps ([`gap`](Self::gap)) rather than being fed.
+    pub fn draws_gaps(&self) -> bool {
+        self.drawn.is_some()
+    }
+
+    /// The session id session `k` sends: the trace's value, or `s-k`.
+    pub fn session_name(&self, k: u64) -> String {
+        self.replay
+            .as_ref()
+            .and_then(|r| r.session_name(k))
+            .map_or_else(|| format!("s-{k}"), str::to_string)
+    }
+
+    /// Message `i` of the trace.
+    pub fn replayed(&self, i: u32) -> Option<&Replayed> {
+        self.replay.as_ref()?.messages.get(i as usize)
     }
 
     /// Store names, in a fixed order (their index is what sessions carry).
@@ -87,14 +145,30 @@ impl Plan {
         self.stores.pick_index(rng)
     }
 
-    /// What the user types next: an intent by the profile's mix, a text of that intent.
-    pub fn pick_text<'a>(&'a self, rng: &mut SmallRng) -> &'a str {
-        let texts = self.intents.pick(rng);
+    /// What the user types next: a text of `intent` (an index into the profile's intents),
+    /// or of an intent drawn by the profile's mix.
+    pub fn pick_text<'a>(&'a self, intent: Option<usize>, rng: &mut SmallRng) -> &'a str {
+        let texts = match intent.and_then(|i| self.intents.items.get(i)) {
+            Some((texts, _)) => texts,
+            None => self.intents.pick(rng),
+        };
         &texts[rng.random_range(0..texts.len())]
     }
 
-    /// When session `k` is wanted: every span where sessions(t) > k.
+    /// When session `k` is wanted: every span where sessions(t) > k, or a trace session's
+    /// span.
     pub fn windows(&self, k: u64) -> Vec<Window> {
+        if let Some(replay) = &self.replay {
+            return replay
+                .spans
+                .get(k as usize)
+                .map(|s| Window {
+                    open: s.open.to_std(),
+                    close: s.close.to_std(),
+                })
+                .into_iter()
+                .collect();
+        }
         let level = k as f64;
         let mut out: Vec<Window> = Vec::new();
         for seg in self.schedule.segments() {
@@ -133,9 +207,9 @@ impl Plan {
             return None;
         }
         let mean = sessions / rate;
-        let secs = match self.arrival {
-            Arrival::Constant => mean,
-            Arrival::Poisson => mean * Distribution::<f64>::sample(&Exp1, rng),
+        let secs = match self.drawn? {
+            Drawn::Constant => mean,
+            Drawn::Poisson => mean * Distribution::<f64>::sample(&Exp1, rng),
         };
         Some(Duration::from_secs_f64(secs.min(1e6)))
     }
@@ -144,9 +218,9 @@ impl Plan {
     /// constant-rate sessions do not all fire together.
     pub fn first_gap(&self, t: Duration, rng: &mut SmallRng) -> Option<Duration> {
         let gap = self.gap(t, rng)?;
-        Some(match self.arrival {
-            Arrival::Constant => gap.mul_f64(rng.random::<f64>()),
-            Arrival::Poisson => gap,
+        Some(match self.drawn? {
+            Drawn::Constant => gap.mul_f64(rng.random::<f64>()),
+            Drawn::Poisson => gap,
         })
     }
 }
@@ -269,6 +343,6 @@ message_rate = "8/s"
         assert!((gap.as_secs_f64() - 0.5).abs() < 1e-9);
         assert!(plan.first_gap(Duration::ZERO, &mut rng).unwrap() <= gap);
         assert_eq!(plan.pick_store(&mut rng), 0);
-        assert!(!plan.pick_text(&mut rng).is_empty());
+        assert!(!plan.pick_text(None, &mut rng).is_empty());
     }
 }

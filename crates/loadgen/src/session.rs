@@ -28,6 +28,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::connect::{Backoff, ConnectGate, Connector, Ws};
 use crate::correlate::Abandoned;
 use crate::errors::{ErrorClass, Failure};
+use crate::feed::{Due, Feed, What};
 use crate::frames::{self, NO_CLOSE_FRAME, Other, close_code};
 use crate::plan::{Plan, Window};
 use crate::recording::{Answer, Recording, micros};
@@ -44,6 +45,9 @@ const BINARY: &str = "<binary frame>";
 /// What every session of a process shares.
 pub struct Ctx {
     pub plan: Plan,
+    /// Gamma and trace messages, handed out to this shard's sessions (`None`: sessions
+    /// draw their own gaps).
+    pub feed: Option<Feed>,
     pub codec: Codec,
     /// What frames that answer no message are (`[protocol] unsolicited`).
     pub unsolicited: Unsolicited,
@@ -92,7 +96,7 @@ pub async fn run(ctx: Arc<Ctx>, k: u64) {
         ctx: &ctx,
         k,
         store,
-        name: format!("s-{k}"),
+        name: ctx.plan.session_name(k),
         rng,
         sent: 0,
         stop: ctx.stop.clone(),
@@ -137,8 +141,12 @@ impl Session<'_> {
         }
     }
 
-    /// The next message due after `from`, or `None` when none is due before `close`.
-    fn next_due(&mut self, from: Duration, close: Duration, first: bool) -> Option<Duration> {
+    /// The next message due after `from` (or when to look again), or `None` when none is
+    /// due before `close`.
+    fn next_due(&mut self, from: Duration, close: Duration, first: bool) -> Option<Due> {
+        if let Some(feed) = &self.ctx.feed {
+            return feed.next(self.k, from, close);
+        }
         let mut t = from;
         while t < close {
             let gap = if first {
@@ -147,7 +155,9 @@ impl Session<'_> {
                 self.ctx.plan.gap(t, &mut self.rng)
             };
             if let Some(g) = gap {
-                return Some(t + g).filter(|due| *due < close);
+                return Some(t + g)
+                    .filter(|due| *due < close)
+                    .map(|at| Due::message(at, None));
             }
             t += IDLE_POLL;
         }
@@ -207,7 +217,7 @@ impl Session<'_> {
     }
 
     /// Sends messages as they fall due and reads their answers until the window closes.
-    async fn converse(&mut self, ws: &mut Ws, due: &mut Option<Duration>, window: Window) -> End {
+    async fn converse(&mut self, ws: &mut Ws, due: &mut Option<Due>, window: Window) -> End {
         let ctx = self.ctx;
         let close = ctx.at(window.close);
         let mut stop = ctx.stop.clone();
@@ -221,7 +231,7 @@ impl Session<'_> {
         tokio::pin!(wake, stop_wait);
         loop {
             let keepalive_at = ctx.keepalive.as_ref().map(|k| last_sent + k.every.to_std());
-            let at = due.map_or(close, |d| ctx.at(d).min(close));
+            let at = due.map_or(close, |d| ctx.at(d.at).min(close));
             let at = keepalive_at.map_or(at, |k| k.min(at));
             if wake.deadline() != at {
                 wake.as_mut().reset(at);
@@ -242,7 +252,7 @@ impl Session<'_> {
             let now = Instant::now();
             if let (Some(k), Some(at)) = (&ctx.keepalive, keepalive_at) {
                 // A message about to go out keeps the connection open by itself.
-                let message_due = due.is_some_and(|d| ctx.at(d) <= now);
+                let message_due = due.is_some_and(|d| ctx.at(d.at) <= now);
                 if now >= at && now < close && !message_due {
                     if let Err(end) = self.keepalive(ws, k).await {
                         return end;
@@ -257,7 +267,7 @@ impl Session<'_> {
                 }
                 continue;
             };
-            let intended = ctx.at(d);
+            let intended = ctx.at(d.at);
             if now >= close {
                 // The window is over: what fell due but could not be sent (the server was
                 // too slow) is counted, not sent after the fact.
@@ -267,15 +277,20 @@ impl Session<'_> {
             if now < intended {
                 continue;
             }
+            let What::Message(row) = d.what else {
+                // The feed had not drawn this far: ask again.
+                *due = self.next_due(d.at, window.close, false);
+                continue;
+            };
             // The message is due: it was late if the session was busy when it fell due.
             let late = intended < idle_since;
             if !late {
                 ctx.rec.lag(now - intended);
             }
-            *due = self.next_due(d, window.close, false);
+            *due = self.next_due(d.at, window.close, false);
             last_sent = now;
             match self
-                .exchange(ws, wake.as_mut(), stop_wait.as_mut(), intended, late)
+                .exchange(ws, wake.as_mut(), stop_wait.as_mut(), intended, late, row)
                 .await
             {
                 Ok(()) => idle_since = Instant::now(),
@@ -285,12 +300,12 @@ impl Session<'_> {
     }
 
     /// Counts the messages still due before `close`, from `due` on, as never sent.
-    fn count_unsent(&mut self, due: Option<Duration>, close: Duration) {
+    fn count_unsent(&mut self, due: Option<Due>, close: Duration) {
         let mut n = 0;
         let mut next = due;
         while let Some(d) = next {
-            n += 1;
-            next = self.next_due(d, close, false);
+            n += u64::from(d.what != What::Recheck);
+            next = self.next_due(d.at, close, false);
         }
         self.ctx.rec.counters.unsent.fetch_add(n, Ordering::Relaxed);
     }
@@ -359,7 +374,7 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// Sends one message and reads its answer.
+    /// Sends one message (trace row `row`, if it is one) and reads its answer.
     /// `timeout` is the connection's timer, re-armed here for the reply timeout; `stop`
     /// resolves on Ctrl-C.
     async fn exchange(
@@ -369,11 +384,16 @@ impl Session<'_> {
         mut stop: Pin<&mut impl Future<Output = ()>>,
         intended: Instant,
         late: bool,
+        row: Option<u32>,
     ) -> Result<(), End> {
         let ctx = self.ctx;
         let id = format!("{}-{}", self.k, self.sent);
-        let text = ctx.plan.pick_text(&mut self.rng);
-        let store_name = ctx.plan.store_name(self.store);
+        let given = row.and_then(|i| ctx.plan.replayed(i));
+        let text = ctx
+            .plan
+            .pick_text(given.and_then(|m| m.intent), &mut self.rng);
+        let store = given.and_then(|m| m.store).unwrap_or(self.store);
+        let store_name = ctx.plan.store_name(store);
         let frame = ctx.codec.encode(&self.name, &id, store_name, text);
         if ws.send(Message::text(frame)).await.is_err() {
             ctx.rec.error(&Failure::new(
@@ -479,7 +499,7 @@ impl Session<'_> {
                         .zip(tokens)
                         .and_then(|((f, l), n)| tpot_us(micros(l - f), n));
                     ctx.rec.answer(&Answer {
-                        store: self.store,
+                        store,
                         model: inc.model.as_deref(),
                         ttft: first.map(|f| micros(f - intended)),
                         e2e: micros(now - intended),
@@ -536,6 +556,7 @@ mod tests {
             )
             .unwrap(),
             plan,
+            feed: None,
             start,
             stop,
         });

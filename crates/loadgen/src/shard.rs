@@ -26,6 +26,7 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::auth::Door;
 use crate::connect::{ConnectGate, Connector};
+use crate::feed::Feed;
 use crate::health::thread_cpu_time;
 use crate::plan::Plan;
 use crate::recording::{CounterValues, Recording};
@@ -126,15 +127,21 @@ pub async fn run(
             start,
             samples_tx,
         ),
+        feed: Feed::new(
+            &spec.profile,
+            &plan,
+            u64::from(spec.shard.index),
+            u64::from(spec.shard.count),
+        ),
         plan,
         connector,
         start,
         stop: stop.clone(),
     });
 
-    let peak = ctx.plan.peak_sessions();
+    let all = ctx.plan.sessions();
     let mut sessions = JoinSet::new();
-    for k in (u64::from(spec.shard.index)..peak).step_by(spec.shard.count as usize) {
+    for k in (u64::from(spec.shard.index)..all).step_by(spec.shard.count as usize) {
         sessions.spawn(session::run(ctx.clone(), k));
     }
     let probe = tokio::spawn(lag_probe(ctx.clone()));

@@ -91,6 +91,20 @@ pub struct Seen {
     pub idle_closes: AtomicU64,
     /// Source addresses of the connections.
     pub peers: std::sync::Mutex<std::collections::BTreeSet<std::net::IpAddr>>,
+    /// Every text frame received, in order of arrival.
+    pub received: std::sync::Mutex<Vec<Received>>,
+    /// When each connection was accepted (upgraded), in order.
+    pub connected_at: std::sync::Mutex<Vec<Instant>>,
+}
+
+/// One text frame the server received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The connection it came on (1 for the first accepted).
+    pub connection: u64,
+    pub at: Instant,
+    /// The message, when the frame is one of surge's default shape.
+    pub message: Option<ChatMessage>,
 }
 
 /// A running test server; stops when dropped.
@@ -104,6 +118,10 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn hits(every: Option<u64>, n: u64) -> bool {
@@ -143,6 +161,16 @@ impl TestServer {
     pub fn connections(&self) -> u64 {
         self.seen.connections.load(Ordering::SeqCst)
     }
+
+    /// Every text frame received so far, in order of arrival.
+    pub fn received(&self) -> Vec<Received> {
+        lock(&self.seen.received).clone()
+    }
+
+    /// When each connection was accepted, in order.
+    pub fn connected_at(&self) -> Vec<Instant> {
+        lock(&self.seen.connected_at).clone()
+    }
 }
 
 // The upgrade callback's error type is tungstenite's, large or not.
@@ -165,7 +193,8 @@ async fn serve(
         }
     };
     let ws = tokio_tungstenite::accept_hdr_async(tcp, check).await?;
-    seen.connections.fetch_add(1, Ordering::SeqCst);
+    let connection = seen.connections.fetch_add(1, Ordering::SeqCst) + 1;
+    lock(&seen.connected_at).push(Instant::now());
     let stall_until = |now: Instant| -> Option<Instant> {
         let (at, len) = script.stall?;
         let (from, to) = (started + at, started + at + len);
@@ -184,6 +213,11 @@ async fn serve(
             *heard.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
             match msg {
                 Message::Text(t) => {
+                    lock(&seen.received).push(Received {
+                        connection,
+                        at: Instant::now(),
+                        message: ChatMessage::from_json(&t).ok(),
+                    });
                     let n = seen.messages.fetch_add(1, Ordering::SeqCst) + 1;
                     let _ = queue.send((n, t));
                 }

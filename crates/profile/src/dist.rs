@@ -602,21 +602,10 @@ impl<Q: Quantity> FromStr for Dist<Q> {
             found: text.to_string(),
         };
         let s = text.trim();
-        let Some((name, rest)) = s.split_once('(') else {
+        if !s.contains('(') {
             return Q::parse(s).map(Dist::constant).map_err(|_| syntax());
-        };
-        let inside = rest.strip_suffix(')').ok_or_else(syntax)?;
-        if inside.contains(['(', ')']) {
-            return Err(syntax());
         }
-        let args: Vec<(Option<&str>, &str)> = inside
-            .split(',')
-            .map(|arg| match arg.split_once('=') {
-                Some((key, value)) => (Some(key.trim()), value.trim()),
-                None => (None, arg.trim()),
-            })
-            .collect();
-        let name = name.trim();
+        let (name, args) = call(s).ok_or_else(syntax)?;
         let (form, usage): (&'static str, &'static str) = match name {
             "exp" => ("exp", "exp(mean=…)"),
             "lognormal" => ("lognormal", "lognormal(p50=…, p99=…)"),
@@ -672,8 +661,29 @@ impl<Q: Quantity> FromStr for Dist<Q> {
     }
 }
 
+/// One argument of a call: `(Some(key), value)` or `(None, value)`.
+pub(crate) type Arg<'a> = (Option<&'a str>, &'a str);
+
+/// `name(a, key=b)` as its name and its arguments, each `(Some(key), value)` or
+/// `(None, value)`; `None` unless the text is one call with unnested parentheses.
+pub(crate) fn call(text: &str) -> Option<(&str, Vec<Arg<'_>>)> {
+    let (name, rest) = text.trim().split_once('(')?;
+    let inside = rest.strip_suffix(')')?;
+    if inside.contains(['(', ')']) {
+        return None;
+    }
+    let args = inside
+        .split(',')
+        .map(|arg| match arg.split_once('=') {
+            Some((key, value)) => (Some(key.trim()), value.trim()),
+            None => (None, arg.trim()),
+        })
+        .collect();
+    Some((name.trim(), args))
+}
+
 /// The values of exactly the arguments `keys`, each given once by name, in any order.
-fn named<'a, const N: usize>(
+pub(crate) fn named<'a, const N: usize>(
     args: &[(Option<&str>, &'a str)],
     keys: [&str; N],
 ) -> Option<[&'a str; N]> {

@@ -4,6 +4,7 @@
 //! `lognormal(p50=1.5s, p99=4s)`); this crate turns it into typed, validated values and
 //! says precisely where a file is wrong. Every other crate reads scenarios through it.
 
+pub mod burst;
 pub mod diag;
 pub mod dist;
 pub mod goodput;
@@ -14,6 +15,7 @@ pub mod profile;
 pub mod protocol;
 pub mod system;
 pub mod target;
+pub mod trace;
 pub mod traffic;
 pub mod units;
 mod validate;

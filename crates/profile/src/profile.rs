@@ -20,8 +20,8 @@ use crate::prewarm::Prewarm;
 use crate::protocol::{Protocol, ProtocolTable};
 use crate::system::SystemModel;
 use crate::target::{Target, parse_ws_url};
-use crate::traffic::{MessageRate, Schedule, Traffic};
-use crate::units::{Duration, Money, Percent};
+use crate::traffic::{MessageRate, Schedule, Stage, Traffic};
+use crate::units::{Duration, Money, Percent, Rate};
 
 /// A loaded, validated profile.
 #[derive(Debug, Clone, Serialize)]
@@ -308,7 +308,11 @@ impl Profile {
     /// Reads and validates a profile and the system model it names.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ProfileError> {
         let profile_src = read(path.as_ref())?;
-        let table = parse_table(&profile_src).map_err(|d| ProfileError::Invalid(vec![d]))?;
+        let mut table = parse_table(&profile_src).map_err(|d| ProfileError::Invalid(vec![d]))?;
+        resolve_trace_path(
+            &mut table,
+            profile_src.path.parent().unwrap_or(Path::new(".")),
+        );
         let file: ProfileFile = typed(table)
             .map_err(|(key, msg)| ProfileError::Invalid(vec![profile_src.diagnostic(key, msg)]))?;
         let ProfileFile {
@@ -317,7 +321,7 @@ impl Profile {
             mut system,
             seed,
             duration,
-            traffic,
+            mut traffic,
             target,
             protocol,
             thresholds,
@@ -377,7 +381,8 @@ impl Profile {
             .stages
             .iter()
             .fold(Duration::ZERO, |acc, s| acc + s.duration);
-        let duration = duration.unwrap_or(stage_total);
+        let duration = duration.unwrap_or_else(|| stage_total.max(trace_end(&traffic)));
+        label_trace(&mut traffic, duration);
         check_traffic(&traffic, &system, duration, &mut report);
 
         let mut parsed_thresholds = Vec::new();
@@ -575,7 +580,7 @@ impl Profile {
 
     /// sessions(t) and rate(t) of this profile.
     pub fn schedule(&self) -> Schedule {
-        Schedule::new(&self.traffic.stages, self.duration)
+        self.traffic.schedule(self.duration)
     }
 
     /// Share of messages whose intent needs the LLM (before any cache).
@@ -587,6 +592,48 @@ impl Profile {
             .map(|(_, share)| share.fraction())
             .sum()
     }
+}
+
+/// A trace's file is written relative to the profile: made absolute before the trace is
+/// read (and so in the resolved profile of a run).
+fn resolve_trace_path(table: &mut toml::Table, dir: &Path) {
+    let file = table
+        .get_mut("traffic")
+        .and_then(|t| t.as_table_mut())
+        .and_then(|t| t.get_mut("arrival"))
+        .and_then(|a| a.as_table_mut())
+        .and_then(|a| a.get_mut("trace"));
+    if let Some(toml::Value::String(rel)) = file {
+        *rel = dir.join(&*rel).to_string_lossy().into_owned();
+    }
+}
+
+/// When a trace's run ends by default: its last message's reply timeout, to the second.
+fn trace_end(traffic: &Traffic) -> Duration {
+    traffic.arrival.trace().map_or(Duration::ZERO, |t| {
+        let end = (t.last() + traffic.reply_timeout).as_secs_f64().ceil();
+        Duration::from_secs_f64(end)
+    })
+}
+
+/// A trace without stages gets one stage, "trace", over the whole run: reports name their
+/// time windows by stage.
+fn label_trace(traffic: &mut Traffic, duration: Duration) {
+    let Some(trace) = traffic.arrival.trace() else {
+        return;
+    };
+    if !traffic.stages.is_empty() || duration == Duration::ZERO {
+        return;
+    }
+    let rate = Rate::from_per_second(trace.len() as f64 / duration.as_secs_f64());
+    let peak = traffic.schedule(duration).peak_sessions();
+    traffic.stages.push(Stage {
+        name: "trace".into(),
+        duration,
+        ramp: Duration::ZERO,
+        sessions: peak.ceil() as u64,
+        rate: MessageRate::Total(rate),
+    });
 }
 
 fn mix_sum<'a>(shares: impl Iterator<Item = &'a Percent>) -> f64 {
@@ -648,6 +695,38 @@ fn check_traffic(
                     stage.name
                 ),
             );
+        }
+    }
+    if let Some(trace) = traffic.arrival.trace() {
+        let shown = trace.file().display();
+        if trace.last() > duration {
+            report(
+                "duration",
+                format!(
+                    "the trace {shown} runs until {} (at speed {}); a duration of {duration} \
+                     would cut it: leave duration out or make it at least that",
+                    trace.last(),
+                    trace.speed()
+                ),
+            );
+        }
+        for (intents, table) in [(true, &traffic.intents), (false, &traffic.stores)] {
+            let known: Vec<&str> = table.keys().map(String::as_str).collect();
+            let (what, key) = if intents {
+                ("intent", "traffic.intents")
+            } else {
+                ("store", "traffic.stores")
+            };
+            for (line, name) in trace.unknown(intents, &known) {
+                report(
+                    "traffic.arrival",
+                    format!(
+                        "trace {shown} line {line}: unknown {what} \"{name}\"; the trace may \
+                         name those of [{key}]: {} (add it there or fix the trace)",
+                        known.join(", ")
+                    ),
+                );
+            }
         }
     }
     if traffic.conversation_turns <= 0.0 {

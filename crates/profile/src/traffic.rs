@@ -6,16 +6,20 @@
 //! both follow, so prediction and measurement drive the same scenario.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
+pub use crate::burst::Cv;
+use crate::trace::{Replay, Trace};
 use crate::units::{Duration, Percent, Rate};
 
 /// The traffic of a profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Traffic {
-    /// When messages are due: Poisson (exponential gaps) or constant spacing.
+    /// When messages are due: Poisson, constant spacing, gamma bursts or a trace.
     pub arrival: Arrival,
     /// Mean user turns per conversation (Q35: 5).
     pub conversation_turns: f64,
@@ -23,6 +27,8 @@ pub struct Traffic {
     pub reply_timeout: Duration,
     /// Cap on new connections per second while ramping sessions (API Gateway admits 500/s).
     pub connect_rate: Rate,
+    /// Required, but for a trace (where they only label time windows).
+    #[serde(default)]
     pub stages: Vec<Stage>,
     /// Store id → share of sessions.
     pub stores: BTreeMap<String, Percent>,
@@ -30,11 +36,147 @@ pub struct Traffic {
     pub intents: BTreeMap<String, Percent>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// When messages are due (`arrival = …`).
+#[derive(Debug, Clone, PartialEq)]
 pub enum Arrival {
+    /// `"poisson"`: each session sends with exponential gaps at its share of the rate.
     Poisson,
+    /// `"constant"`: each session sends evenly spaced at its share of the rate.
     Constant,
+    /// `"gamma(cv=3)"`: one renewal process for all sessions, gamma gaps with this
+    /// coefficient of variation ([`crate::burst`]), each message handed to an open session.
+    Gamma(Cv),
+    /// `{ trace = "traces/x.csv", speed = 2.0 }`: exactly the trace's messages, at its
+    /// times ([`crate::trace`]); the stages' rates give way to it.
+    Trace(Trace),
+}
+
+impl Arrival {
+    fn parse(text: &str) -> Result<Self, String> {
+        let usage = || {
+            format!(
+                "expected \"poisson\", \"constant\", \"gamma(cv=…)\" or a trace \
+                 ({{ trace = \"traces/x.csv\" }}), found \"{text}\""
+            )
+        };
+        match text.trim() {
+            "poisson" => return Ok(Self::Poisson),
+            "constant" => return Ok(Self::Constant),
+            _ => {}
+        }
+        let (name, args) = crate::dist::call(text).ok_or_else(usage)?;
+        if name != "gamma" {
+            return Err(usage());
+        }
+        let [cv] = crate::dist::named(&args, ["cv"])
+            .ok_or_else(|| format!("gamma is written gamma(cv=…), found \"{text}\""))?;
+        let cv: f64 = cv
+            .parse()
+            .map_err(|_| format!("gamma's cv is a number such as 3, found \"{cv}\""))?;
+        Cv::new(cv).map(Self::Gamma)
+    }
+
+    /// The trace replayed, if this is one.
+    pub fn trace(&self) -> Option<&Trace> {
+        match self {
+            Self::Trace(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Arrival {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Poisson => f.write_str("poisson"),
+            Self::Constant => f.write_str("constant"),
+            Self::Gamma(cv) => write!(f, "gamma(cv={cv})"),
+            Self::Trace(t) => write!(
+                f,
+                "trace {} ({} messages, speed {})",
+                t.file().display(),
+                t.len(),
+                t.speed()
+            ),
+        }
+    }
+}
+
+impl Serialize for Arrival {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Trace(t) => {
+                use serde::ser::SerializeMap;
+                let mut map = s.serialize_map(Some(2))?;
+                map.serialize_entry("trace", t.file())?;
+                map.serialize_entry("speed", &t.speed())?;
+                map.end()
+            }
+            other => s.collect_str(other),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Arrival {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = Arrival;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "\"poisson\", \"constant\", \"gamma(cv=…)\" or { trace = \"traces/x.csv\" }",
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Arrival, E> {
+                Arrival::parse(v).map_err(E::custom)
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Arrival, A::Error> {
+                let (mut file, mut speed) = (None::<PathBuf>, None::<f64>);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "trace" => file = Some(map.next_value()?),
+                        "speed" => speed = Some(map.next_value()?),
+                        other => {
+                            return Err(de::Error::custom(format!(
+                                "unknown key \"{other}\" in the trace; the keys are trace \
+                                 (the file) and speed (optional, e.g. 2.0)"
+                            )));
+                        }
+                    }
+                }
+                let file = file.ok_or_else(|| {
+                    de::Error::custom("a trace needs its file: { trace = \"traces/x.csv\" }")
+                })?;
+                Trace::load(&file, speed.unwrap_or(1.0))
+                    .map(Arrival::Trace)
+                    .map_err(de::Error::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Traffic {
+    /// The trace resolved for a run, when the arrivals are one.
+    pub fn replay(&self) -> Option<Replay> {
+        let trace = self.arrival.trace()?;
+        let intents: Vec<&str> = self.intents.keys().map(String::as_str).collect();
+        let stores: Vec<&str> = self.stores.keys().map(String::as_str).collect();
+        Some(trace.replay(
+            &intents,
+            &stores,
+            self.conversation_turns,
+            self.reply_timeout,
+        ))
+    }
+
+    /// sessions(t) and rate(t) over `duration`: the stages', or those the trace implies.
+    pub fn schedule(&self, duration: Duration) -> Schedule {
+        match self.replay() {
+            Some(replay) => replay.schedule(&self.stages, duration),
+            None => Schedule::new(&self.stages, duration),
+        }
+    }
 }
 
 /// One stage: reach `sessions` and the message rate over `ramp`, then hold until `duration`.
@@ -212,6 +354,11 @@ impl Schedule {
                 rate_to: rate,
             });
         }
+        Self { segments, duration }
+    }
+
+    /// A schedule of given pieces (in time order, ending by `duration`).
+    pub(crate) fn from_segments(segments: Vec<Segment>, duration: Duration) -> Self {
         Self { segments, duration }
     }
 

@@ -92,9 +92,10 @@ fn every_shipped_profile_loads() {
         }
     }
     assert_eq!(
-        count, 13,
-        "the nine profiles of DESIGN.md, the two everyday levels of the README and the two \
-         staging examples of \"Against API Gateway\" (IAM and query-token auth)"
+        count, 14,
+        "the nine profiles of DESIGN.md, the two everyday levels of the README, the two \
+         staging examples of \"Against API Gateway\" (IAM and query-token auth) and the \
+         trace replay example"
     );
 }
 
@@ -474,4 +475,87 @@ fn a_threshold_table_may_abort_the_run() {
         assert!(msg.contains("thresholds.errors.rate"), "{entry}: {msg}");
         assert!(msg.contains(says), "{entry}: {msg}");
     }
+}
+
+#[test]
+fn arrivals_are_poisson_constant_gamma_or_a_trace() {
+    let with = |arrival: &str| valid_profile().replace(r#"arrival = "poisson""#, arrival);
+    let p = load_text(&with(r#"arrival = "gamma(cv=3)""#)).unwrap();
+    assert_eq!(p.traffic.arrival.to_string(), "gamma(cv=3)");
+    let json = serde_json::to_value(&p).unwrap();
+    assert_eq!(json["traffic"]["arrival"], "gamma(cv=3)");
+    for (arrival, expected) in [
+        (
+            r#"arrival = "gamma(cv=0)""#,
+            "a number above zero such as 3",
+        ),
+        (r#"arrival = "gamma(3)""#, "gamma is written gamma(cv=…)"),
+        (r#"arrival = "gamma(cv=lots)""#, "a number such as 3"),
+        (
+            r#"arrival = "bursty""#,
+            r#"expected "poisson", "constant", "gamma(cv=…)""#,
+        ),
+        (
+            r#"arrival = { file = "t.csv" }"#,
+            r#"unknown key "file" in the trace"#,
+        ),
+        (
+            r#"arrival = { trace = "missing.csv" }"#,
+            "cannot read the trace",
+        ),
+    ] {
+        let problem = only_problem(&with(arrival));
+        assert!(problem.contains("traffic.arrival"), "{problem}");
+        assert!(problem.contains(expected), "{arrival}: {problem}");
+    }
+}
+
+/// A trace is read relative to the profile; what it names must be in the traffic's mixes,
+/// and the run must be long enough for it.
+#[test]
+fn a_trace_is_checked_against_the_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("traces")).unwrap();
+    std::fs::write(
+        dir.path().join("traces/t.csv"),
+        "offset,session,intent,store\n1,a,product_info,manga_jp\n1400,b,chitchat,kindle\n",
+    )
+    .unwrap();
+    let text = valid_profile().replace(
+        r#"arrival = "poisson""#,
+        r#"arrival = { trace = "traces/t.csv", speed = 2 }"#,
+    );
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, &text).unwrap();
+    let err = Profile::load(&path).unwrap_err().to_string();
+    assert!(err.contains("p.toml"), "{err}");
+    assert!(
+        err.contains(r#"t.csv line 3: unknown intent "chitchat""#)
+            && err.contains("[traffic.intents]: product_info, recommendation"),
+        "{err}"
+    );
+    assert!(err.contains(r#"unknown store "kindle""#), "{err}");
+    assert!(
+        err.contains("duration") && err.contains("runs until 700s"),
+        "{err}"
+    );
+
+    std::fs::write(
+        dir.path().join("traces/t.csv"),
+        "offset,session,intent\n1,a,product_info\n500,b,\n",
+    )
+    .unwrap();
+    let p = Profile::load(&path).unwrap();
+    assert_eq!(
+        p.traffic.arrival.trace().unwrap().last().to_string(),
+        "250s"
+    );
+    // The schedule is the trace's: two messages, stage names as labels.
+    assert!((p.schedule().total_messages() - 2.0).abs() < 1e-9);
+    assert_eq!(p.schedule().stage_at("6m".parse().unwrap()), Some(1));
+    // A run's resolved profile names the file absolutely and reads back.
+    let json = serde_json::to_value(&p).unwrap();
+    assert_eq!(json["traffic"]["arrival"]["speed"], 2.0);
+    let back = Profile::replay(&json, p.system.clone()).unwrap();
+    assert_eq!(back.traffic.arrival, p.traffic.arrival);
 }

@@ -49,7 +49,7 @@ pub fn render(profile: &Profile) -> String {
         profile.system.name,
         profile.files.system.display()
     );
-    let arrival = format!("{:?}", profile.traffic.arrival).to_lowercase();
+    let arrival = profile.traffic.arrival.to_string();
     let _ = writeln!(
         w,
         "duration  {}   seed {}   arrival {arrival}\n",

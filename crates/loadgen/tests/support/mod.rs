@@ -16,6 +16,7 @@ pub struct Shape<'a> {
     pub rate: &'a str,
     pub duration: &'a str,
     pub reply_timeout: &'a str,
+    pub connect_rate: &'a str,
     /// Appended verbatim (e.g. a [protocol] table or thresholds).
     pub extra: &'a str,
 }
@@ -28,6 +29,7 @@ impl Default for Shape<'_> {
             rate: "20/s",
             duration: "3s",
             reply_timeout: "2s",
+            connect_rate: "500/s",
             extra: "",
         }
     }
@@ -48,10 +50,10 @@ seed = 7
 [system]
 file = "{system}"
 [traffic]
-arrival = "{arrival}"
+arrival = {arrival}
 conversation_turns = 5
 reply_timeout = "{reply}"
-connect_rate = "500/s"
+connect_rate = "{connect_rate}"
 [traffic.stores]
 manga_jp = "100%"
 [traffic.intents]
@@ -65,7 +67,13 @@ message_rate = "{rate}"
 {extra}
 "#,
         system = system_file().display(),
-        arrival = s.arrival,
+        // A table (a trace) as written, a name quoted.
+        arrival = if s.arrival.starts_with('{') {
+            s.arrival.to_string()
+        } else {
+            format!("\"{}\"", s.arrival)
+        },
+        connect_rate = s.connect_rate,
         reply = s.reply_timeout,
         duration = s.duration,
         sessions = s.sessions,

@@ -186,11 +186,7 @@ impl<'p> Sim<'p> {
         } = settings;
         let schedule = profile.schedule();
         let rng = Streams::new(seed);
-        let arrivals = Arrivals::new(
-            &schedule,
-            profile.traffic.arrival,
-            Stream::new(seed, "arrivals"),
-        );
+        let arrivals = Arrivals::new(&profile.traffic, &schedule, Stream::new(seed, "arrivals"));
         let o = &sys.orchestrator;
         let ecs = o.enabled.then(|| Ecs {
             service: Orchestrator::new(o.initial_tasks, o.workers_per_task),

@@ -21,18 +21,25 @@ impl Sim<'_> {
     pub(super) fn arrival(&mut self, t0: Nanos) {
         self.now = t0 + self.auth_folded;
         let stage = self.arrivals.stage();
-        if !self
+        let Some(given) = self
             .arrivals
             .take(self.gateway.connected_share(self.wanted))
-        {
+        else {
             return;
-        }
+        };
         self.counters.sent += 1;
-        let store = self.plan.store_mix.draw(&mut self.rng.mix);
-        let intent = self.plan.intent_mix.draw(&mut self.rng.mix);
+        let rng = &mut self.rng;
+        let store = given
+            .store
+            .unwrap_or_else(|| self.plan.store_mix.draw(&mut rng.mix));
+        let intent = given
+            .intent
+            .unwrap_or_else(|| self.plan.intent_mix.draw(&mut rng.mix));
         self.consumption.message(store);
         let connected = self.gateway.connected().max(1);
-        let session = self.rng.gateway.below(connected) as u32;
+        let session = given
+            .session
+            .unwrap_or_else(|| rng.gateway.below(connected) as u32);
         let earlier_turns = self.turns.as_mut().map_or(0, |turns| {
             let i = session as usize;
             if i >= turns.len() {
