@@ -13,9 +13,9 @@ use std::time::{Duration, SystemTime};
 
 use surge_profile::Profile;
 use surge_record::{
-    Breach, ErrorSampleWriter, Histogram, HlogWriter, IntervalRecorder, IntervalSnapshot, Metric, RunDir,
-    RunInfo, RunKind, RunStatus, Summary, Tag, TimelineColumns, TimelineRow, TimelineWriter,
-    new_histogram,
+    Breach, ErrorSampleWriter, Histogram, HlogWriter, IntervalRecorder, IntervalSnapshot, Metric,
+    RunDir, RunInfo, RunKind, RunStatus, Summary, Tag, TimelineColumns, TimelineRow,
+    TimelineWriter, new_histogram,
 };
 
 use crate::RunError;
@@ -179,7 +179,7 @@ impl Aggregator {
     /// Takes one event from shard `index`.
     pub fn on_event(&mut self, index: u32, event: ShardEvent) -> Result<(), RunError> {
         match event {
-            ShardEvent::Message(ShardMessage::Interval(r)) => self.on_interval(index, r)?,
+            ShardEvent::Message(ShardMessage::Interval(r)) => self.on_interval(index, *r)?,
             ShardEvent::Message(ShardMessage::Error(sample)) => {
                 if let Some(w) = self.shard(index).and_then(|s| s.samples.as_mut()) {
                     w.sample(&sample).map_err(io)?;
@@ -187,7 +187,7 @@ impl Aggregator {
             }
             ShardEvent::Message(ShardMessage::Finished(f)) => {
                 if let Some(s) = self.shard(index) {
-                    s.finished = Some(f);
+                    s.finished = Some(*f);
                 }
                 self.write_rows()?;
             }

@@ -10,10 +10,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use surge_profile::goodput::{AnswerTimes, Slos};
 use surge_record::{
     ErrorSample, Histogram, IntervalRecorder, IntervalSnapshot, Metric, Tag, TagId, new_histogram,
 };
-use surge_profile::goodput::{AnswerTimes, Slos};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::errors::{ErrorClass, Failure};

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use surge_profile::Profile;
-use surge_profile::metric::{Comparison, MetricRef, RatioMetric, Stat};
 use surge_profile::goodput::Slos;
+use surge_profile::metric::{Comparison, MetricRef, RatioMetric, Stat};
 use surge_record::{
     Connections, Counts, Goodput, Histogram, Metric, Summary, Tag, ThresholdVerdict,
 };
@@ -220,6 +220,10 @@ pub fn render(s: &Summary) -> String {
             "\ntokens/s per answer    p50 {}  p90 {}  p99 {}",
             t["p50"], t["p90"], t["p99"]
         );
+    }
+    let llm = s.llm_lines();
+    if !llm.is_empty() {
+        let _ = write!(w, "\n{llm}");
     }
     let errors: Vec<String> = s
         .errors

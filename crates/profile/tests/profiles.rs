@@ -440,7 +440,10 @@ fn target_auth_kinds_and_their_mistakes() {
 #[test]
 fn a_threshold_table_may_abort_the_run() {
     let with = |entry: &str| {
-        valid_profile().replace("\"ttft.p99\" = \"< 1s\"", &format!("\"errors.rate\" = {entry}"))
+        valid_profile().replace(
+            "\"ttft.p99\" = \"< 1s\"",
+            &format!("\"errors.rate\" = {entry}"),
+        )
     };
     let p = load_text(&with(
         r#"{ limit = "< 2%", abort = true, window = "30s", after = "1m" }"#,
@@ -449,7 +452,10 @@ fn a_threshold_table_may_abort_the_run() {
     let t = &p.thresholds[0];
     assert_eq!(t.to_string(), "errors.rate < 2%");
     let a = t.abort.expect("an abort rule");
-    assert_eq!((a.window.to_string(), a.after.to_string()), ("30s".into(), "60s".into()));
+    assert_eq!(
+        (a.window.to_string(), a.after.to_string()),
+        ("30s".into(), "60s".into())
+    );
     // The resolved profile keeps the rule, and reads back the same.
     let json = serde_json::to_value(&p).unwrap();
     assert_eq!(json["thresholds"]["errors.rate"]["abort"], true);
@@ -457,17 +463,32 @@ fn a_threshold_table_may_abort_the_run() {
     // Defaults: a 10-s window judged from the start; a table without abort is a plain limit.
     let p = load_text(&with(r#"{ limit = "< 2%", abort = true }"#)).unwrap();
     let a = p.thresholds[0].abort.unwrap();
-    assert_eq!((a.window.to_string(), a.after.to_string()), ("10s".into(), "0".into()));
+    assert_eq!(
+        (a.window.to_string(), a.after.to_string()),
+        ("10s".into(), "0".into())
+    );
     let p = load_text(&with(r#"{ limit = "< 2%" }"#)).unwrap();
     assert_eq!(p.thresholds[0].abort, None);
 
     for (entry, says) in [
         (r#"{ abort = true }"#, "needs limit"),
-        (r#"{ limit = "< 2%", abort = true, windw = "3s" }"#, "unknown key \"windw\""),
-        (r#"{ limit = "< 2%", window = "3s" }"#, "only apply with abort = true"),
-        (r#"{ limit = "< 2%", abort = true, window = "500ms" }"#, "at least 1s"),
+        (
+            r#"{ limit = "< 2%", abort = true, windw = "3s" }"#,
+            "unknown key \"windw\"",
+        ),
+        (
+            r#"{ limit = "< 2%", window = "3s" }"#,
+            "only apply with abort = true",
+        ),
+        (
+            r#"{ limit = "< 2%", abort = true, window = "500ms" }"#,
+            "at least 1s",
+        ),
         (r#"{ limit = "< 2%", abort = "yes" }"#, "true or false"),
-        (r#"{ limit = "< 2%", abort = true, after = "soon" }"#, "after:"),
+        (
+            r#"{ limit = "< 2%", abort = true, after = "soon" }"#,
+            "after:",
+        ),
         ("42", "found integer"),
         (r#"{ limit = "< 2s", abort = true }"#, "is a percentage"),
     ] {

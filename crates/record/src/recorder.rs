@@ -336,10 +336,11 @@ impl IntervalRecorder {
         self.slots.iter().map(|s| (&s.tag, &s.total))
     }
 
-    /// `summary.json`'s `latency_ms`: stats of every tag whose total is non-empty.
+    /// `summary.json`'s `latency_ms`: stats of every latency tag whose total is non-empty
+    /// (token counts are not latencies: see [`crate::Summary::set_histograms`]).
     pub fn latency_ms(&self) -> BTreeMap<Tag, LatencyStats> {
         self.totals()
-            .filter(|(_, h)| !h.is_empty())
+            .filter(|(t, h)| !h.is_empty() && !t.metric().is_count())
             .map(|(t, h)| (t.clone(), LatencyStats::from_histogram(h)))
             .collect()
     }

@@ -320,8 +320,54 @@ impl Summary {
         }
     }
 
+    /// The lines a printed report gives the LLM measures: output tokens and TPOT per answer,
+    /// and goodput overall and per store and model. Empty when the run has none of them.
+    pub fn llm_lines(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let tokens = self.tokens.get(&Tag::metric_only(crate::Metric::Tokens));
+        let tpot = self.latency_ms.get(&Tag::metric_only(crate::Metric::Tpot));
+        if let Some(t) = tokens {
+            let _ = write!(
+                out,
+                "output tokens per answer  p50 {:.0}  p99 {:.0}  mean {:.1}",
+                t.p50, t.p99, t.mean
+            );
+            if let Some(p) = tpot {
+                let _ = write!(out, "   TPOT p50 {:.1} ms  p99 {:.1} ms", p.p50, p.p99);
+            }
+            out.push('\n');
+        }
+        if let Some(g) = &self.goodput {
+            let slos: Vec<String> = g
+                .slo_ms
+                .iter()
+                .map(|(k, v)| format!("{k} ≤ {v} ms"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "goodput {:.2}% of messages sent ({:.1} good answers/s) meeting {}",
+                g.ratio * 100.0,
+                g.per_s,
+                slos.join(", ")
+            );
+            for (scope, s) in &g.by_scope {
+                let _ = writeln!(
+                    out,
+                    "  {scope:<24} {:.2}% of its {} answers",
+                    s.ratio * 100.0,
+                    s.answers
+                );
+            }
+        }
+        out
+    }
+
     /// Fills `latency_ms` and `tokens` from per-tag histograms, each in its unit.
-    pub fn set_histograms<'a>(&mut self, totals: impl IntoIterator<Item = (&'a Tag, &'a Histogram<u64>)>) {
+    pub fn set_histograms<'a>(
+        &mut self,
+        totals: impl IntoIterator<Item = (&'a Tag, &'a Histogram<u64>)>,
+    ) {
         for (tag, h) in totals {
             let stats = LatencyStats::of(tag, h);
             if tag.metric().is_count() {

@@ -25,6 +25,9 @@ pub struct Message {
     pub session: u32,
     pub input_tokens: f32,
     pub output_tokens: u32,
+    /// Time per output token after the first, as the user sees the frames (set when the
+    /// model finishes an answer of two tokens or more).
+    pub tpot: Option<Nanos>,
     pub store: u8,
     pub intent: u8,
     pub model: u8,

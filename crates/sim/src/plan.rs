@@ -85,6 +85,8 @@ pub struct Plan {
     pub fast_model: usize,
     /// Traffic stage names, by index.
     pub stages: Vec<String>,
+    /// What a good answer is (`[goodput]`).
+    pub goodput: surge_profile::goodput::Slos,
 }
 
 fn model_index(system: &SystemModel, models: &[ModelPlan], name: &str) -> Result<usize, SimError> {
@@ -164,6 +166,7 @@ impl Plan {
                 .iter()
                 .map(|s| s.name.clone())
                 .collect(),
+            goodput: profile.goodput,
         })
     }
 }

@@ -5,6 +5,7 @@
 //! histograms for the report), everything else is a counter.
 
 use hdrhistogram::Histogram;
+use surge_profile::goodput::{AnswerTimes, Slos};
 use surge_record::{IntervalRecorder, Metric, Tag, TagId, new_histogram};
 
 use crate::plan::Plan;
@@ -98,6 +99,10 @@ pub struct Counters {
     pub llm_calls: u64,
     pub burst_invocations: u64,
     pub memory_retries: u64,
+    /// Answers meeting every `[goodput]` SLO.
+    pub good: u64,
+    /// Output tokens of the answers.
+    pub tokens: u64,
 }
 
 impl Counters {
@@ -178,6 +183,22 @@ impl StageLatencies {
     }
 }
 
+/// One answered message, as [`Latencies::judge`] needs it.
+pub struct Judged {
+    pub e2e: Nanos,
+    pub ttft: Nanos,
+    /// Time per output token after the first (none below two tokens).
+    pub tpot: Option<Nanos>,
+    /// Output tokens (0: none were generated).
+    pub tokens: u32,
+    pub store: usize,
+    pub model: Option<usize>,
+    /// Within the reply timeout (a late answer is a timeout, never good).
+    pub in_time: bool,
+    /// Sent after the warm-up: its tokens and TPOT go into the histograms.
+    pub measured: bool,
+}
+
 /// Latencies of the run, in µs.
 pub struct Latencies {
     pub recorder: IntervalRecorder,
@@ -186,6 +207,12 @@ pub struct Latencies {
     /// interval by [`settle`](Self::settle) rather than recorded once per answer.
     all_from_stores: bool,
     itl: TagId,
+    tpot: TagId,
+    tokens: TagId,
+    slos: Slos,
+    /// (good answers, answers) per store and per model, when goodput is judged.
+    good_by_store: Vec<(u64, u64)>,
+    good_by_model: Vec<(u64, u64)>,
     stores: Vec<Option<Pair>>,
     models: Vec<Option<Pair>>,
     /// e2e and ttft per traffic stage (for the report; complete after [`settle`](Self::settle)).
@@ -228,6 +255,8 @@ impl Latencies {
         let mut rec = IntervalRecorder::new(std::time::Duration::ZERO);
         let all = pair(&mut rec, None);
         let itl = rec.register(&Tag::metric_only(Metric::Itl));
+        let tpot = rec.register(&Tag::metric_only(Metric::Tpot));
+        let tokens = rec.register(&Tag::metric_only(Metric::Tokens));
         let mut named = |name: &str| qualifier(name).map(|q| pair(&mut rec, Some(q)));
         let stores: Vec<_> = plan.stores.iter().map(|s| named(&s.name)).collect();
         let models = plan.models.iter().map(|m| named(&m.name)).collect();
@@ -236,6 +265,11 @@ impl Latencies {
             all,
             all_from_stores: !stores.is_empty() && stores.iter().all(Option::is_some),
             itl,
+            tpot,
+            tokens,
+            slos: plan.goodput,
+            good_by_store: vec![(0, 0); plan.stores.len()],
+            good_by_model: vec![(0, 0); plan.models.len()],
             stores,
             models,
             stages: if plan.stages.len() > 1 {
@@ -301,6 +335,51 @@ impl Latencies {
             .queue_wait
             .record_n(0, std::mem::take(&mut self.unqueued));
         Ok(())
+    }
+
+    /// Records the tokens and TPOT of one answered message and says whether it was a good
+    /// answer by the `[goodput]` SLOs (always false without them).
+    pub fn judge(&mut self, a: &Judged) -> bool {
+        let tpot = a.tpot.map(micros);
+        if a.measured && a.tokens > 0 {
+            self.recorder.record(self.tokens, u64::from(a.tokens));
+        }
+        if let Some(t) = tpot.filter(|_| a.measured) {
+            self.recorder.record(self.tpot, t);
+        }
+        if !self.slos.any() {
+            return false;
+        }
+        let good = a.in_time
+            && self.slos.good(&AnswerTimes {
+                ttft_us: Some(micros(a.ttft)),
+                e2e_us: micros(a.e2e),
+                tpot_us: tpot,
+            });
+        let tally = |t: &mut (u64, u64)| {
+            t.0 += u64::from(good);
+            t.1 += 1;
+        };
+        tally(&mut self.good_by_store[a.store]);
+        if let Some(m) = a.model {
+            tally(&mut self.good_by_model[m]);
+        }
+        good
+    }
+
+    /// (good answers, answers) per `store:NAME` and `model:NAME` that answered anything.
+    pub fn good_by_scope(&self, plan: &Plan) -> Vec<(String, (u64, u64))> {
+        let stores = plan
+            .stores
+            .iter()
+            .zip(&self.good_by_store)
+            .map(|(s, t)| (format!("store:{}", s.name), *t));
+        let models = plan
+            .models
+            .iter()
+            .zip(&self.good_by_model)
+            .map(|(m, t)| (format!("model:{}", m.name), *t));
+        stores.chain(models).filter(|(_, t)| t.1 > 0).collect()
     }
 
     /// `count` inter-token gaps of `gap`.

@@ -195,9 +195,18 @@ pub(crate) fn assemble(
             closed_by_server,
         }
     });
-    summary.latency_ms = f.latencies.recorder.latency_ms();
+    summary.set_histograms(f.latencies.recorder.totals().filter(|(_, h)| !h.is_empty()));
     summary.errors = report.errors.clone();
     summary.compute_rates();
+    if plan.goodput.any() {
+        summary.goodput = Some(surge_record::Goodput::from_counts(
+            f.counters.good,
+            f.counters.sent,
+            summary.duration_s,
+            &plan.goodput.in_ms(),
+            f.latencies.good_by_scope(plan),
+        ));
+    }
     // The load generator's own figures (scheduling lag, connect, service) have no
     // simulated counterpart: their thresholds are for measured runs only.
     let simulated: Vec<Threshold> = profile
@@ -206,7 +215,11 @@ pub(crate) fn assemble(
         .filter(|t| match &t.metric {
             MetricRef::Latency { metric, .. } => matches!(
                 metric,
-                LatencyMetric::E2e | LatencyMetric::Ttft | LatencyMetric::Itl
+                LatencyMetric::E2e
+                    | LatencyMetric::Ttft
+                    | LatencyMetric::Itl
+                    | LatencyMetric::Tpot
+                    | LatencyMetric::Tokens
             ),
             MetricRef::Ratio(_) => true,
         })

@@ -27,7 +27,7 @@ pub struct Row {
     pub extra: Vec<f64>,
 }
 
-const FIXED_EXTRA: [&str; 22] = [
+const FIXED_EXTRA: [&str; 24] = [
     "connect_backlog",
     "connections_opened",
     "closed_by_gateway",
@@ -50,6 +50,8 @@ const FIXED_EXTRA: [&str; 22] = [
     "semantic_cache_hit_rate",
     "llm_calls",
     "burst_invocations",
+    "good",
+    "tokens",
 ];
 
 /// The state a row reads (and resets, for per-minute peaks and usage) in each layer.
@@ -210,6 +212,8 @@ impl MinuteSampler {
             ),
             (c.llm_calls - last.llm_calls) as f64,
             (c.burst_invocations - last.burst_invocations) as f64,
+            (c.good - last.good) as f64,
+            (c.tokens - last.tokens) as f64,
         ];
         extra.extend(models);
         self.last_t = now;

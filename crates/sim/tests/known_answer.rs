@@ -73,3 +73,50 @@ fn streaming_brings_the_first_token_forward() {
     assert_eq!(itl.count, 299);
     assert!((itl.p50 - 4.0).abs() < 0.01, "{itl:?}");
 }
+
+/// The same message judged as LLM-serving benchmarks judge it: 300 output tokens, one
+/// every 4 ms after the first (250 tokens/s), and goodput by per-answer SLOs.
+#[test]
+fn tpot_tokens_and_goodput_of_one_streamed_message() {
+    use surge_profile::goodput::Slos;
+    use surge_record::{Metric, Tag};
+    let ms = |n| Some(surge_profile::Duration::from_millis(n));
+    let judged = |slos: Slos| {
+        let mut p = one_message(true);
+        p.goodput = slos;
+        simulate(&p, &SimOptions::default()).unwrap().summary
+    };
+    // e2e 1,940 ms, TTFT 630 ms, TPOT 4 ms: good by all three.
+    let s = judged(Slos {
+        ttft: ms(700),
+        e2e: ms(2000),
+        tpot: ms(5),
+    });
+    let tpot = s.latency_ms[&Tag::from(Metric::Tpot)];
+    assert_eq!(tpot.count, 1);
+    assert!((tpot.p50 - 4.0).abs() < 0.01, "{tpot:?}");
+    assert_eq!(s.tokens[&Tag::from(Metric::Tokens)].p50, 300.0);
+    let g = s.goodput.as_ref().unwrap();
+    assert_eq!((g.good, g.ratio), (1, 1.0), "{g:?}");
+    assert_eq!(g.by_scope["model:sonnet"].answers, 1);
+    // Each SLO alone can fail it.
+    for slos in [
+        Slos {
+            ttft: ms(600),
+            ..Slos::default()
+        },
+        Slos {
+            e2e: ms(1900),
+            ..Slos::default()
+        },
+        Slos {
+            tpot: ms(3),
+            ..Slos::default()
+        },
+    ] {
+        let g = judged(slos).goodput.unwrap();
+        assert_eq!((g.good, g.ratio), (0, 0.0), "{slos:?}");
+    }
+    // Without a [goodput] table there is no goodput.
+    assert!(judged(Slos::default()).goodput.is_none());
+}

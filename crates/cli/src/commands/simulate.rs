@@ -48,6 +48,10 @@ pub fn run(args: &Args) -> Result<Outcome, Failure> {
     let outcome = simulate(&profile, &opts)
         .map_err(|e| Failure::could_not_run(format!("simulating {}: {e}", profile.name)))?;
     println!("{}", outcome.report);
+    let llm = outcome.summary.llm_lines();
+    if !llm.is_empty() {
+        print!("\n{llm}");
+    }
     if let Some(reps) = &outcome.replications {
         println!(
             "\n{} replications (seeds {} upward), mean and 95% confidence interval:",
@@ -80,7 +84,10 @@ pub fn run(args: &Args) -> Result<Outcome, Failure> {
         for t in &failed {
             // Latency limits are in ms, ratio limits are fractions.
             let show = |v: f64| {
-                if t.metric.starts_with("errors.") || t.metric.starts_with("late.") {
+                if t.metric.starts_with("errors.")
+                    || t.metric.starts_with("late.")
+                    || t.metric.starts_with("goodput.")
+                {
                     fmt::pct(v)
                 } else {
                     format!("{} ms", fmt::ms(v))

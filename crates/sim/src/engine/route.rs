@@ -10,7 +10,7 @@ use surge_model::turn::{self, Answer, Throttled, WayBack};
 
 use super::{Event, Sim};
 use crate::message::{Message, NO_SESSION};
-use crate::stats::{ErrorClass, Step};
+use crate::stats::{ErrorClass, Judged, Step};
 
 impl Sim<'_> {
     // ---- arrival and gateway -------------------------------------------------------
@@ -346,10 +346,20 @@ impl Sim<'_> {
         if let Some(next) = next {
             self.generate(next, now);
         }
+        let gap = token_gap(&self.plan.models[model].model);
+        if tokens > 1 {
+            // From the first token frame to the last (due one gap before the answer is
+            // done); an answer that is not streamed comes in one burst.
+            let msg = &mut self.msgs[m];
+            msg.tpot = Some(if self.sys.bedrock.streaming {
+                (now - gap).saturating_sub(msg.first_token) / Nanos::from(tokens - 1)
+            } else {
+                0
+            });
+        }
         if measured {
             self.steps.add(Step::Llm, now - mark);
             if self.sys.bedrock.streaming && tokens > 1 {
-                let gap = token_gap(&self.plan.models[model].model);
                 self.lat.itl(gap, u64::from(tokens - 1));
             }
         }
@@ -401,6 +411,20 @@ impl Sim<'_> {
                 usize::from(msg.stage),
             );
         }
+        // Goodput counts every answer, as `sent` and `completed` do.
+        let tokens = if msg.generated { msg.output_tokens } else { 0 };
+        let good = self.lat.judge(&Judged {
+            e2e,
+            ttft: msg.first_token - msg.t0,
+            tpot: msg.tpot,
+            tokens,
+            store: usize::from(msg.store),
+            model: msg.generated.then_some(usize::from(msg.model)),
+            in_time: e2e <= self.reply_timeout,
+            measured: msg.measured,
+        });
+        self.counters.good += u64::from(good);
+        self.counters.tokens += u64::from(tokens);
         if e2e > self.reply_timeout {
             self.counters.error(ErrorClass::Timeout);
         } else {
