@@ -4,7 +4,8 @@
 #
 #   scripts/bench-abort.sh [REPEATS]
 #
-# The mock (profiles/local.toml's system) answers well, then fails half of the chat
+# The mock (the shipped system model, order-tracking messages that need no LLM quota)
+# answers well, then fails half of the chat
 # messages from FAULT_FROM (default 20s) on. `surge run` carries an
 # `errors.rate < 5%` guard (window 5s, after 5s) and 200 sessions at 100 messages/s for
 # 120 s, once with one shard and once with --shards 2. For each run it reads run.json:
@@ -42,7 +43,7 @@ connect_rate = "500/s"
 [traffic.stores]
 manga_jp = "100%"
 [traffic.intents]
-chitchat = "100%"
+order_tracking = "100%"              # answered without the LLM: no quota in the way
 [[traffic.stages]]
 name = "hold"
 duration = "120s"
@@ -55,12 +56,13 @@ TOML
 profile "$WORK/guarded.toml" '"errors.rate" = { limit = "< 5%", abort = true, window = "5s", after = "5s" }'
 profile "$WORK/plain.toml" ''
 
-start_mock() { # $@: extra mock flags; prints the address
+start_mock() { # $@: extra mock flags; sets ADDR and MOCK_PID
   local out="$WORK/mock.$RANDOM"
   "$SURGE" mock --profile "$WORK/plain.toml" --listen 127.0.0.1:0 "$@" >"$out" 2>/dev/null &
-  PIDS+=($!)
+  MOCK_PID=$!
+  PIDS+=("$MOCK_PID")
   for _ in $(seq 1 100); do grep -q '^listening on ' "$out" && break; sleep 0.1; done
-  sed -n 's/^listening on //p' "$out" | head -1
+  ADDR=$(sed -n 's/^listening on //p' "$out" | head -1)
 }
 
 figures() { # $1: run directory, $2: stop request at (run s) or "breach"
@@ -81,23 +83,23 @@ PY
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for shards in 1 2; do
   for i in $(seq 1 "$REPEATS"); do
-    addr=$(start_mock --fault-error-rate chat=0.5 --fault-from "$FAULT_FROM")
+    start_mock --fault-error-rate chat=0.5 --fault-from "$FAULT_FROM"
     out="$WORK/out-guard-$shards-$i"
-    "$SURGE" run "$WORK/guarded.toml" --target "ws://$addr/chat" --shards "$shards" \
+    "$SURGE" run "$WORK/guarded.toml" --target "ws://$ADDR/chat" --shards "$shards" \
       --no-progress --out "$out" >/dev/null 2>&1 || true
-    kill "${PIDS[-1]}" 2>/dev/null || true
+    kill "$MOCK_PID" 2>/dev/null || true
     printf "guard   shards %s  " "$shards"; figures "$(ls -d "$out"/*/*)" breach
 
-    addr=$(start_mock)
+    start_mock
     out="$WORK/out-int-$shards-$i"
-    "$SURGE" run "$WORK/plain.toml" --target "ws://$addr/chat" --shards "$shards" \
+    "$SURGE" run "$WORK/plain.toml" --target "ws://$ADDR/chat" --shards "$shards" \
       --no-progress --out "$out" >/dev/null 2>&1 &
     run=$!
     # SIGINT half-way through an interval, 25.5 s after time zero (lead: 0.2 s, 1.5 s).
     lead=$([ "$shards" = 1 ] && echo 0.2 || echo 1.5)
     sleep "$(python3 -c "print(25.5 + $lead)")"
     kill -INT "$run"; wait "$run" || true
-    kill "${PIDS[-1]}" 2>/dev/null || true
+    kill "$MOCK_PID" 2>/dev/null || true
     printf "ctrl-c  shards %s  " "$shards"; figures "$(ls -d "$out"/*/*)" 25.5
   done
 done

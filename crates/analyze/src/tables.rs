@@ -226,6 +226,13 @@ fn traffic_table(tr: &Traffic) -> Table {
     if let Some(tok) = tr.tokens_per_s {
         row("tokens per second", fmt::num(tok));
     }
+    if let (Some(good), Some(ratio)) = (tr.good, tr.goodput_ratio) {
+        row("good answers (met every [goodput] SLO)", fmt::count(good));
+        row("goodput (share of messages sent)", fmt::pct(ratio));
+    }
+    if let Some(per_s) = tr.goodput_per_s {
+        row("good answers per second", fmt::num(per_s));
+    }
     if let Some(n) = tr.unsolicited {
         row("unsolicited frames (not errors)", fmt::count(n));
     }
