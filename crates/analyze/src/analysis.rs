@@ -311,7 +311,10 @@ fn summary_traffic(loaded: &Loaded, slots: &[Slot], duration: f64) -> Traffic {
     t.sent = summaries.iter().map(|s| s.counts.sent).sum();
     t.completed = summaries.iter().map(|s| s.counts.completed).sum();
     t.late = Some(summaries.iter().map(|s| s.counts.late).sum());
-    let judged: Vec<_> = summaries.iter().filter_map(|s| s.goodput.as_ref()).collect();
+    let judged: Vec<_> = summaries
+        .iter()
+        .filter_map(|s| s.goodput.as_ref())
+        .collect();
     if !judged.is_empty() {
         t.good = Some(judged.iter().map(|g| g.good).sum());
     }

@@ -300,9 +300,7 @@ impl Report {
             }
             MetricRef::Ratio(RatioMetric::Errors) => self.overall.traffic.as_ref()?.error_ratio,
             MetricRef::Ratio(RatioMetric::Late) => self.overall.traffic.as_ref()?.late_ratio,
-            MetricRef::Ratio(RatioMetric::Goodput) => {
-                self.overall.traffic.as_ref()?.goodput_ratio
-            }
+            MetricRef::Ratio(RatioMetric::Goodput) => self.overall.traffic.as_ref()?.goodput_ratio,
         }
     }
 
@@ -328,7 +326,10 @@ impl Report {
         }
         out.push(MetricRef::Ratio(RatioMetric::Errors));
         out.push(MetricRef::Ratio(RatioMetric::Late));
-        if self.figure(&MetricRef::Ratio(RatioMetric::Goodput)).is_some() {
+        if self
+            .figure(&MetricRef::Ratio(RatioMetric::Goodput))
+            .is_some()
+        {
             out.push(MetricRef::Ratio(RatioMetric::Goodput));
         }
         out

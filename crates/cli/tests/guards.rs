@@ -102,7 +102,10 @@ fn a_breached_error_rate_aborts_the_run_soon_after_the_fault() {
 "e2e.p99" = "< 30s""#,
     );
     let fault_from = 6.0;
-    let mock = Mock::start_with(&p, &["--fault-error-rate", "chat=0.5", "--fault-from", "6s"]);
+    let mock = Mock::start_with(
+        &p,
+        &["--fault-error-rate", "chat=0.5", "--fault-from", "6s"],
+    );
     let out = dir.path().join("out");
     let e = run(&p, &mock, &out, &[]);
     assert_eq!(e.code, Some(1), "{}", e.stderr);
@@ -114,7 +117,10 @@ fn a_breached_error_rate_aborts_the_run_soon_after_the_fault() {
     assert_eq!(breach["guard"], "errors.rate < 5% over 3s", "{info}");
     let at = breach["at_s"].as_f64().unwrap();
     // Not before the fault (the run was healthy), and within a few windows of it.
-    assert!(at > fault_from, "breach at {at} s, fault from {fault_from} s");
+    assert!(
+        at > fault_from,
+        "breach at {at} s, fault from {fault_from} s"
+    );
     assert!(at < fault_from + 15.0, "breach at {at} s");
     let measured: f64 = breach["measured"]
         .as_str()
@@ -126,8 +132,14 @@ fn a_breached_error_rate_aborts_the_run_soon_after_the_fault() {
 
     // A complete directory: the summary, every hlog, a timeline that stops near the breach.
     let summary = json(&e.run.join("summary.json"));
-    assert!(summary["counts"]["sent"].as_u64().unwrap() > 50, "{summary}");
-    assert!(summary["errors"]["server_error"].as_u64().unwrap() > 0, "{summary}");
+    assert!(
+        summary["counts"]["sent"].as_u64().unwrap() > 50,
+        "{summary}"
+    );
+    assert!(
+        summary["errors"]["server_error"].as_u64().unwrap() > 0,
+        "{summary}"
+    );
     assert!(e.run.join("shard-000.hlog").is_file());
     let end = last_row_s(&e.run);
     assert!(end >= at && end < 40.0, "last row {end} s, breach {at} s");
@@ -148,7 +160,10 @@ fn a_breached_error_rate_aborts_the_run_soon_after_the_fault() {
 fn max_errors_judges_the_merged_view_of_all_shards() {
     let dir = tempfile::tempdir().unwrap();
     let p = profile(dir.path(), "");
-    let mock = Mock::start_with(&p, &["--fault-error-rate", "chat=0.5", "--fault-from", "3s"]);
+    let mock = Mock::start_with(
+        &p,
+        &["--fault-error-rate", "chat=0.5", "--fault-from", "3s"],
+    );
     let out = dir.path().join("out");
     let e = run(&p, &mock, &out, &["--shards", "2", "--max-errors", "30"]);
     assert_eq!(e.code, Some(1), "{}", e.stderr);
@@ -157,7 +172,11 @@ fn max_errors_judges_the_merged_view_of_all_shards() {
     assert_eq!(info["breach"]["guard"], "errors <= 30 (--max-errors)");
     // The count is of both shards: 10 errors a second together, so the cap of 30 falls a
     // few seconds after the fault; either shard alone would need twice as long.
-    let measured: u64 = info["breach"]["measured"].as_str().unwrap().parse().unwrap();
+    let measured: u64 = info["breach"]["measured"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(measured > 30, "{info}");
     let at = info["breach"]["at_s"].as_f64().unwrap();
     assert!(at < 3.0 + 15.0, "breach at {at} s");

@@ -233,7 +233,11 @@ mod tests {
     #[test]
     fn errors_with_nothing_sent_count_as_all() {
         let mut g = Guard::new(&[threshold("errors.rate", "< 50%", 3, 0)], None);
-        assert_eq!(g.observe(slice(1, 0, 0)), None, "an idle second says nothing");
+        assert_eq!(
+            g.observe(slice(1, 0, 0)),
+            None,
+            "an idle second says nothing"
+        );
         assert_eq!(g.observe(slice(2, 0, 3)).unwrap().measured, "100.00%");
     }
 
@@ -269,7 +273,9 @@ mod tests {
         };
         // 99 fast answers then one second holding 2 slow ones: p99 of 101 is slow.
         assert_eq!(g.observe(with(1, ms(&[100; 99]))), None);
-        let b = g.observe(with(2, ms(&[1500, 1500]))).expect("p99 over 800 ms");
+        let b = g
+            .observe(with(2, ms(&[1500, 1500])))
+            .expect("p99 over 800 ms");
         assert_eq!(b.guard, "ttft.p99 < 800ms over 2s");
         assert!(b.measured.starts_with("15"), "{}", b.measured);
         // No answers at all in a window: no judgment (a dead system shows in errors).

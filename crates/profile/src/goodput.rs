@@ -102,15 +102,30 @@ mod tests {
             e2e_us: e2e * 1000,
             tpot_us: tpot.map(|m| m * 1000),
         };
-        assert!(slos.good(&a(Some(1000), 5000, Some(50))), "exactly at the SLOs");
-        assert!(!slos.good(&a(Some(1001), 2000, Some(10))), "slow first token");
+        assert!(
+            slos.good(&a(Some(1000), 5000, Some(50))),
+            "exactly at the SLOs"
+        );
+        assert!(
+            !slos.good(&a(Some(1001), 2000, Some(10))),
+            "slow first token"
+        );
         assert!(!slos.good(&a(Some(100), 5001, Some(10))), "slow end");
         assert!(!slos.good(&a(Some(100), 2000, Some(51))), "slow tokens");
-        assert!(slos.good(&a(Some(100), 2000, None)), "one token: no TPOT to judge");
-        assert!(!slos.good(&a(None, 1500, None)), "no token frame: ttft is the done frame");
+        assert!(
+            slos.good(&a(Some(100), 2000, None)),
+            "one token: no TPOT to judge"
+        );
+        assert!(
+            !slos.good(&a(None, 1500, None)),
+            "no token frame: ttft is the done frame"
+        );
         assert!(Slos::default().good(&a(None, 1_000_000, None)));
         assert!(!Slos::default().any() && slos.any());
-        assert_eq!(slos.in_ms(), vec![("ttft", 1000.0), ("e2e", 5000.0), ("tpot", 50.0)]);
+        assert_eq!(
+            slos.in_ms(),
+            vec![("ttft", 1000.0), ("e2e", 5000.0), ("tpot", 50.0)]
+        );
     }
 
     #[test]

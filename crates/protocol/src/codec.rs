@@ -480,9 +480,8 @@ mod tests {
             (IncomingKind::Done, Some("m"), None)
         );
         // Usage where the frame reports it; a count that is not a number is not one.
-        let d = answer(c.decode(
-            r#"{"event":"end","n":"7","meta":{"usage":{"in":12,"out":"many"}}}"#,
-        ));
+        let d =
+            answer(c.decode(r#"{"event":"end","n":"7","meta":{"usage":{"in":12,"out":"many"}}}"#));
         assert_eq!(
             d.usage,
             Some(TokenUsage {
