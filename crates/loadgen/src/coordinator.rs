@@ -13,9 +13,9 @@ use std::time::{Duration, SystemTime};
 
 use surge_profile::Profile;
 use surge_record::{
-    Breach, ErrorSampleWriter, Histogram, HlogWriter, IntervalRecorder, IntervalSnapshot, Metric, RunDir,
-    RunInfo, RunKind, RunStatus, Summary, Tag, TimelineColumns, TimelineRow, TimelineWriter,
-    new_histogram,
+    Breach, ErrorSampleWriter, Histogram, HlogWriter, IntervalRecorder, IntervalSnapshot, Metric,
+    RunDir, RunInfo, RunKind, RunStatus, Summary, Tag, TimelineColumns, TimelineRow,
+    TimelineWriter, new_histogram,
 };
 
 use crate::RunError;
@@ -29,8 +29,10 @@ use crate::wire::{IntervalReport, ShardFinal, ShardMessage};
 use crate::workers::ShardEvent;
 
 /// Extra timeline columns after sessions, sent, completed and the error classes.
-const EXTRA_COLUMNS: [&str; 7] = [
+const EXTRA_COLUMNS: [&str; 9] = [
     "late",
+    "abandoned",
+    "retries",
     "good",
     "tokens",
     "unsent",
@@ -266,6 +268,8 @@ impl Aggregator {
             if let Some(t) = self.timeline.as_mut() {
                 let mut extra = vec![
                     c.late as f64,
+                    c.abandoned as f64,
+                    c.retries as f64,
                     c.good as f64,
                     c.tokens as f64,
                     c.unsent as f64,

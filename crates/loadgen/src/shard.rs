@@ -121,12 +121,7 @@ pub async fn run(
         codec: Codec::for_profile(&spec.profile.protocol),
         unsolicited: spec.profile.protocol.unsolicited,
         keepalive: spec.profile.protocol.keepalive.clone(),
-        rec: Recording::new(
-            &plan.store_names(),
-            spec.profile.goodput,
-            start,
-            samples_tx,
-        ),
+        rec: Recording::new(&plan.store_names(), spec.profile.goodput, start, samples_tx),
         feed: Feed::new(
             &spec.profile,
             &plan,

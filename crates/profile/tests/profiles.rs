@@ -440,7 +440,10 @@ fn target_auth_kinds_and_their_mistakes() {
 #[test]
 fn a_threshold_table_may_abort_the_run() {
     let with = |entry: &str| {
-        valid_profile().replace("\"ttft.p99\" = \"< 1s\"", &format!("\"errors.rate\" = {entry}"))
+        valid_profile().replace(
+            "\"ttft.p99\" = \"< 1s\"",
+            &format!("\"errors.rate\" = {entry}"),
+        )
     };
     let p = load_text(&with(
         r#"{ limit = "< 2%", abort = true, window = "30s", after = "1m" }"#,
@@ -449,7 +452,10 @@ fn a_threshold_table_may_abort_the_run() {
     let t = &p.thresholds[0];
     assert_eq!(t.to_string(), "errors.rate < 2%");
     let a = t.abort.expect("an abort rule");
-    assert_eq!((a.window.to_string(), a.after.to_string()), ("30s".into(), "60s".into()));
+    assert_eq!(
+        (a.window.to_string(), a.after.to_string()),
+        ("30s".into(), "60s".into())
+    );
     // The resolved profile keeps the rule, and reads back the same.
     let json = serde_json::to_value(&p).unwrap();
     assert_eq!(json["thresholds"]["errors.rate"]["abort"], true);
@@ -457,17 +463,32 @@ fn a_threshold_table_may_abort_the_run() {
     // Defaults: a 10-s window judged from the start; a table without abort is a plain limit.
     let p = load_text(&with(r#"{ limit = "< 2%", abort = true }"#)).unwrap();
     let a = p.thresholds[0].abort.unwrap();
-    assert_eq!((a.window.to_string(), a.after.to_string()), ("10s".into(), "0".into()));
+    assert_eq!(
+        (a.window.to_string(), a.after.to_string()),
+        ("10s".into(), "0".into())
+    );
     let p = load_text(&with(r#"{ limit = "< 2%" }"#)).unwrap();
     assert_eq!(p.thresholds[0].abort, None);
 
     for (entry, says) in [
         (r#"{ abort = true }"#, "needs limit"),
-        (r#"{ limit = "< 2%", abort = true, windw = "3s" }"#, "unknown key \"windw\""),
-        (r#"{ limit = "< 2%", window = "3s" }"#, "only apply with abort = true"),
-        (r#"{ limit = "< 2%", abort = true, window = "500ms" }"#, "at least 1s"),
+        (
+            r#"{ limit = "< 2%", abort = true, windw = "3s" }"#,
+            "unknown key \"windw\"",
+        ),
+        (
+            r#"{ limit = "< 2%", window = "3s" }"#,
+            "only apply with abort = true",
+        ),
+        (
+            r#"{ limit = "< 2%", abort = true, window = "500ms" }"#,
+            "at least 1s",
+        ),
         (r#"{ limit = "< 2%", abort = "yes" }"#, "true or false"),
-        (r#"{ limit = "< 2%", abort = true, after = "soon" }"#, "after:"),
+        (
+            r#"{ limit = "< 2%", abort = true, after = "soon" }"#,
+            "after:",
+        ),
         ("42", "found integer"),
         (r#"{ limit = "< 2s", abort = true }"#, "is a percentage"),
     ] {
@@ -558,4 +579,67 @@ fn a_trace_is_checked_against_the_profile() {
     assert_eq!(json["traffic"]["arrival"]["speed"], 2.0);
     let back = Profile::replay(&json, p.system.clone()).unwrap();
     assert_eq!(back.traffic.arrival, p.traffic.arrival);
+}
+
+/// Users who give up and retry: both keys are optional, parsed as a duration and a
+/// distribution, and checked against the reply timeout.
+#[test]
+fn users_give_up_and_retry_within_the_reply_timeout() {
+    let with = |keys: &str| {
+        valid_profile().replace(
+            "reply_timeout = \"30s\"",
+            &format!("reply_timeout = \"30s\"\n{keys}"),
+        )
+    };
+    let plain = load_text(&valid_profile()).unwrap();
+    assert_eq!(plain.traffic.abandon_after, None);
+    assert_eq!(plain.traffic.retry_after_error, None);
+    let p = load_text(&with(
+        "abandon_after = \"20s\"\nretry_after_error = \"exp(mean=5s)\"",
+    ))
+    .unwrap();
+    assert_eq!(p.traffic.abandon_after, Some("20s".parse().unwrap()));
+    let retry = p.traffic.retry_after_error.as_ref().unwrap();
+    assert!((retry.mean() - 5e9).abs() < 1.0, "{}", retry.mean());
+    let json = serde_json::to_value(&p).unwrap();
+    assert_eq!(json["traffic"]["abandon_after"], "20s");
+    assert_eq!(json["traffic"]["retry_after_error"], "exp(mean=5s)");
+    // Equal to the reply timeout is allowed: the user gives up as the timeout would fire.
+    load_text(&with("abandon_after = \"30s\"")).unwrap();
+    for (keys, key, says) in [
+        (
+            "abandon_after = \"31s\"",
+            "traffic.abandon_after",
+            "make abandon_after at most reply_timeout",
+        ),
+        (
+            "abandon_after = \"0s\"",
+            "traffic.abandon_after",
+            "must be longer than zero",
+        ),
+        (
+            "abandon_after = \"soon\"",
+            "traffic.abandon_after",
+            "expected a duration",
+        ),
+        (
+            "retry_after_error = \"exp(5s)\"",
+            "traffic.retry_after_error",
+            "exp(mean=…)",
+        ),
+        (
+            "retry_after_error = \"poisson(mean=5s)\"",
+            "traffic.retry_after_error",
+            "poisson",
+        ),
+        (
+            "retry_after_error = \"exp(mean=5)\"",
+            "traffic.retry_after_error",
+            "",
+        ),
+    ] {
+        let problem = only_problem(&with(keys));
+        assert!(problem.contains(key), "{keys}: {problem}");
+        assert!(problem.contains(says), "{keys}: {problem}");
+    }
 }

@@ -178,6 +178,8 @@ pub(crate) fn assemble(
         completed: f.counters.completed,
         late: f.late,
         unsolicited: 0,
+        abandoned: 0,
+        retries: 0,
     };
     // The gateway's connections, as a measured run counts them: its closes at
     // `max_connection` and after the idle timeout are API Gateway's 1001, and each is a

@@ -1,0 +1,119 @@
+//! Users under slowness: they give up on slow answers (`abandon_after`) and send the text
+//! again after an error (`retry_after_error`), against the scripted server.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{Shape, errors, options, profile, run};
+use surge_loadgen::testkit::{Script, TestServer};
+use surge_record::{Metric, RunDir, Tag};
+
+/// Every third answer takes 600 ms longer than a user waits (300 ms): those are counted
+/// abandoned, not errors and not in the latencies, and their late frames are dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_give_up_on_answers_slower_than_abandon_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(Script {
+        slow: Some((3, Duration::from_millis(600))),
+        ..Script::default()
+    })
+    .await
+    .unwrap();
+    let mut p = profile(
+        dir.path(),
+        &Shape {
+            sessions: 4,
+            rate: "8/s",
+            duration: "3s",
+            reply_timeout: "2s",
+            ..Shape::default()
+        },
+    );
+    p.traffic.abandon_after = Some("300ms".parse().unwrap());
+    let o = run(options(p, server.url(), dir.path())).await;
+    let c = o.summary.counts;
+    assert_eq!(server.messages(), c.sent, "{}", o.report);
+    assert!(c.abandoned > 0, "{}", o.report);
+    // Each message ends one way; giving up is not an error, and late frames of an
+    // abandoned answer are recognised by id, neither violations nor unsolicited.
+    assert_eq!(c.completed + c.abandoned, c.sent, "{}", o.report);
+    assert_eq!(o.summary.errors_total(), 0, "{}", o.report);
+    assert_eq!(c.unsolicited, 0, "{}", o.report);
+    assert_eq!(errors(&o, "protocol_violation"), 0, "{}", o.report);
+    // Only completed answers are in the latencies, and none took longer than the user
+    // waited (from the intended time).
+    let e2e = o.summary.latency_ms[&Tag::from(Metric::E2e)];
+    assert_eq!(e2e.count, c.completed, "{}", o.report);
+    assert!(e2e.max <= 300.0 + 1.0, "{}", o.report);
+    assert!(o.report.contains("users gave up on"), "{}", o.report);
+    let rd = RunDir::open(&o.dir).unwrap();
+    let tl = rd.read_timeline().unwrap();
+    let abandoned: f64 = tl.column("abandoned").unwrap().iter().sum();
+    assert_eq!(abandoned as u64, c.abandoned);
+    assert_eq!(rd.read_summary().unwrap().counts, c);
+}
+
+/// Every fourth message gets an error frame; users send the same text again 300 ms later,
+/// once: the retries are extra messages, at most one per failed original, sent no earlier
+/// than the delay after the failure (read from the server's log, not a clock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_retry_after_an_error_once_after_the_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let every = 4;
+    let delay = Duration::from_millis(300);
+    let server = TestServer::start(Script {
+        server_error_every: Some(every),
+        ..Script::default()
+    })
+    .await
+    .unwrap();
+    let mut p = profile(
+        dir.path(),
+        &Shape {
+            sessions: 4,
+            rate: "20/s",
+            duration: "3s",
+            ..Shape::default()
+        },
+    );
+    p.traffic.retry_after_error = Some("300ms".parse().unwrap());
+    let o = run(options(p, server.url(), dir.path())).await;
+    let c = o.summary.counts;
+    let failed = errors(&o, "server_error");
+    assert_eq!(server.messages(), c.sent, "{}", o.report);
+    assert_eq!(c.completed + failed, c.sent, "{}", o.report);
+    assert_eq!(failed, c.sent / every, "{}", o.report);
+    // Every failure of an original is retried unless its retry would fall after the end;
+    // a failed retry is not retried. With a quarter failing and 300 ms of a 3 s run lost
+    // at the end, retries lie between half the failures and all of them.
+    assert!(c.retries > 0 && c.retries <= failed, "{}", o.report);
+    assert!(2 * c.retries >= failed, "{}", o.report);
+    // Each retry repeats a failed message of its session, 300 ms or more after it.
+    let log = server.received();
+    let failures: Vec<_> = log.iter().filter(|r| r.n % every == 0).collect();
+    let repeated = failures
+        .iter()
+        .filter(|f| {
+            let m = f.message.as_ref().unwrap();
+            log.iter().any(|r| {
+                let r_m = r.message.as_ref().unwrap();
+                r.n > f.n
+                    && r.at >= f.at + delay
+                    && r_m.session == m.session
+                    && r_m.text == m.text
+                    && r_m.store == m.store
+            })
+        })
+        .count() as u64;
+    assert!(
+        repeated >= c.retries,
+        "{repeated} < {}: {}",
+        c.retries,
+        o.report
+    );
+    let rd = RunDir::open(&o.dir).unwrap();
+    let tl = rd.read_timeline().unwrap();
+    let retries: f64 = tl.column("retries").unwrap().iter().sum();
+    assert_eq!(retries as u64, c.retries);
+}
