@@ -44,6 +44,9 @@ pub struct Message {
     pub generated: bool,
     /// Whether the message counts in the statistics (sent after the warm-up).
     pub measured: bool,
+    /// Whether the user sent it again after a failure (`traffic.retry_after_error`): a
+    /// retry is not retried.
+    pub retry: bool,
 }
 
 #[derive(Default)]

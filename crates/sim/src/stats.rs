@@ -98,6 +98,10 @@ pub struct Counters {
     pub llm_calls: u64,
     pub burst_invocations: u64,
     pub memory_retries: u64,
+    /// Messages whose user gave up waiting (`traffic.abandon_after`): not errors.
+    pub abandoned: u64,
+    /// Messages sent again after a failure (`traffic.retry_after_error`), also in `sent`.
+    pub retries: u64,
 }
 
 impl Counters {

@@ -8,7 +8,10 @@ use surge_model::gateway::{self, Admission};
 use surge_model::time::Nanos;
 use surge_model::turn::{self, Answer, Throttled, WayBack};
 
+use std::cmp::Reverse;
+
 use super::{Event, Sim};
+use crate::arrivals::Given;
 use crate::message::{Message, NO_SESSION};
 use crate::stats::{ErrorClass, Step};
 
@@ -27,6 +30,27 @@ impl Sim<'_> {
         else {
             return;
         };
+        self.enter(t0, given, stage, false);
+    }
+
+    /// The earliest retry falls due: its user sends the failed text again, on the same
+    /// session (see [`Sim::retry_later`]).
+    pub(super) fn retry_arrival(&mut self) {
+        let Some(Reverse(r)) = self.retries.pop() else {
+            return;
+        };
+        self.now = r.t0 + self.auth_folded;
+        self.counters.retries += 1;
+        let given = Given {
+            session: Some(r.session),
+            intent: Some(usize::from(r.intent)),
+            store: Some(usize::from(r.store)),
+        };
+        self.enter(r.t0, given, usize::from(r.stage), true);
+    }
+
+    /// Message `given`, due at `t0` in `stage`, enters the system (`retry`: sent again).
+    fn enter(&mut self, t0: Nanos, given: Given, stage: usize, retry: bool) {
         self.counters.sent += 1;
         let rng = &mut self.rng;
         let store = given
@@ -58,6 +82,7 @@ impl Sim<'_> {
             stage: stage.min(u8::MAX as usize) as u8,
             measured: t0 >= self.warmup,
             earlier_turns,
+            retry,
             ..Message::default()
         });
         if let Some(at) = self.sessions.arrive(session, t0, m) {
@@ -95,7 +120,7 @@ impl Sim<'_> {
             return;
         }
         // No message not yet arrived can be due before the next candidate arrival.
-        let horizon = self.arrivals.peek().unwrap_or(Nanos::MAX);
+        let horizon = self.horizon();
         if let Some(next) = self.sessions.release(session, t, horizon) {
             self.send(next, t);
         }
@@ -387,7 +412,12 @@ impl Sim<'_> {
     pub(super) fn done(&mut self, m: u32, now: Nanos) {
         let msg = &self.msgs[m];
         let e2e = now - msg.t0;
-        if msg.measured {
+        // The user who gave up left at t0 + abandon_after (see the module docs).
+        let left = self
+            .abandon_after
+            .filter(|a| e2e > *a)
+            .map(|a| (msg.t0 + a).max(self.now));
+        if msg.measured && left.is_none() {
             let ttft = msg.first_token - msg.t0;
             if let Some(stop) = &mut self.early_stop {
                 stop.answered(e2e, ttft);
@@ -401,12 +431,14 @@ impl Sim<'_> {
                 usize::from(msg.stage),
             );
         }
-        if e2e > self.reply_timeout {
+        if left.is_some() {
+            self.counters.abandoned += 1;
+        } else if e2e > self.reply_timeout {
             self.counters.error(ErrorClass::Timeout);
         } else {
             self.counters.completed += 1;
         }
-        self.release_session(m, now);
+        self.release_session(m, left.unwrap_or(now));
         let writes = turn::memory_writes(self.sys);
         if writes > 0 {
             let msg = &mut self.msgs[m];
