@@ -288,7 +288,8 @@ impl<'a> Session<'a> {
             let now = Instant::now();
             if let (Some(k), Some(at)) = (&ctx.keepalive, keepalive_at) {
                 // A message about to go out keeps the connection open by itself.
-                let message_due = due.is_some_and(|d| ctx.at(d.at) <= now);
+                let message_due = due.is_some_and(|d| ctx.at(d.at) <= now)
+                    || self.retries.first().is_some_and(|r| ctx.at(r.at) <= now);
                 if now >= at && now < close && !message_due {
                     if let Err(end) = self.keepalive(ws, k).await {
                         return end;
@@ -308,58 +309,42 @@ impl<'a> Session<'a> {
                 .retries
                 .first()
                 .is_some_and(|r| ctx.at(r.at) <= now && due.is_none_or(|d| r.at <= d.at));
-            if retry_due {
+            let (intended, text, store) = if retry_due {
                 let r = self.retries.remove(0);
-                let intended = ctx.at(r.at);
-                let late = intended < idle_since;
-                if !late {
-                    ctx.rec.lag(now - intended);
-                }
-                last_sent = now;
-                let out = Outgoing {
-                    intended,
-                    late,
-                    text: r.text,
-                    store: r.store,
-                    retry: true,
+                (ctx.at(r.at), r.text, r.store)
+            } else {
+                let Some(d) = *due else {
+                    continue;
                 };
-                match self
-                    .exchange(ws, wake.as_mut(), stop_wait.as_mut(), out)
-                    .await
-                {
-                    Ok(()) => idle_since = Instant::now(),
-                    Err(end) => return end,
+                let intended = ctx.at(d.at);
+                if now < intended {
+                    continue;
                 }
-                continue;
-            }
-            let Some(d) = *due else {
-                continue;
-            };
-            let intended = ctx.at(d.at);
-            if now < intended {
-                continue;
-            }
-            let What::Message(row) = d.what else {
-                // The feed had not drawn this far: ask again.
+                let What::Message(row) = d.what else {
+                    // The feed had not drawn this far: ask again.
+                    *due = self.next_due(d.at, window.close, false);
+                    continue;
+                };
                 *due = self.next_due(d.at, window.close, false);
-                continue;
+                let given = row.and_then(|i| ctx.plan.replayed(i));
+                let text = ctx
+                    .plan
+                    .pick_text(given.and_then(|m| m.intent), &mut self.rng);
+                let store = given.and_then(|m| m.store).unwrap_or(self.store);
+                (intended, text, store)
             };
             // The message is due: it was late if the session was busy when it fell due.
             let late = intended < idle_since;
             if !late {
                 ctx.rec.lag(now - intended);
             }
-            *due = self.next_due(d.at, window.close, false);
             last_sent = now;
-            let given = row.and_then(|i| ctx.plan.replayed(i));
             let out = Outgoing {
                 intended,
                 late,
-                text: ctx
-                    .plan
-                    .pick_text(given.and_then(|m| m.intent), &mut self.rng),
-                store: given.and_then(|m| m.store).unwrap_or(self.store),
-                retry: false,
+                text,
+                store,
+                retry: retry_due,
             };
             match self
                 .exchange(ws, wake.as_mut(), stop_wait.as_mut(), out)

@@ -6,32 +6,54 @@ mod support;
 use std::time::Duration;
 
 use support::{Shape, errors, options, profile, run};
+use surge_loadgen::RunOutcome;
 use surge_loadgen::testkit::{Script, TestServer};
+use surge_profile::Traffic;
 use surge_record::{Metric, RunDir, Tag};
 
-/// Every third answer takes 600 ms longer than a user waits (300 ms): those are counted
-/// abandoned, not errors and not in the latencies, and their late frames are dropped.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn users_give_up_on_answers_slower_than_abandon_after() {
+/// Four sessions for 3 s at `rate` against `script`, the users' behaviour set by `users`;
+/// the run directory lives as long as the `TempDir`.
+async fn run_users(
+    script: Script,
+    rate: &str,
+    users: impl FnOnce(&mut Traffic),
+) -> (RunOutcome, TestServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(Script {
-        slow: Some((3, Duration::from_millis(600))),
-        ..Script::default()
-    })
-    .await
-    .unwrap();
+    let server = TestServer::start(script).await.unwrap();
     let mut p = profile(
         dir.path(),
         &Shape {
             sessions: 4,
-            rate: "8/s",
+            rate,
             duration: "3s",
             reply_timeout: "2s",
             ..Shape::default()
         },
     );
-    p.traffic.abandon_after = Some("300ms".parse().unwrap());
+    users(&mut p.traffic);
     let o = run(options(p, server.url(), dir.path())).await;
+    (o, server, dir)
+}
+
+/// The sum of a timeline column of the run.
+fn column_total(o: &RunOutcome, column: &str) -> u64 {
+    let tl = RunDir::open(&o.dir).unwrap().read_timeline().unwrap();
+    tl.column(column).unwrap().iter().sum::<f64>() as u64
+}
+
+/// Every third answer takes 600 ms longer than a user waits (300 ms): those are counted
+/// abandoned, not errors and not in the latencies, and their late frames are dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_give_up_on_answers_slower_than_abandon_after() {
+    let (o, server, _dir) = run_users(
+        Script {
+            slow: Some((3, Duration::from_millis(600))),
+            ..Script::default()
+        },
+        "8/s",
+        |t| t.abandon_after = Some("300ms".parse().unwrap()),
+    )
+    .await;
     let c = o.summary.counts;
     assert_eq!(server.messages(), c.sent, "{}", o.report);
     assert!(c.abandoned > 0, "{}", o.report);
@@ -47,11 +69,9 @@ async fn users_give_up_on_answers_slower_than_abandon_after() {
     assert_eq!(e2e.count, c.completed, "{}", o.report);
     assert!(e2e.max <= 300.0 + 1.0, "{}", o.report);
     assert!(o.report.contains("users gave up on"), "{}", o.report);
-    let rd = RunDir::open(&o.dir).unwrap();
-    let tl = rd.read_timeline().unwrap();
-    let abandoned: f64 = tl.column("abandoned").unwrap().iter().sum();
-    assert_eq!(abandoned as u64, c.abandoned);
-    assert_eq!(rd.read_summary().unwrap().counts, c);
+    assert_eq!(column_total(&o, "abandoned"), c.abandoned);
+    let summary = RunDir::open(&o.dir).unwrap().read_summary().unwrap();
+    assert_eq!(summary.counts, c);
 }
 
 /// Every fourth message gets an error frame; users send the same text again 300 ms later,
@@ -59,26 +79,17 @@ async fn users_give_up_on_answers_slower_than_abandon_after() {
 /// than the delay after the failure (read from the server's log, not a clock).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_retry_after_an_error_once_after_the_delay() {
-    let dir = tempfile::tempdir().unwrap();
     let every = 4;
     let delay = Duration::from_millis(300);
-    let server = TestServer::start(Script {
-        server_error_every: Some(every),
-        ..Script::default()
-    })
-    .await
-    .unwrap();
-    let mut p = profile(
-        dir.path(),
-        &Shape {
-            sessions: 4,
-            rate: "20/s",
-            duration: "3s",
-            ..Shape::default()
+    let (o, server, _dir) = run_users(
+        Script {
+            server_error_every: Some(every),
+            ..Script::default()
         },
-    );
-    p.traffic.retry_after_error = Some("300ms".parse().unwrap());
-    let o = run(options(p, server.url(), dir.path())).await;
+        "20/s",
+        |t| t.retry_after_error = Some("300ms".parse().unwrap()),
+    )
+    .await;
     let c = o.summary.counts;
     let failed = errors(&o, "server_error");
     assert_eq!(server.messages(), c.sent, "{}", o.report);
@@ -112,8 +123,5 @@ async fn users_retry_after_an_error_once_after_the_delay() {
         c.retries,
         o.report
     );
-    let rd = RunDir::open(&o.dir).unwrap();
-    let tl = rd.read_timeline().unwrap();
-    let retries: f64 = tl.column("retries").unwrap().iter().sum();
-    assert_eq!(retries as u64, c.retries);
+    assert_eq!(column_total(&o, "retries"), c.retries);
 }
