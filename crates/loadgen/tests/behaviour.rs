@@ -74,16 +74,18 @@ async fn users_give_up_on_answers_slower_than_abandon_after() {
     assert_eq!(summary.counts, c);
 }
 
-/// Every fourth message gets an error frame; users send the same text again 300 ms later,
-/// once: the retries are extra messages, at most one per failed original, sent no earlier
-/// than the delay after the failure (read from the server's log, not a clock).
+/// Every fourth message gets an error frame and every sixth a throttle; users send the
+/// same text again 300 ms later, once: the retries are extra messages, at most one per
+/// failed original, sent no earlier than the delay after the failure (read from the
+/// server's log, not a clock).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn users_retry_after_an_error_once_after_the_delay() {
-    let every = 4;
+async fn users_retry_after_an_error_or_a_throttle_once_after_the_delay() {
+    let (error_every, throttle_every) = (4, 6);
     let delay = Duration::from_millis(300);
     let (o, server, _dir) = run_users(
         Script {
-            server_error_every: Some(every),
+            server_error_every: Some(error_every),
+            throttle_every: Some(throttle_every),
             ..Script::default()
         },
         "20/s",
@@ -91,18 +93,20 @@ async fn users_retry_after_an_error_once_after_the_delay() {
     )
     .await;
     let c = o.summary.counts;
-    let failed = errors(&o, "server_error");
+    let failed = errors(&o, "server_error") + errors(&o, "throttled");
     assert_eq!(server.messages(), c.sent, "{}", o.report);
     assert_eq!(c.completed + failed, c.sent, "{}", o.report);
-    assert_eq!(failed, c.sent / every, "{}", o.report);
+    let log = server.received();
+    let fails = |n: u64| n % error_every == 0 || n % throttle_every == 0;
+    let failures: Vec<_> = log.iter().filter(|r| fails(r.n)).collect();
+    assert_eq!(failed, failures.len() as u64, "{}", o.report);
+    assert!(errors(&o, "throttled") > 0, "{}", o.report);
     // Every failure of an original is retried unless its retry would fall after the end;
-    // a failed retry is not retried. With a quarter failing and 300 ms of a 3 s run lost
-    // at the end, retries lie between half the failures and all of them.
+    // a failed retry is not retried. With a third failing and 300 ms of a 3 s run lost at
+    // the end, retries lie between half the failures and all of them.
     assert!(c.retries > 0 && c.retries <= failed, "{}", o.report);
     assert!(2 * c.retries >= failed, "{}", o.report);
     // Each retry repeats a failed message of its session, 300 ms or more after it.
-    let log = server.received();
-    let failures: Vec<_> = log.iter().filter(|r| r.n % every == 0).collect();
     let repeated = failures
         .iter()
         .filter(|f| {
