@@ -312,6 +312,8 @@ impl Aggregator {
                 ex.late.inc_by(c.late);
                 ex.unsolicited.inc_by(c.unsolicited);
                 ex.reconnects.inc_by(c.reconnects);
+                ex.abandoned.inc_by(c.abandoned);
+                ex.retries.inc_by(c.retries);
                 for class in ErrorClass::ALL {
                     ex.errors
                         .with_label_values(&[class.name()])
