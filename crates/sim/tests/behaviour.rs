@@ -9,8 +9,9 @@ use surge_record::{RunDir, Tag};
 use surge_sim::{SimOptions, simulate};
 
 /// The seed's system with constant latencies: every answer takes exactly 1,940 ms
-/// (tests/known_answer.rs), 300 messages over five minutes.
-fn slow_system(abandon_after: &str) -> surge_profile::Profile {
+/// (tests/known_answer.rs), over five minutes of constant arrivals; a user may send up to
+/// one message a second.
+fn slow_system(abandon_after: &str, sessions: u64, rate: &str) -> surge_profile::Profile {
     let system = r#"orchestrator.cpu_per_message = "0"
 orchestrator.autoscaling.enabled = false
 burst.enabled = false
@@ -18,12 +19,13 @@ cache.enabled = false
 semantic_cache.enabled = false
 precomputed.enabled = false
 intents.recommendation.output_tokens = "300"
+gateway.per_user_rate = "60/min"
 "#;
     let mut p = profile(
         system,
         "constant",
         r#"recommendation = "100%""#,
-        &stage("hold", "5m", 100, "60/min"),
+        &stage("hold", "5m", sessions, rate),
     );
     p.traffic.abandon_after = Some(abandon_after.parse().unwrap());
     p
@@ -33,7 +35,7 @@ intents.recommendation.output_tokens = "300"
 fn users_give_up_on_every_answer_slower_than_they_wait_and_the_system_still_works() {
     let root = tempfile::tempdir().unwrap();
     let out = simulate(
-        &slow_system("1s"),
+        &slow_system("1s", 100, "60/min"),
         &SimOptions {
             out_root: Some(root.path().to_path_buf()),
             hlog_interval: Some("1m".parse().unwrap()),
@@ -68,10 +70,31 @@ fn users_give_up_on_every_answer_slower_than_they_wait_and_the_system_still_work
     assert!(r.to_string().contains("users gave up on"), "{r}");
 
     // Users patient enough wait for all of them.
-    let r = simulate(&slow_system("3s"), &SimOptions::default())
+    let r = simulate(&slow_system("3s", 100, "60/min"), &SimOptions::default())
         .unwrap()
         .report;
     assert_eq!((r.abandoned, r.completed), (0, r.sent), "{r}");
+}
+
+/// One user asks every 1.5 s and each answer takes 1.94 s: a patient user's next question
+/// waits for the answer (late), one who gives up after 1 s is free by then and sends on
+/// time, though the system is still answering the question given up on.
+#[test]
+fn a_user_who_gave_up_sends_the_next_message_on_time() {
+    let run = |abandon_after| {
+        simulate(
+            &slow_system(abandon_after, 1, "40/min"),
+            &SimOptions::default(),
+        )
+        .unwrap()
+    };
+    // The patient user falls further and further behind.
+    let patient = run("3s");
+    let c = &patient.summary.counts;
+    assert!(c.late * 2 > c.sent, "{}", patient.report);
+    let impatient = run("1s");
+    let c = &impatient.summary.counts;
+    assert_eq!((c.abandoned, c.late), (c.sent, 0), "{}", impatient.report);
 }
 
 /// Half the messages ask the model, whose quota serves nothing and fails the call; the

@@ -27,9 +27,9 @@
 //! after the intended time: the message counts as abandoned, not in the latencies, but the
 //! system still does all its work (nothing tells the orchestrator or Bedrock the user
 //! left), so the capacity it spends is spent. The user's session is free from the moment
-//! they gave up, but no earlier than the event that finishes the message is handled (an
-//! extra event per message would cost a third of the engine's speed); the next message
-//! of a user who gave up may so go out a little later than it would. After a failure the
+//! they gave up: with `abandon_after` set, each message sent has one more event, when its
+//! user's patience ends (a no-op if the answer came first), so the next message goes out
+//! then, as the generator sends it. After a failure the
 //! user sends the same text again once, `retry_after_error` later: another arrival, kept in
 //! a heap beside the arrival process. A failure the user has given up on already is
 //! counted abandoned, like the late error frame the generator drops.
@@ -48,7 +48,7 @@ mod route;
 use crate::arrivals::Arrivals;
 use crate::consumption::Consumption;
 use crate::early_stop::EarlyStop;
-use crate::message::Slab;
+use crate::message::{NO_SESSION, Slab};
 use crate::output::Output;
 use crate::plan::Plan;
 use crate::progress::Progress;
@@ -86,6 +86,8 @@ enum Event {
     LlmEnd(u32),
     Done(u32),
     MemoryWrite(u32),
+    /// The user of the message gives up waiting (`traffic.abandon_after`).
+    GiveUp(u32),
 }
 
 /// A message its user will send again after a failure: when, and as which message.
@@ -403,6 +405,7 @@ impl<'p> Sim<'p> {
             Event::LlmEnd(m) => self.llm_end(m),
             Event::Done(m) => self.done(m, self.now),
             Event::MemoryWrite(m) => self.memory_write(m, self.now),
+            Event::GiveUp(m) => self.give_up(m),
         }
         Ok(())
     }
@@ -429,9 +432,7 @@ impl<'p> Sim<'p> {
     /// Message `m` fails at `t` (its user gets the error then, unless answered already):
     /// an error the user retries, or nothing to a user who gave up already.
     fn fail(&mut self, m: u32, class: ErrorClass, t: Nanos) {
-        if self.gave_up(m, t) {
-            self.counters.abandoned += 1;
-        } else {
+        if !self.abandons(m, t) {
             self.counters.error(class);
             self.retry_later(m, t);
         }
@@ -439,10 +440,38 @@ impl<'p> Sim<'p> {
         self.msgs.remove(m);
     }
 
-    /// Whether the user of `m` had given up on it by `t`.
-    fn gave_up(&self, m: u32, t: Nanos) -> bool {
-        self.abandon_after
-            .is_some_and(|a| t.saturating_sub(self.msgs[m].t0) > a)
+    /// Whether the user of `m` has given up on it by `t`: counted once, when first seen
+    /// (by [`give_up`](Self::give_up), or by an answer or a failure recorded ahead of the
+    /// clock, before that event).
+    fn abandons(&mut self, m: u32, t: Nanos) -> bool {
+        let msg = &mut self.msgs[m];
+        if msg.abandoned {
+            return true;
+        }
+        let late = self
+            .abandon_after
+            .is_some_and(|a| t.saturating_sub(msg.t0) > a);
+        if late {
+            msg.abandoned = true;
+            self.counters.abandoned += 1;
+        }
+        late
+    }
+
+    /// The patience of the user of `m` ends now: unless the answer or an error reached
+    /// them, they give up and their session is free. The slot may hold a later message by
+    /// now; its time tells (a later message's patience ends later).
+    fn give_up(&mut self, m: u32) {
+        let Some(a) = self.abandon_after else {
+            return;
+        };
+        let msg = &self.msgs[m];
+        if msg.session == NO_SESSION || msg.abandoned || msg.t0 + a > self.now {
+            return;
+        }
+        self.msgs[m].abandoned = true;
+        self.counters.abandoned += 1;
+        self.release_session(m, self.now);
     }
 
     /// The user of `m`, which failed at `t`, sends it again later (once, if users retry;

@@ -94,7 +94,13 @@ impl Sim<'_> {
     pub(super) fn send(&mut self, m: u32, at: Nanos) {
         let session = self.msgs[m].session;
         match self.gateway.admit(at, session as usize) {
-            Admission::Accepted => {}
+            Admission::Accepted => {
+                if let Some(a) = self.abandon_after {
+                    // Sent late, the user's patience may be over already: then at once.
+                    let patience_ends = (self.msgs[m].t0 + a).max(at);
+                    self.at(patience_ends, Event::GiveUp(m));
+                }
+            }
             Admission::UserLimit => return self.fail(m, ErrorClass::GatewayUser, at),
             Admission::AccountLimit => return self.fail(m, ErrorClass::GatewayAccount, at),
         }
@@ -410,13 +416,17 @@ impl Sim<'_> {
 
     /// The answer of `m` reaches the user at `now`.
     pub(super) fn done(&mut self, m: u32, now: Nanos) {
-        let msg = &self.msgs[m];
-        let e2e = now - msg.t0;
-        // The user who gave up left at t0 + abandon_after (see the module docs).
+        let e2e = now - self.msgs[m].t0;
+        // Recorded ahead of the clock, the answer may land after the user's patience ended
+        // at a time the clock has not reached: they left then.
         let left = self
-            .abandon_after
-            .filter(|a| e2e > *a)
-            .map(|a| (msg.t0 + a).max(self.now));
+            .abandons(m, now)
+            .then(|| {
+                self.abandon_after
+                    .map(|a| (self.msgs[m].t0 + a).max(self.now))
+            })
+            .flatten();
+        let msg = &self.msgs[m];
         if msg.measured && left.is_none() {
             let ttft = msg.first_token - msg.t0;
             if let Some(stop) = &mut self.early_stop {
@@ -432,7 +442,7 @@ impl Sim<'_> {
             );
         }
         if left.is_some() {
-            self.counters.abandoned += 1;
+            // Counted by `abandons`.
         } else if e2e > self.reply_timeout {
             self.counters.error(ErrorClass::Timeout);
         } else {
