@@ -181,18 +181,20 @@ impl Aggregator {
     /// Takes one event from shard `index`.
     pub fn on_event(&mut self, index: u32, event: ShardEvent) -> Result<(), RunError> {
         match event {
-            ShardEvent::Message(ShardMessage::Interval(r)) => self.on_interval(index, r)?,
-            ShardEvent::Message(ShardMessage::Error(sample)) => {
-                if let Some(w) = self.shard(index).and_then(|s| s.samples.as_mut()) {
-                    w.sample(&sample).map_err(io)?;
+            ShardEvent::Message(m) => match *m {
+                ShardMessage::Interval(r) => self.on_interval(index, r)?,
+                ShardMessage::Error(sample) => {
+                    if let Some(w) = self.shard(index).and_then(|s| s.samples.as_mut()) {
+                        w.sample(&sample).map_err(io)?;
+                    }
                 }
-            }
-            ShardEvent::Message(ShardMessage::Finished(f)) => {
-                if let Some(s) = self.shard(index) {
-                    s.finished = Some(f);
+                ShardMessage::Finished(f) => {
+                    if let Some(s) = self.shard(index) {
+                        s.finished = Some(f);
+                    }
+                    self.write_rows()?;
                 }
-                self.write_rows()?;
-            }
+            },
             ShardEvent::Gone(why) => {
                 if let Some(s) = self.shard(index).filter(|s| !s.done()) {
                     s.gone = Some(why.clone());
