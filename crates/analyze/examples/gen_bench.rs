@@ -76,6 +76,8 @@ fn main() {
         completed: sent * seconds,
         late: 0,
         unsolicited: 0,
+        abandoned: 0,
+        retries: 0,
     };
     summary.compute_rates();
     dir.write_summary(&summary).unwrap();

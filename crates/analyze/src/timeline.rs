@@ -5,14 +5,17 @@
 //! run) form one *slot*: their counters and gauges add up. A row only partly inside a span
 //! contributes that fraction of its counters (rows may be a minute long while a stage
 //! boundary falls inside it) and its gauges as they are; a gauge's peak is the highest slot.
-//! Counter columns are `sent`, `completed`, `late`, `tokens` and every `errors_<class>`;
-//! the rest are gauges.
+//! Counter columns are `sent`, `completed`, `late`, `tokens`, `abandoned`, `retries` and
+//! every `errors_<class>`; the rest are gauges.
 
 use crate::load::Row;
 
 /// Columns that count events during their interval (summed over a span).
 pub fn is_counter(column: &str) -> bool {
-    matches!(column, "sent" | "completed" | "late" | "tokens") || column.starts_with("errors_")
+    matches!(
+        column,
+        "sent" | "completed" | "late" | "tokens" | "abandoned" | "retries"
+    ) || column.starts_with("errors_")
 }
 
 /// Rows of one time slot, added across directories.

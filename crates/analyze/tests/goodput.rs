@@ -52,6 +52,7 @@ fn write_run(path: &Path) {
         completed: sent,
         late: 0,
         unsolicited: 0,
+        ..Counts::default()
     };
     summary.compute_rates();
     summary.goodput = Some(Goodput::from_counts(

@@ -29,8 +29,10 @@ use crate::wire::{IntervalReport, ShardFinal, ShardMessage};
 use crate::workers::ShardEvent;
 
 /// Extra timeline columns after sessions, sent, completed and the error classes.
-const EXTRA_COLUMNS: [&str; 7] = [
+const EXTRA_COLUMNS: [&str; 9] = [
     "late",
+    "abandoned",
+    "retries",
     "good",
     "tokens",
     "unsent",
@@ -179,18 +181,20 @@ impl Aggregator {
     /// Takes one event from shard `index`.
     pub fn on_event(&mut self, index: u32, event: ShardEvent) -> Result<(), RunError> {
         match event {
-            ShardEvent::Message(ShardMessage::Interval(r)) => self.on_interval(index, *r)?,
-            ShardEvent::Message(ShardMessage::Error(sample)) => {
-                if let Some(w) = self.shard(index).and_then(|s| s.samples.as_mut()) {
-                    w.sample(&sample).map_err(io)?;
+            ShardEvent::Message(m) => match *m {
+                ShardMessage::Interval(r) => self.on_interval(index, r)?,
+                ShardMessage::Error(sample) => {
+                    if let Some(w) = self.shard(index).and_then(|s| s.samples.as_mut()) {
+                        w.sample(&sample).map_err(io)?;
+                    }
                 }
-            }
-            ShardEvent::Message(ShardMessage::Finished(f)) => {
-                if let Some(s) = self.shard(index) {
-                    s.finished = Some(*f);
+                ShardMessage::Finished(f) => {
+                    if let Some(s) = self.shard(index) {
+                        s.finished = Some(f);
+                    }
+                    self.write_rows()?;
                 }
-                self.write_rows()?;
-            }
+            },
             ShardEvent::Gone(why) => {
                 if let Some(s) = self.shard(index).filter(|s| !s.done()) {
                     s.gone = Some(why.clone());
@@ -266,6 +270,8 @@ impl Aggregator {
             if let Some(t) = self.timeline.as_mut() {
                 let mut extra = vec![
                     c.late as f64,
+                    c.abandoned as f64,
+                    c.retries as f64,
                     c.good as f64,
                     c.tokens as f64,
                     c.unsent as f64,
@@ -308,6 +314,8 @@ impl Aggregator {
                 ex.late.inc_by(c.late);
                 ex.unsolicited.inc_by(c.unsolicited);
                 ex.reconnects.inc_by(c.reconnects);
+                ex.abandoned.inc_by(c.abandoned);
+                ex.retries.inc_by(c.retries);
                 for class in ErrorClass::ALL {
                     ex.errors
                         .with_label_values(&[class.name()])

@@ -3,10 +3,10 @@
 //! A session has at most one message in flight (users wait for answers), so correlation
 //! only has to decide whether a frame is for that message: by id when the shape carries
 //! one, by order otherwise. A frame naming another id is a protocol violation, not a
-//! silently mis-attributed latency. A message given up on (reply timeout) may still be
-//! answered late; with ids those frames are recognised and dropped ([`Abandoned`]), so the
-//! session keeps its connection. By order they cannot be told apart: the session
-//! reconnects instead.
+//! silently mis-attributed latency. A message given up on (a reply timeout, or its user
+//! gave up: `traffic.abandon_after`) may still be answered late; with ids those frames are
+//! recognised and dropped ([`Abandoned`]), so the session keeps its connection. By order
+//! they cannot be told apart: the session reconnects instead.
 
 use std::collections::VecDeque;
 

@@ -34,6 +34,8 @@ pub struct Exporter {
     pub late: IntCounter,
     pub unsolicited: IntCounter,
     pub reconnects: IntCounter,
+    pub abandoned: IntCounter,
+    pub retries: IntCounter,
     pub errors: IntCounterVec,
     latency: Mutex<BTreeMap<Metric, Histogram<u64>>>,
 }
@@ -64,6 +66,14 @@ impl Exporter {
             "surge_reconnects_total",
             "Connections a session opened after its first in the same window",
         );
+        let abandoned = counter(
+            "surge_messages_abandoned_total",
+            "Messages whose user gave up waiting (traffic.abandon_after); not errors",
+        );
+        let retries = counter(
+            "surge_messages_retried_total",
+            "Messages sent again after an error or a throttle (traffic.retry_after_error)",
+        );
         let errors = IntCounterVec::new(
             Opts::new("surge_errors_total", "Failures by class"),
             &["class"],
@@ -78,6 +88,8 @@ impl Exporter {
         reg(Box::new(late.clone()));
         reg(Box::new(unsolicited.clone()));
         reg(Box::new(reconnects.clone()));
+        reg(Box::new(abandoned.clone()));
+        reg(Box::new(retries.clone()));
         reg(Box::new(errors.clone()));
         Self {
             registry,
@@ -87,6 +99,8 @@ impl Exporter {
             late,
             unsolicited,
             reconnects,
+            abandoned,
+            retries,
             errors,
             latency: Mutex::new(BTreeMap::new()),
         }

@@ -423,7 +423,7 @@ fn spawn_in_process(
     let thread = shard::spawn(spec, tx, stop)?;
     tokio::spawn(async move {
         while let Some(m) = rx.recv().await {
-            let _ = events.send((index, ShardEvent::Message(m)));
+            let _ = events.send((index, ShardEvent::Message(Box::new(m))));
         }
         // The shard's sender is gone: its thread has ended (or is ending).
         if let Err(why) = shard::join(thread).await {

@@ -100,6 +100,8 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<(PathBuf, Summary, RunSta
         counts.completed += s.counts.completed;
         counts.late += s.counts.late;
         counts.unsolicited += s.counts.unsolicited;
+        counts.abandoned += s.counts.abandoned;
+        counts.retries += s.counts.retries;
         if let Some(g) = &s.goodput {
             counts.good += g.good;
             slos = g.slo_ms.clone();

@@ -19,7 +19,7 @@ use rand::rngs::SmallRng;
 use rand_distr::{Distribution, Exp1};
 use surge_profile::trace::{Replay, Replayed};
 use surge_profile::traffic::{Arrival, Schedule};
-use surge_profile::{Percent, Profile};
+use surge_profile::{Dist, Percent, Profile};
 
 /// Arrivals each session draws for itself.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,6 +48,10 @@ pub struct Plan {
     intents: Mix<Vec<String>>,
     pub duration: Duration,
     pub reply_timeout: Duration,
+    /// How long a user waits from a message's intended time before giving up on it.
+    pub abandon_after: Option<Duration>,
+    /// How long after an error or a throttle a user sends the same text again.
+    retry_after_error: Option<Dist<surge_profile::Duration>>,
     /// New connections per second for the whole run (all shards together).
     pub connect_rate: f64,
     pub seed: u64,
@@ -84,6 +88,8 @@ impl Plan {
             intents,
             duration: profile.duration.to_std(),
             reply_timeout: profile.traffic.reply_timeout.to_std(),
+            abandon_after: profile.traffic.abandon_after.map(|d| d.to_std()),
+            retry_after_error: profile.traffic.retry_after_error.clone(),
             connect_rate: profile.traffic.connect_rate.per_second(),
             seed: profile.seed,
         }
@@ -153,6 +159,13 @@ impl Plan {
             None => self.intents.pick(rng),
         };
         &texts[rng.random_range(0..texts.len())]
+    }
+
+    /// How long after an error the user sends the text again, or `None` if users do not.
+    pub fn retry_delay(&self, rng: &mut SmallRng) -> Option<Duration> {
+        self.retry_after_error
+            .as_ref()
+            .map(|d| d.sample(rng).to_std())
     }
 
     /// When session `k` is wanted: every span where sessions(t) > k, or a trace session's

@@ -41,6 +41,10 @@ pub struct Counters {
     pub good: AtomicU64,
     /// Output tokens of the completed answers.
     pub tokens: AtomicU64,
+    /// Messages whose user gave up waiting (`traffic.abandon_after`): not errors.
+    pub abandoned: AtomicU64,
+    /// Messages sent again after an error or a throttle (`traffic.retry_after_error`).
+    pub retries: AtomicU64,
     pub errors: [AtomicU64; ErrorClass::COUNT],
     samples: [AtomicU64; ErrorClass::COUNT],
 }
@@ -63,6 +67,10 @@ pub struct CounterValues {
     pub good: u64,
     #[serde(default)]
     pub tokens: u64,
+    #[serde(default)]
+    pub abandoned: u64,
+    #[serde(default)]
+    pub retries: u64,
     pub errors: [u64; ErrorClass::COUNT],
 }
 
@@ -80,6 +88,8 @@ impl Counters {
             keepalives: get(&self.keepalives),
             good: get(&self.good),
             tokens: get(&self.tokens),
+            abandoned: get(&self.abandoned),
+            retries: get(&self.retries),
             errors: std::array::from_fn(|i| get(&self.errors[i])),
         }
     }
@@ -99,6 +109,8 @@ impl CounterValues {
             keepalives: self.keepalives - earlier.keepalives,
             good: self.good - earlier.good,
             tokens: self.tokens - earlier.tokens,
+            abandoned: self.abandoned - earlier.abandoned,
+            retries: self.retries - earlier.retries,
             errors: std::array::from_fn(|i| self.errors[i] - earlier.errors[i]),
         }
     }
@@ -116,6 +128,8 @@ impl CounterValues {
             keepalives: self.keepalives + other.keepalives,
             good: self.good + other.good,
             tokens: self.tokens + other.tokens,
+            abandoned: self.abandoned + other.abandoned,
+            retries: self.retries + other.retries,
             errors: std::array::from_fn(|i| self.errors[i] + other.errors[i]),
         }
     }

@@ -8,6 +8,18 @@
 //!
 //! Frames that are not the answer, and closes by the server, mean what [`crate::frames`]
 //! says; an idle connection is kept open with the profile's keepalive, if it has one.
+//!
+//! Users react to slowness and failures (`[traffic] abandon_after`, `retry_after_error`):
+//! a user gives up on an answer not complete `abandon_after` after the message's intended
+//! time — the time the user has been waiting, in an open model — and the message counts as
+//! `abandoned`, not as an error and not in the latencies; its late frames are dropped as
+//! after a reply timeout. Since `abandon_after` is at most the reply timeout and counts
+//! from the intended time (never after the actual send), the user always gives up first.
+//! After an error frame or a throttle, the user sends the same text again once, after a
+//! drawn delay: the retry is a message of its own whose intended time is the error's time
+//! plus the delay, queued with the scheduled ones. A retry that fails is not retried, and
+//! a failure of the connection (dropped, closed mid-answer) is not a reply the user could
+//! retry; retries still pending when the session's window closes are not sent.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -101,6 +113,7 @@ pub async fn run(ctx: Arc<Ctx>, k: u64) {
         sent: 0,
         stop: ctx.stop.clone(),
         abandoned: Abandoned::default(),
+        retries: Vec::new(),
     };
     for window in ctx.plan.windows(k) {
         if window.open >= ctx.plan.duration || ctx.stopped() {
@@ -119,6 +132,24 @@ pub async fn run(ctx: Arc<Ctx>, k: u64) {
     }
 }
 
+/// A message the user sends again after an error: when (from the start of the run), the
+/// same text, the same store.
+struct Retry<'a> {
+    at: Duration,
+    text: &'a str,
+    store: usize,
+}
+
+/// What one exchange sends.
+struct Outgoing<'a> {
+    intended: Instant,
+    late: bool,
+    text: &'a str,
+    store: usize,
+    /// Whether this is already a retry (which is not retried again).
+    retry: bool,
+}
+
 struct Session<'a> {
     ctx: &'a Ctx,
     k: u64,
@@ -130,9 +161,11 @@ struct Session<'a> {
     stop: watch::Receiver<bool>,
     /// Messages given up on whose answers may still come (correlation by id).
     abandoned: Abandoned,
+    /// Retries waiting for their time, earliest first.
+    retries: Vec<Retry<'a>>,
 }
 
-impl Session<'_> {
+impl<'a> Session<'a> {
     /// Sleeps until `until`; false when stopped first.
     async fn wait(&mut self, until: Instant) -> bool {
         tokio::select! {
@@ -167,6 +200,8 @@ impl Session<'_> {
     /// One open window: connect (paced), converse, reconnect with backoff; false on Ctrl-C.
     async fn run_window(&mut self, window: Window) -> bool {
         let ctx = self.ctx;
+        // The user of a window that closed left with the retries it still meant to send.
+        self.retries.clear();
         let mut due = self.next_due(window.open, window.close, true);
         let mut backoff = Backoff::default();
         let mut connected_before = false;
@@ -232,6 +267,7 @@ impl Session<'_> {
         loop {
             let keepalive_at = ctx.keepalive.as_ref().map(|k| last_sent + k.every.to_std());
             let at = due.map_or(close, |d| ctx.at(d.at).min(close));
+            let at = self.retries.first().map_or(at, |r| ctx.at(r.at).min(at));
             let at = keepalive_at.map_or(at, |k| k.min(at));
             if wake.deadline() != at {
                 wake.as_mut().reset(at);
@@ -252,7 +288,8 @@ impl Session<'_> {
             let now = Instant::now();
             if let (Some(k), Some(at)) = (&ctx.keepalive, keepalive_at) {
                 // A message about to go out keeps the connection open by itself.
-                let message_due = due.is_some_and(|d| ctx.at(d.at) <= now);
+                let message_due = due.is_some_and(|d| ctx.at(d.at) <= now)
+                    || self.retries.first().is_some_and(|r| ctx.at(r.at) <= now);
                 if now >= at && now < close && !message_due {
                     if let Err(end) = self.keepalive(ws, k).await {
                         return end;
@@ -261,36 +298,56 @@ impl Session<'_> {
                     continue;
                 }
             }
-            let Some(d) = *due else {
-                if Instant::now() >= close {
-                    return End::Closed;
-                }
-                continue;
-            };
-            let intended = ctx.at(d.at);
             if now >= close {
                 // The window is over: what fell due but could not be sent (the server was
                 // too slow) is counted, not sent after the fact.
-                self.count_unsent(Some(d), window.close);
+                self.count_unsent(*due, window.close);
                 return End::Closed;
             }
-            if now < intended {
-                continue;
-            }
-            let What::Message(row) = d.what else {
-                // The feed had not drawn this far: ask again.
+            // A retry goes out before a scheduled message due no earlier.
+            let retry_due = self
+                .retries
+                .first()
+                .is_some_and(|r| ctx.at(r.at) <= now && due.is_none_or(|d| r.at <= d.at));
+            let (intended, text, store) = if retry_due {
+                let r = self.retries.remove(0);
+                (ctx.at(r.at), r.text, r.store)
+            } else {
+                let Some(d) = *due else {
+                    continue;
+                };
+                let intended = ctx.at(d.at);
+                if now < intended {
+                    continue;
+                }
+                let What::Message(row) = d.what else {
+                    // The feed had not drawn this far: ask again.
+                    *due = self.next_due(d.at, window.close, false);
+                    continue;
+                };
                 *due = self.next_due(d.at, window.close, false);
-                continue;
+                let given = row.and_then(|i| ctx.plan.replayed(i));
+                let text = ctx
+                    .plan
+                    .pick_text(given.and_then(|m| m.intent), &mut self.rng);
+                let store = given.and_then(|m| m.store).unwrap_or(self.store);
+                (intended, text, store)
             };
             // The message is due: it was late if the session was busy when it fell due.
             let late = intended < idle_since;
             if !late {
                 ctx.rec.lag(now - intended);
             }
-            *due = self.next_due(d.at, window.close, false);
             last_sent = now;
+            let out = Outgoing {
+                intended,
+                late,
+                text,
+                store,
+                retry: retry_due,
+            };
             match self
-                .exchange(ws, wake.as_mut(), stop_wait.as_mut(), intended, late, row)
+                .exchange(ws, wake.as_mut(), stop_wait.as_mut(), out)
                 .await
             {
                 Ok(()) => idle_since = Instant::now(),
@@ -374,25 +431,46 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// Sends one message (trace row `row`, if it is one) and reads its answer.
-    /// `timeout` is the connection's timer, re-armed here for the reply timeout; `stop`
-    /// resolves on Ctrl-C.
+    /// After an error or a throttle of `out`, the user sends it again once (if the profile
+    /// says users retry), after a drawn delay from now.
+    fn retry_later(&mut self, out: &Outgoing<'a>) {
+        if out.retry {
+            return;
+        }
+        let Some(delay) = self.ctx.plan.retry_delay(&mut self.rng) else {
+            return;
+        };
+        let at = Instant::now() - self.ctx.start + delay;
+        let i = self.retries.partition_point(|r| r.at <= at);
+        self.retries.insert(
+            i,
+            Retry {
+                at,
+                text: out.text,
+                store: out.store,
+            },
+        );
+    }
+
+    /// Sends one message and reads its answer. `timeout` is the connection's timer,
+    /// re-armed here for the reply timeout (or the user giving up, whichever is first);
+    /// `stop` resolves on Ctrl-C.
     async fn exchange(
         &mut self,
         ws: &mut Ws,
         mut timeout: Pin<&mut Sleep>,
         mut stop: Pin<&mut impl Future<Output = ()>>,
-        intended: Instant,
-        late: bool,
-        row: Option<u32>,
+        out: Outgoing<'a>,
     ) -> Result<(), End> {
         let ctx = self.ctx;
         let id = format!("{}-{}", self.k, self.sent);
-        let given = row.and_then(|i| ctx.plan.replayed(i));
-        let text = ctx
-            .plan
-            .pick_text(given.and_then(|m| m.intent), &mut self.rng);
-        let store = given.and_then(|m| m.store).unwrap_or(self.store);
+        let Outgoing {
+            intended,
+            late,
+            text,
+            store,
+            ..
+        } = out;
         let store_name = ctx.plan.store_name(store);
         let frame = ctx.codec.encode(&self.name, &id, store_name, text);
         if ws.send(Message::text(frame)).await.is_err() {
@@ -409,7 +487,17 @@ impl Session<'_> {
         if late {
             c.late.fetch_add(1, Ordering::Relaxed);
         }
-        let deadline = sent_at + ctx.plan.reply_timeout;
+        if out.retry {
+            c.retries.fetch_add(1, Ordering::Relaxed);
+        }
+        let timeout_at = sent_at + ctx.plan.reply_timeout;
+        // The user gives up first when their patience ends by the reply timeout.
+        let gives_up = ctx
+            .plan
+            .abandon_after
+            .map(|a| intended + a)
+            .filter(|g| *g <= timeout_at);
+        let deadline = gives_up.unwrap_or(timeout_at);
         let mut first: Option<Instant> = None;
         let mut last: Option<Instant> = None;
         let mut itl: Vec<u64> = Vec::new();
@@ -425,8 +513,12 @@ impl Session<'_> {
             let frame = tokio::select! {
                 frame = ws.next() => frame,
                 _ = timeout.as_mut() => {
-                    ctx.rec.error(&Failure::new(ErrorClass::ReplyTimeout, format!(
-                        "no complete answer to {id} within {:?}", ctx.plan.reply_timeout)));
+                    if gives_up.is_some() {
+                        c.abandoned.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        ctx.rec.error(&Failure::new(ErrorClass::ReplyTimeout, format!(
+                            "no complete answer to {id} within {:?}", ctx.plan.reply_timeout)));
+                    }
                     // By id, a late answer can be recognised and dropped: keep the
                     // connection. By order it would be taken for the next one's.
                     return match ctx.codec.correlate() {
@@ -515,11 +607,13 @@ impl Session<'_> {
                 IncomingKind::Throttle => {
                     ctx.rec
                         .error(&Failure::new(ErrorClass::Throttled, text.as_str()));
+                    self.retry_later(&out);
                     return Ok(());
                 }
                 IncomingKind::Error { message } => {
                     ctx.rec
                         .error(&Failure::new(ErrorClass::ServerError, message));
+                    self.retry_later(&out);
                     return Ok(());
                 }
             }

@@ -161,7 +161,7 @@ pub async fn run(
             done = true;
         }
         let end = if done { start.elapsed() } else { tick - start };
-        let _ = out.send(ShardMessage::Interval(Box::new(clock.close(&ctx, end))));
+        let _ = out.send(ShardMessage::Interval(clock.close(&ctx, end)));
     }
     probe.abort();
     let _ = probe.await;
@@ -185,7 +185,7 @@ pub async fn run(
     // Every session is gone, so the sample channel closes once `ctx` is dropped.
     drop(ctx);
     let _ = forward.await;
-    let _ = out.send(ShardMessage::Finished(Box::new(final_msg)));
+    let _ = out.send(ShardMessage::Finished(final_msg));
     Ok(())
 }
 

@@ -69,6 +69,8 @@ pub fn build(i: &Inputs<'_>) -> Summary {
         completed: i.counts.completed,
         late: i.counts.late,
         unsolicited: i.counts.unsolicited,
+        abandoned: i.counts.abandoned,
+        retries: i.counts.retries,
     };
     s.connections = Some(Connections {
         opened: i.counts.sessions_opened,
@@ -263,6 +265,14 @@ pub fn render(s: &Summary) -> String {
             } else {
                 String::new()
             }
+        );
+    }
+    if c.abandoned > 0 || c.retries > 0 {
+        let _ = writeln!(
+            w,
+            "users gave up on {} answers (abandoned; not errors, not in the latencies) and \
+             retried {} messages after an error or a throttle",
+            c.abandoned, c.retries
         );
     }
     if c.unsolicited > 0 {

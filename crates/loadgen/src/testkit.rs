@@ -102,6 +102,9 @@ pub struct Seen {
 pub struct Received {
     /// The connection it came on (1 for the first accepted).
     pub connection: u64,
+    /// Its place among all frames received (1 for the first): the `n` of the script's
+    /// `every: n` rules, so a test knows which messages were answered how.
+    pub n: u64,
     pub at: Instant,
     /// The message, when the frame is one of surge's default shape.
     pub message: Option<ChatMessage>,
@@ -213,12 +216,16 @@ async fn serve(
             *heard.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
             match msg {
                 Message::Text(t) => {
-                    lock(&seen.received).push(Received {
+                    // Counted under the log's lock, so the log is in the order of `n`.
+                    let mut received = lock(&seen.received);
+                    let n = seen.messages.fetch_add(1, Ordering::SeqCst) + 1;
+                    received.push(Received {
                         connection,
+                        n,
                         at: Instant::now(),
                         message: ChatMessage::from_json(&t).ok(),
                     });
-                    let n = seen.messages.fetch_add(1, Ordering::SeqCst) + 1;
+                    drop(received);
                     let _ = queue.send((n, t));
                 }
                 Message::Pong(_) => {

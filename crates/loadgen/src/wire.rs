@@ -100,9 +100,9 @@ pub struct ShardFinal {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ShardMessage {
-    Interval(Box<IntervalReport>),
+    Interval(IntervalReport),
     Error(ErrorSample),
-    Finished(Box<ShardFinal>),
+    Finished(ShardFinal),
 }
 
 mod histogram_b64 {
@@ -137,13 +137,13 @@ mod tests {
         assert!(parse_start_at("soon").is_err());
         let mut h = surge_record::new_histogram();
         h.record(42).unwrap();
-        let m = ShardMessage::Finished(Box::new(ShardFinal {
+        let m = ShardMessage::Finished(ShardFinal {
             tokens_per_s: h,
             upgrade_status: BTreeMap::from([("503".into(), 2)]),
             closed_by_server: BTreeMap::from([("1001".into(), 3)]),
             goodput_by_scope: BTreeMap::from([("store:kindle".into(), (3, 4))]),
             interrupted: false,
-        }));
+        });
         let line = serde_json::to_string(&m).unwrap();
         assert!(!line.contains('\n'));
         let ShardMessage::Finished(back) = serde_json::from_str(&line).unwrap() else {

@@ -17,7 +17,8 @@ use crate::wire::{ShardMessage, WorkerSpec};
 /// What the coordinator hears from a shard.
 #[derive(Debug)]
 pub enum ShardEvent {
-    Message(ShardMessage),
+    /// Boxed: an interval report is a few hundred bytes, a death notice a string.
+    Message(Box<ShardMessage>),
     /// The shard ended without finishing (process died, or could not start).
     Gone(String),
 }
@@ -84,7 +85,7 @@ async fn follow(index: u32, mut child: Child, events: UnboundedSender<(u32, Shar
             Ok(Some(line)) => match serde_json::from_str::<ShardMessage>(&line) {
                 Ok(msg) => {
                     finished |= matches!(msg, ShardMessage::Finished(_));
-                    let _ = events.send((index, ShardEvent::Message(msg)));
+                    let _ = events.send((index, ShardEvent::Message(Box::new(msg))));
                 }
                 Err(e) => trouble = Some(format!("unreadable report from shard {index}: {e}")),
             },

@@ -741,6 +741,21 @@ fn check_traffic(
     if traffic.reply_timeout == Duration::ZERO {
         report("traffic.reply_timeout", "must be longer than zero".into());
     }
+    match traffic.abandon_after {
+        Some(a) if a == Duration::ZERO => report(
+            "traffic.abandon_after",
+            "must be longer than zero (leave it out if users never give up)".into(),
+        ),
+        Some(a) if a > traffic.reply_timeout => report(
+            "traffic.abandon_after",
+            format!(
+                "users giving up after {a} would never do so: the reply timeout ({}) ends \
+                 the wait first; make abandon_after at most reply_timeout",
+                traffic.reply_timeout
+            ),
+        ),
+        _ => {}
+    }
     if traffic.connect_rate.per_second() <= 0.0 {
         report(
             "traffic.connect_rate",

@@ -4,6 +4,13 @@
 //! the start of the stage and then held, k6-style; the [`Schedule`] turns them into the
 //! piecewise-linear sessions(t) and rate(t) that the simulator and the load generator
 //! both follow, so prediction and measurement drive the same scenario.
+//!
+//! Users also react to a slow or failing system, and the load they bring changes with it:
+//! `abandon_after` is how long a user waits from the moment they meant to send (the
+//! intended time, which is what they experience) before giving up on the answer, and
+//! `retry_after_error` how long after an error or a throttle they send the same text
+//! again (once per message, so a broken system is not hammered forever). Both are read
+//! by the simulator and the load generator alike, so they count the same things.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,6 +19,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
 pub use crate::burst::Cv;
+use crate::dist::Dist;
 use crate::trace::{Replay, Trace};
 use crate::units::{Duration, Percent, Rate};
 
@@ -25,6 +33,16 @@ pub struct Traffic {
     pub conversation_turns: f64,
     /// How long a session waits for an answer before counting a reply timeout.
     pub reply_timeout: Duration,
+    /// How long a user waits for a complete answer, from the message's intended time,
+    /// before giving up: the message is counted `abandoned` (not an error, not in the
+    /// latencies) and its late frames are dropped. At most `reply_timeout`; `None`: users
+    /// wait until the reply timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abandon_after: Option<Duration>,
+    /// How long after an error frame or a throttle the user sends the same text again
+    /// (`"exp(mean=5s)"`); one retry per message at most. `None`: users do not retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_error: Option<Dist<Duration>>,
     /// Cap on new connections per second while ramping sessions (API Gateway admits 500/s).
     pub connect_rate: Rate,
     /// Required, but for a trace (where they only label time windows).

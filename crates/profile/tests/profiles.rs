@@ -580,3 +580,66 @@ fn a_trace_is_checked_against_the_profile() {
     let back = Profile::replay(&json, p.system.clone()).unwrap();
     assert_eq!(back.traffic.arrival, p.traffic.arrival);
 }
+
+/// Users who give up and retry: both keys are optional, parsed as a duration and a
+/// distribution, and checked against the reply timeout.
+#[test]
+fn users_give_up_and_retry_within_the_reply_timeout() {
+    let with = |keys: &str| {
+        valid_profile().replace(
+            "reply_timeout = \"30s\"",
+            &format!("reply_timeout = \"30s\"\n{keys}"),
+        )
+    };
+    let plain = load_text(&valid_profile()).unwrap();
+    assert_eq!(plain.traffic.abandon_after, None);
+    assert_eq!(plain.traffic.retry_after_error, None);
+    let p = load_text(&with(
+        "abandon_after = \"20s\"\nretry_after_error = \"exp(mean=5s)\"",
+    ))
+    .unwrap();
+    assert_eq!(p.traffic.abandon_after, Some("20s".parse().unwrap()));
+    let retry = p.traffic.retry_after_error.as_ref().unwrap();
+    assert!((retry.mean() - 5e9).abs() < 1.0, "{}", retry.mean());
+    let json = serde_json::to_value(&p).unwrap();
+    assert_eq!(json["traffic"]["abandon_after"], "20s");
+    assert_eq!(json["traffic"]["retry_after_error"], "exp(mean=5s)");
+    // Equal to the reply timeout is allowed: the user gives up as the timeout would fire.
+    load_text(&with("abandon_after = \"30s\"")).unwrap();
+    for (keys, key, says) in [
+        (
+            "abandon_after = \"31s\"",
+            "traffic.abandon_after",
+            "make abandon_after at most reply_timeout",
+        ),
+        (
+            "abandon_after = \"0s\"",
+            "traffic.abandon_after",
+            "must be longer than zero",
+        ),
+        (
+            "abandon_after = \"soon\"",
+            "traffic.abandon_after",
+            "expected a duration",
+        ),
+        (
+            "retry_after_error = \"exp(5s)\"",
+            "traffic.retry_after_error",
+            "exp(mean=…)",
+        ),
+        (
+            "retry_after_error = \"poisson(mean=5s)\"",
+            "traffic.retry_after_error",
+            "poisson",
+        ),
+        (
+            "retry_after_error = \"exp(mean=5)\"",
+            "traffic.retry_after_error",
+            "",
+        ),
+    ] {
+        let problem = only_problem(&with(keys));
+        assert!(problem.contains(key), "{keys}: {problem}");
+        assert!(problem.contains(says), "{keys}: {problem}");
+    }
+}

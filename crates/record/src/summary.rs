@@ -88,6 +88,15 @@ pub struct Counts {
     /// counted, not errors (absent from summaries written before it was added: read as 0).
     #[serde(default)]
     pub unsolicited: u64,
+    /// Messages whose user gave up waiting (`traffic.abandon_after` from the intended
+    /// time): user behaviour, not an error, and not in the latencies (absent before it was
+    /// added: read as 0).
+    #[serde(default)]
+    pub abandoned: u64,
+    /// Messages sent again after an error or a throttle (`traffic.retry_after_error`);
+    /// also counted in `sent`.
+    #[serde(default)]
+    pub retries: u64,
 }
 
 /// The connections of a measured run: how many, and how the server ended them.
@@ -518,6 +527,8 @@ mod tests {
             completed: 0,
             late: 0,
             unsolicited: 0,
+            abandoned: 0,
+            retries: 0,
         };
         let r = Rates::from_counts(&c, 0, 0.0);
         assert_eq!(r, Rates::default());

@@ -118,6 +118,8 @@ fn atomic_json_writes_leave_no_temp_files_and_read_back() {
         completed: 7400,
         late: 12,
         unsolicited: 0,
+        abandoned: 0,
+        retries: 0,
     };
     s.errors.insert("timeout".into(), 100);
     s.compute_rates();

@@ -58,6 +58,8 @@ fn real_run_dir() -> (tempfile::TempDir, RunDir) {
         completed: 148,
         late: 3,
         unsolicited: 1,
+        abandoned: 2,
+        retries: 3,
     };
     summary.errors.insert("timeout".into(), 2);
     summary.compute_rates();

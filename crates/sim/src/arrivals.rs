@@ -275,6 +275,8 @@ mod tests {
             arrival,
             conversation_turns: 5.0,
             reply_timeout: "10s".parse().unwrap(),
+            abandon_after: None,
+            retry_after_error: None,
             connect_rate: "500/s".parse().unwrap(),
             stages: vec![stage],
             stores: Default::default(),

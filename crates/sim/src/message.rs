@@ -47,6 +47,11 @@ pub struct Message {
     pub generated: bool,
     /// Whether the message counts in the statistics (sent after the warm-up).
     pub measured: bool,
+    /// Whether the user sent it again after a failure (`traffic.retry_after_error`): a
+    /// retry is not retried.
+    pub retry: bool,
+    /// Whether its user gave up waiting (`traffic.abandon_after`); counted once.
+    pub abandoned: bool,
 }
 
 #[derive(Default)]

@@ -137,6 +137,10 @@ pub struct SimReport {
     pub sessions: u64,
     pub sent: u64,
     pub completed: u64,
+    /// Answers whose user had given up (`traffic.abandon_after`): not errors.
+    pub abandoned: u64,
+    /// Messages sent again after a failure (`traffic.retry_after_error`).
+    pub retries: u64,
     pub errors: BTreeMap<String, u64>,
     /// Exact mean e2e and ttft of the answered messages, ms.
     pub mean_e2e_ms: f64,
@@ -222,6 +226,14 @@ impl fmt::Display for SimReport {
             self.completed,
             self.errors_total()
         )?;
+        if self.abandoned > 0 || self.retries > 0 {
+            writeln!(
+                f,
+                "users gave up on {} answers (abandoned; not errors, not in the latencies) and \
+                 retried {} messages after a failure",
+                self.abandoned, self.retries
+            )?;
+        }
         if let Some(why) = &self.stopped_early {
             writeln!(f, "stopped early: {why}")?;
         }

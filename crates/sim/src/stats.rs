@@ -103,6 +103,10 @@ pub struct Counters {
     pub good: u64,
     /// Output tokens of the answers.
     pub tokens: u64,
+    /// Messages whose user gave up waiting (`traffic.abandon_after`): not errors.
+    pub abandoned: u64,
+    /// Messages sent again after a failure (`traffic.retry_after_error`), also in `sent`.
+    pub retries: u64,
 }
 
 impl Counters {

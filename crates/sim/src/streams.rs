@@ -42,6 +42,7 @@ streams!(
     guardrails,
     format,
     network,
+    retry,
 );
 
 impl Rngs for Streams {

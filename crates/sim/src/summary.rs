@@ -158,6 +158,8 @@ pub(crate) fn assemble(
         sessions: f.sessions,
         sent: f.counters.sent,
         completed: f.counters.completed,
+        abandoned: f.counters.abandoned,
+        retries: f.counters.retries,
         errors: error_map(f),
         mean_e2e_ms: mean_ms(f.latencies.e2e_sum, f.latencies.answers),
         mean_ttft_ms: mean_ms(f.latencies.ttft_sum, f.latencies.answers),
@@ -178,6 +180,8 @@ pub(crate) fn assemble(
         completed: f.counters.completed,
         late: f.late,
         unsolicited: 0,
+        abandoned: f.counters.abandoned,
+        retries: f.counters.retries,
     };
     // The gateway's connections, as a measured run counts them: its closes at
     // `max_connection` and after the idle timeout are API Gateway's 1001, and each is a

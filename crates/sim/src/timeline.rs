@@ -27,7 +27,9 @@ pub struct Row {
     pub extra: Vec<f64>,
 }
 
-const FIXED_EXTRA: [&str; 24] = [
+const FIXED_EXTRA: [&str; 26] = [
+    "abandoned",
+    "retries",
     "connect_backlog",
     "connections_opened",
     "closed_by_gateway",
@@ -184,6 +186,8 @@ impl MinuteSampler {
         let closed_now =
             closed_by_gateway - std::mem::replace(&mut self.last_closed, closed_by_gateway);
         let mut extra = vec![
+            (c.abandoned - last.abandoned) as f64,
+            (c.retries - last.retries) as f64,
             backlog as f64,
             opened_now as f64,
             closed_now as f64,

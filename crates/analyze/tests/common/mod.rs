@@ -203,6 +203,8 @@ pub fn build(root: &Path, name: &str, kind: RunKind, scale: f64) -> Fixture {
         completed,
         late,
         unsolicited: 0,
+        abandoned: 0,
+        retries: 0,
     };
     summary.errors.insert("timeout".into(), timeout);
     summary.errors.insert("throttled".into(), throttled);

@@ -86,6 +86,8 @@ pub fn build(root: &Path, name: &str, s: Synthetic) -> PathBuf {
         completed: sent - errors,
         late: 0,
         unsolicited: 0,
+        abandoned: 0,
+        retries: 0,
     };
     summary.errors.insert("timeout".into(), errors);
     summary.compute_rates();

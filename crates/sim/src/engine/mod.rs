@@ -21,11 +21,26 @@
 //!
 //! Periodic events drive connections and capacity growth (every second), autoscaling
 //! (every datapoint) and the outputs.
+//!
+//! Users react as the load generator's do (`[traffic] abandon_after`, `retry_after_error`,
+//! see `surge_loadgen::session`). A user gives up on an answer not landed `abandon_after`
+//! after the intended time: the message counts as abandoned, not in the latencies, but the
+//! system still does all its work (nothing tells the orchestrator or Bedrock the user
+//! left), so the capacity it spends is spent. The user's session is free from the moment
+//! they gave up: with `abandon_after` set, each message sent has one more event, when its
+//! user's patience ends (a no-op if the answer came first), so the next message goes out
+//! then, as the generator sends it. After a failure the
+//! user sends the same text again once, `retry_after_error` later: another arrival, kept in
+//! a heap beside the arrival process. A failure the user has given up on already is
+//! counted abandoned, like the late error frame the generator drops.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 use surge_model::draw;
 use surge_model::orchestrator::WorkerShare;
 use surge_model::turn;
-use surge_profile::{Duration, Profile, Schedule, SystemModel};
+use surge_profile::{Dist, Duration, Profile, Schedule, SystemModel};
 
 use crate::SimError;
 
@@ -33,7 +48,7 @@ mod route;
 use crate::arrivals::Arrivals;
 use crate::consumption::Consumption;
 use crate::early_stop::EarlyStop;
-use crate::message::Slab;
+use crate::message::{NO_SESSION, Slab};
 use crate::output::Output;
 use crate::plan::Plan;
 use crate::progress::Progress;
@@ -71,6 +86,18 @@ enum Event {
     LlmEnd(u32),
     Done(u32),
     MemoryWrite(u32),
+    /// The user of the message gives up waiting (`traffic.abandon_after`).
+    GiveUp(u32),
+}
+
+/// A message its user will send again after a failure: when, and as which message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Retry {
+    t0: Nanos,
+    session: u32,
+    store: u8,
+    intent: u8,
+    stage: u8,
 }
 
 /// The ECS service: its workers and queue, its scaling policy and the bookkeeping of both.
@@ -124,6 +151,12 @@ pub(crate) struct Sim<'p> {
     /// The next hlog interval or timeline minute boundary (set every tick).
     recording_until: Nanos,
     reply_timeout: Nanos,
+    /// How long users wait from the intended time before giving up.
+    abandon_after: Option<Nanos>,
+    /// How long after a failure users send the text again.
+    retry_after: Option<Dist<Duration>>,
+    /// Retries not yet due, earliest first.
+    retries: BinaryHeap<Reverse<Retry>>,
     /// A constant auth latency in front of the orchestrator: arrivals are handled that
     /// much later instead of through an event (arrival order is kept, so nothing changes).
     auth_folded: Nanos,
@@ -218,6 +251,9 @@ impl<'p> Sim<'p> {
             hlog_interval: hlog_interval.max(SECOND) / SECOND * SECOND,
             recording_until: 0,
             reply_timeout: nanos(profile.traffic.reply_timeout),
+            abandon_after: profile.traffic.abandon_after.map(nanos),
+            retry_after: profile.traffic.retry_after_error.clone(),
+            retries: BinaryHeap::new(),
             auth_folded: if sys.gateway.enabled && sys.gateway.auth.is_constant() {
                 draw::latency(&sys.gateway.auth, &mut Stream::new(seed, "auth"))
             } else {
@@ -274,10 +310,22 @@ impl<'p> Sim<'p> {
     pub fn run(mut self) -> Result<Finished, SimError> {
         while !self.stopped {
             // A message due at t0 is handled at t0 + the folded auth latency.
-            let due = self.arrivals.peek();
+            let scheduled = self.arrivals.peek();
+            let retry = self.retries.peek().map(|r| r.0.t0);
+            let (due, is_retry) = match (scheduled, retry) {
+                (Some(s), Some(r)) if r < s => (Some(r), true),
+                (None, Some(r)) => (Some(r), true),
+                (s, _) => (s, false),
+            };
             let next = self.events.peek_time();
             match due {
-                Some(t0) if next.is_none_or(|e| t0 + self.auth_folded < e) => self.arrival(t0),
+                Some(t0) if next.is_none_or(|e| t0 + self.auth_folded < e) => {
+                    if is_retry {
+                        self.retry_arrival();
+                    } else {
+                        self.arrival(t0);
+                    }
+                }
                 _ => {
                     let Some((t, ev)) = self.events.pop() else {
                         break;
@@ -357,6 +405,7 @@ impl<'p> Sim<'p> {
             Event::LlmEnd(m) => self.llm_end(m),
             Event::Done(m) => self.done(m, self.now),
             Event::MemoryWrite(m) => self.memory_write(m, self.now),
+            Event::GiveUp(m) => self.give_up(m),
         }
         Ok(())
     }
@@ -380,11 +429,76 @@ impl<'p> Sim<'p> {
         }
     }
 
-    /// Message `m` fails at `t` (its user gets the error then, unless answered already).
+    /// Message `m` fails at `t` (its user gets the error then, unless answered already):
+    /// an error the user retries, or nothing to a user who gave up already.
     fn fail(&mut self, m: u32, class: ErrorClass, t: Nanos) {
-        self.counters.error(class);
+        if !self.abandons(m, t) {
+            self.counters.error(class);
+            self.retry_later(m, t);
+        }
         self.release_session(m, t);
         self.msgs.remove(m);
+    }
+
+    /// Whether the user of `m` has given up on it by `t`: counted once, when first seen
+    /// (by [`give_up`](Self::give_up), or by an answer or a failure recorded ahead of the
+    /// clock, before that event).
+    fn abandons(&mut self, m: u32, t: Nanos) -> bool {
+        let msg = &mut self.msgs[m];
+        if msg.abandoned {
+            return true;
+        }
+        let late = self
+            .abandon_after
+            .is_some_and(|a| t.saturating_sub(msg.t0) > a);
+        if late {
+            msg.abandoned = true;
+            self.counters.abandoned += 1;
+        }
+        late
+    }
+
+    /// The patience of the user of `m` ends now: unless the answer or an error reached
+    /// them, they give up and their session is free. The slot may hold a later message by
+    /// now; its time tells (a later message's patience ends later).
+    fn give_up(&mut self, m: u32) {
+        let Some(a) = self.abandon_after else {
+            return;
+        };
+        let msg = &self.msgs[m];
+        if msg.session == NO_SESSION || msg.abandoned || msg.t0 + a > self.now {
+            return;
+        }
+        self.msgs[m].abandoned = true;
+        self.counters.abandoned += 1;
+        self.release_session(m, self.now);
+    }
+
+    /// The user of `m`, which failed at `t`, sends it again later (once, if users retry;
+    /// not after the traffic ends).
+    fn retry_later(&mut self, m: u32, t: Nanos) {
+        let msg = &self.msgs[m];
+        let Some(after) = self.retry_after.as_ref().filter(|_| !msg.retry) else {
+            return;
+        };
+        let t0 = t + draw::latency(after, &mut self.rng.retry);
+        if t0 < self.end {
+            self.retries.push(Reverse(Retry {
+                t0,
+                session: msg.session,
+                store: msg.store,
+                intent: msg.intent,
+                stage: msg.stage,
+            }));
+        }
+    }
+
+    /// The earliest time a message not yet arrived can be due (scheduled or a retry).
+    fn horizon(&self) -> Nanos {
+        let scheduled = self.arrivals.peek().unwrap_or(Nanos::MAX);
+        self.retries
+            .peek()
+            .map_or(scheduled, |r| r.0.t0.min(scheduled))
     }
 
     // ---- the orchestrator's own events ---------------------------------------------
@@ -440,8 +554,7 @@ impl<'p> Sim<'p> {
         if let Some(table) = &mut self.table {
             table.tick(now);
         }
-        self.sessions
-            .forget_landed(self.arrivals.peek().unwrap_or(Nanos::MAX));
+        self.sessions.forget_landed(self.horizon());
         if self.warm_integrals.is_none() && now >= self.warmup {
             self.warm_integrals = self.ecs.as_mut().map(|e| e.service.integrals(now));
         }

@@ -8,7 +8,10 @@ use surge_model::gateway::{self, Admission};
 use surge_model::time::Nanos;
 use surge_model::turn::{self, Answer, Throttled, WayBack};
 
+use std::cmp::Reverse;
+
 use super::{Event, Sim};
+use crate::arrivals::Given;
 use crate::message::{Message, NO_SESSION};
 use crate::stats::{ErrorClass, Judged, Step};
 
@@ -27,6 +30,27 @@ impl Sim<'_> {
         else {
             return;
         };
+        self.enter(t0, given, stage, false);
+    }
+
+    /// The earliest retry falls due: its user sends the failed text again, on the same
+    /// session (see [`Sim::retry_later`]).
+    pub(super) fn retry_arrival(&mut self) {
+        let Some(Reverse(r)) = self.retries.pop() else {
+            return;
+        };
+        self.now = r.t0 + self.auth_folded;
+        self.counters.retries += 1;
+        let given = Given {
+            session: Some(r.session),
+            intent: Some(usize::from(r.intent)),
+            store: Some(usize::from(r.store)),
+        };
+        self.enter(r.t0, given, usize::from(r.stage), true);
+    }
+
+    /// Message `given`, due at `t0` in `stage`, enters the system (`retry`: sent again).
+    fn enter(&mut self, t0: Nanos, given: Given, stage: usize, retry: bool) {
         self.counters.sent += 1;
         let rng = &mut self.rng;
         let store = given
@@ -58,6 +82,7 @@ impl Sim<'_> {
             stage: stage.min(u8::MAX as usize) as u8,
             measured: t0 >= self.warmup,
             earlier_turns,
+            retry,
             ..Message::default()
         });
         if let Some(at) = self.sessions.arrive(session, t0, m) {
@@ -69,7 +94,13 @@ impl Sim<'_> {
     pub(super) fn send(&mut self, m: u32, at: Nanos) {
         let session = self.msgs[m].session;
         match self.gateway.admit(at, session as usize) {
-            Admission::Accepted => {}
+            Admission::Accepted => {
+                if let Some(a) = self.abandon_after {
+                    // Sent late, the user's patience may be over already: then at once.
+                    let patience_ends = (self.msgs[m].t0 + a).max(at);
+                    self.at(patience_ends, Event::GiveUp(m));
+                }
+            }
             Admission::UserLimit => return self.fail(m, ErrorClass::GatewayUser, at),
             Admission::AccountLimit => return self.fail(m, ErrorClass::GatewayAccount, at),
         }
@@ -95,7 +126,7 @@ impl Sim<'_> {
             return;
         }
         // No message not yet arrived can be due before the next candidate arrival.
-        let horizon = self.arrivals.peek().unwrap_or(Nanos::MAX);
+        let horizon = self.horizon();
         if let Some(next) = self.sessions.release(session, t, horizon) {
             self.send(next, t);
         }
@@ -395,9 +426,18 @@ impl Sim<'_> {
 
     /// The answer of `m` reaches the user at `now`.
     pub(super) fn done(&mut self, m: u32, now: Nanos) {
+        let e2e = now - self.msgs[m].t0;
+        // Recorded ahead of the clock, the answer may land after the user's patience ended
+        // at a time the clock has not reached: they left then.
+        let left = self
+            .abandons(m, now)
+            .then(|| {
+                self.abandon_after
+                    .map(|a| (self.msgs[m].t0 + a).max(self.now))
+            })
+            .flatten();
         let msg = &self.msgs[m];
-        let e2e = now - msg.t0;
-        if msg.measured {
+        if msg.measured && left.is_none() {
             let ttft = msg.first_token - msg.t0;
             if let Some(stop) = &mut self.early_stop {
                 stop.answered(e2e, ttft);
@@ -411,7 +451,8 @@ impl Sim<'_> {
                 usize::from(msg.stage),
             );
         }
-        // Goodput counts every answer, as `sent` and `completed` do.
+        // Goodput counts every answer, as `sent` and `completed` do; an answer the user
+        // gave up on is not a good one.
         let tokens = if msg.generated { msg.output_tokens } else { 0 };
         let good = self.lat.judge(&Judged {
             e2e,
@@ -420,17 +461,19 @@ impl Sim<'_> {
             tokens,
             store: usize::from(msg.store),
             model: msg.generated.then_some(usize::from(msg.model)),
-            in_time: e2e <= self.reply_timeout,
-            measured: msg.measured,
+            in_time: left.is_none() && e2e <= self.reply_timeout,
+            measured: msg.measured && left.is_none(),
         });
         self.counters.good += u64::from(good);
         self.counters.tokens += u64::from(tokens);
-        if e2e > self.reply_timeout {
+        if left.is_some() {
+            // Counted by `abandons`.
+        } else if e2e > self.reply_timeout {
             self.counters.error(ErrorClass::Timeout);
         } else {
             self.counters.completed += 1;
         }
-        self.release_session(m, now);
+        self.release_session(m, left.unwrap_or(now));
         let writes = turn::memory_writes(self.sys);
         if writes > 0 {
             let msg = &mut self.msgs[m];
