@@ -1,0 +1,249 @@
+//! What a sweep leaves behind: `sweep.json` (the steps and the answer, for machines),
+//! the step table (for people, printed and in `sweep.html`) and the curves of latency and
+//! throughput against the offered rate, where the knee shows.
+
+use std::path::Path;
+
+use serde_json::json;
+use surge_analyze::fmt;
+use surge_analyze::render::{html, text};
+use surge_analyze::svg::{Line, LineChart, Mark, XAxis};
+use surge_analyze::tables::Table;
+
+use crate::profile::rate_label;
+use crate::steps::Sessions;
+use crate::sweep::{Ending, Step, Sweep};
+
+/// The value of the `schema` field of sweep.json.
+pub const SWEEP_SCHEMA: &str = "surge.sweep/v1";
+
+/// `sweep.json` of a sweep so far.
+pub fn to_json(sweep: &Sweep) -> serde_json::Value {
+    let steps: Vec<_> = sweep
+        .steps
+        .iter()
+        .map(|s| {
+            let mut row = json!({
+                "index": s.index,
+                "rate_per_min": s.rate_per_min,
+                "sessions": s.sessions,
+                "passed": s.verdict.passed(),
+                "verdict": s.verdict.name(),
+                "reasons": s.verdict.reasons(),
+                "dir": relative(&s.dir, &sweep.dir),
+            });
+            if let (Some(obj), Ok(serde_json::Value::Object(figures))) =
+                (row.as_object_mut(), serde_json::to_value(&s.figures))
+            {
+                obj.extend(figures);
+            }
+            row
+        })
+        .collect();
+    json!({
+        "schema": SWEEP_SCHEMA,
+        "profile": sweep.profile,
+        "target": sweep.target,
+        "hold_s": sweep.hold.as_secs_f64(),
+        "sessions": match sweep.sessions {
+            Sessions::Scaled { per_session_per_min } =>
+                json!({ "scaled": { "per_session_per_min": per_session_per_min } }),
+            Sessions::Fixed(n) => json!({ "fixed": n }),
+        },
+        "rates_per_min": sweep.asked,
+        "steps": steps,
+        "ending": sweep.ending.name(),
+        "ending_reason": match &sweep.ending {
+            Ending::CouldNotRun(why) => Some(why.as_str()),
+            _ => None,
+        },
+        "max_sustainable_rate_per_min": sweep.max_sustainable_rate_per_min(),
+    })
+}
+
+fn relative(path: &Path, base: &Path) -> String {
+    path.strip_prefix(base)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Writes `sweep.json` and `sweep.html` into the sweep directory.
+pub fn write(sweep: &Sweep) -> std::io::Result<()> {
+    let mut text = serde_json::to_string_pretty(&to_json(sweep)).map_err(std::io::Error::other)?;
+    text.push('\n');
+    write_atomically(&sweep.dir.join("sweep.json"), &text)?;
+    write_atomically(&sweep.dir.join("sweep.html"), &page(sweep))
+}
+
+/// A reader never sees half a file, even after Ctrl-C.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+fn opt_ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".into(), fmt::ms)
+}
+
+/// The step table: one row per step that ran.
+pub fn table(sweep: &Sweep) -> Table {
+    let mut t = Table::new(
+        "steps",
+        format!(
+            "Sweep of {} against {} ({} held per step)",
+            sweep.profile, sweep.target, sweep.hold
+        ),
+        &[
+            "step", "verdict", "rate/min", "sessions", "sent/min", "good/min", "good", "e2e p50",
+            "e2e p99", "ttft p50", "ttft p99", "errors", "lag p99",
+        ],
+        2,
+    );
+    for s in &sweep.steps {
+        let f = &s.figures;
+        t.rows.push(vec![
+            format!("{:02}", s.index),
+            s.verdict.name().to_string(),
+            rate_label(s.rate_per_min),
+            fmt::count(s.sessions),
+            fmt::num(f.sent_per_s * 60.0),
+            f.goodput_per_s
+                .map_or_else(|| "—".into(), |g| fmt::num(g * 60.0)),
+            f.goodput_ratio.map_or_else(|| "—".into(), fmt::pct),
+            opt_ms(f.e2e_p50_ms),
+            opt_ms(f.e2e_p99_ms),
+            opt_ms(f.ttft_p50_ms),
+            opt_ms(f.ttft_p99_ms),
+            fmt::pct(f.error_ratio),
+            opt_ms(f.lag_p99_ms),
+        ]);
+    }
+    t.note = Some(answer(sweep));
+    t
+}
+
+/// The sentence that answers the sweep's question.
+pub fn answer(sweep: &Sweep) -> String {
+    let best = sweep.max_sustainable_rate_per_min();
+    let stopped_at = sweep.steps.last();
+    let sustain = |r: f64| format!("maximum sustainable rate: {}/min", rate_label(r));
+    match (&sweep.ending, best, stopped_at) {
+        (Ending::AllPassed, Some(r), _) => format!(
+            "{} (every step passed: the target sustains at least the highest rate asked; sweep \
+             higher to find its knee)",
+            sustain(r)
+        ),
+        (Ending::FailedStep, Some(r), Some(s)) => format!(
+            "{} (the step at {}/min failed: the knee lies between)",
+            sustain(r),
+            rate_label(s.rate_per_min)
+        ),
+        (Ending::FailedStep, None, Some(s)) => format!(
+            "no sustainable rate: the first step, {}/min, already failed; sweep lower",
+            rate_label(s.rate_per_min)
+        ),
+        (Ending::GeneratorBound, r, Some(s)) => format!(
+            "the load generator saturated at {}/min before the target did{}: use more --shards \
+             or machines",
+            rate_label(s.rate_per_min),
+            r.map_or_else(String::new, |r| format!(" ({} so far)", sustain(r)))
+        ),
+        (Ending::Interrupted, r, _) => format!(
+            "interrupted{}",
+            r.map_or_else(String::new, |r| format!(": {} so far", sustain(r)))
+        ),
+        (Ending::CouldNotRun(why), r, _) => format!(
+            "stopped, a step could not run ({why}){}",
+            r.map_or_else(String::new, |r| format!(": {} so far", sustain(r)))
+        ),
+        _ => "no step ran".into(),
+    }
+}
+
+/// The table as aligned text, with the reasons of the step that stopped the sweep.
+pub fn render_text(sweep: &Sweep) -> String {
+    let mut out = String::new();
+    text::table(&table(sweep), &mut out);
+    if let Some(last) = sweep.steps.last() {
+        for r in last.verdict.reasons() {
+            out.push_str(&format!(
+                "step {:02} ({}/min): {r}\n",
+                last.index,
+                rate_label(last.rate_per_min)
+            ));
+        }
+    }
+    out
+}
+
+fn curve(name: &str, steps: &[Step], y: impl Fn(&Step) -> Option<f64>) -> Line {
+    Line {
+        name: name.into(),
+        points: steps
+            .iter()
+            .filter_map(|s| y(s).map(|v| (s.rate_per_min, v)))
+            .collect(),
+    }
+}
+
+/// Latency and throughput against the offered rate.
+pub fn charts(sweep: &Sweep) -> Vec<String> {
+    let steps = &sweep.steps;
+    let knee: Vec<Mark> = sweep
+        .max_sustainable_rate_per_min()
+        .and_then(|r| steps.iter().find(|s| s.rate_per_min == r))
+        .and_then(|s| {
+            s.figures.e2e_p99_ms.map(|p99| Mark {
+                x: s.rate_per_min,
+                y: p99,
+                label: format!("max sustainable {}/min", rate_label(s.rate_per_min)),
+            })
+        })
+        .into_iter()
+        .collect();
+    let latency = LineChart {
+        id: "latency-vs-rate".into(),
+        title: "Latency against offered rate (p50 and p99)".into(),
+        y_unit: "ms".into(),
+        x_axis: XAxis::RatePerMinute,
+        lines: vec![
+            curve("e2e p50", steps, |s| s.figures.e2e_p50_ms),
+            curve("e2e p99", steps, |s| s.figures.e2e_p99_ms),
+            curve("ttft p50", steps, |s| s.figures.ttft_p50_ms),
+            curve("ttft p99", steps, |s| s.figures.ttft_p99_ms),
+        ],
+        marks: knee,
+        x_range: None,
+    };
+    let mut lines = vec![
+        curve("offered", steps, |s| Some(s.rate_per_min)),
+        curve("completed", steps, |s| {
+            Some(s.figures.completed_per_s * 60.0)
+        }),
+    ];
+    if steps.iter().any(|s| s.figures.goodput_per_s.is_some()) {
+        lines.push(curve("goodput", steps, |s| {
+            s.figures.goodput_per_s.map(|g| g * 60.0)
+        }));
+    }
+    let throughput = LineChart {
+        id: "throughput-vs-rate".into(),
+        title: "Completed and good answers against offered rate".into(),
+        y_unit: "messages per minute".into(),
+        x_axis: XAxis::RatePerMinute,
+        lines,
+        marks: Vec::new(),
+        x_range: None,
+    };
+    vec![latency.render(), throughput.render()]
+}
+
+fn page(sweep: &Sweep) -> String {
+    html::tables_and_charts(
+        &format!("surge sweep: {}", sweep.profile),
+        &[table(sweep)],
+        &charts(sweep),
+    )
+}
