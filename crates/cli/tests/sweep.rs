@@ -12,6 +12,7 @@
 //! below capacity; the sweep must name it (or, with sampling noise, the step before it)
 //! and stop at the first step above.
 //!
+//! The simulator, asked about the same steps before the load, must agree within one step.
 //! The capacity and the steps are this test's; the sweep sees only the profile and the
 //! rates. Its own test binary, so no other test competes for the cores while it measures.
 
@@ -127,12 +128,23 @@ fn sweep_on_a_fixed_pool_finds_the_knee_of_the_closed_form() {
         .as_f64()
         .unwrap_or_else(|| panic!("no sustainable rate found: {sweep:#}"));
     eprintln!(
-        "capacity {capacity_per_min}/min, closed-form knee {knee}/min, sweep found {found}/min"
+        "capacity {capacity_per_min}/min, closed-form knee {knee}/min, sweep found {found}/min, \
+         simulator {}/min",
+        sweep["predicted_max_sustainable_rate_per_min"]
     );
     assert!(
         found <= knee + 1e-9 && found >= knee - step - 1e-9,
         "the sweep found {found}/min; the closed form puts the knee at {knee}/min \
          (capacity {capacity_per_min}/min, steps of {step}/min)"
+    );
+    // The simulator, given the same steps, says the same (issue #16: the sweep's answer on
+    // the mock agrees with `surge simulate` of the same steps), within one step.
+    let predicted = sweep["predicted_max_sustainable_rate_per_min"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no prediction: {sweep:#}"));
+    assert!(
+        (predicted - found).abs() <= step + 1e-9,
+        "measured {found}/min, the simulator predicted {predicted}/min"
     );
     // It stopped at the first failing step, the step after the one it named.
     let last = steps.last().unwrap();

@@ -43,8 +43,7 @@ pub fn write_step(
     }
     table.insert("name".into(), base.name.clone().into());
     table.insert("duration".into(), hold.to_string().into());
-    let connect = base.traffic.connect_rate.per_second().max(1e-9);
-    let ramp = Duration::from_secs_f64((sessions as f64 / connect).min(hold.as_secs_f64() / 2.0));
+    let ramp = ramp(sessions, base.traffic.connect_rate.per_second(), hold);
     let mut stage = toml::Table::new();
     stage.insert(
         "name".into(),
@@ -65,6 +64,21 @@ pub fn write_step(
     let written = toml::to_string(&table).map_err(|e| format!("step profile: {e}"))?;
     std::fs::write(path, written).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Profile::load(path).map_err(|e| format!("the step at {rate_per_min}/min: {e}"))
+}
+
+/// A step's ramp: the time `connect_rate` needs to open its sessions (at most half the
+/// hold), so that sessions and rate rise together and no message waits for a connection.
+/// Sessions that open within a second start at full rate instead: the simulator admits
+/// connections once a simulated second, so a sub-second ramp from zero would hand the whole
+/// first second's messages to one session (one question at a time) and predict a tail the
+/// generator never sees.
+fn ramp(sessions: u64, connect_per_s: f64, hold: Duration) -> Duration {
+    let opening = sessions as f64 / connect_per_s.max(1e-9);
+    if opening <= 1.0 {
+        Duration::ZERO
+    } else {
+        Duration::from_secs_f64(opening.min(hold.as_secs_f64() / 2.0))
+    }
 }
 
 /// A rate for names and labels: whole numbers without decimals.

@@ -8,7 +8,7 @@ use serde_json::json;
 use surge_analyze::fmt;
 use surge_analyze::render::{html, text};
 use surge_analyze::svg::{Line, LineChart, Mark, XAxis};
-use surge_analyze::tables::Table;
+use surge_analyze::tables::{Table, mark};
 
 use crate::profile::rate_label;
 use crate::steps::Sessions;
@@ -58,6 +58,8 @@ pub fn to_json(sweep: &Sweep) -> serde_json::Value {
             _ => None,
         },
         "max_sustainable_rate_per_min": sweep.max_sustainable_rate_per_min(),
+        "predictions": sweep.predicted,
+        "predicted_max_sustainable_rate_per_min": sweep.predicted_max_sustainable_rate_per_min(),
     })
 }
 
@@ -96,8 +98,21 @@ pub fn table(sweep: &Sweep) -> Table {
             sweep.profile, sweep.target, sweep.hold
         ),
         &[
-            "step", "verdict", "rate/min", "sessions", "sent/min", "good/min", "good", "e2e p50",
-            "e2e p99", "ttft p50", "ttft p99", "errors", "lag p99",
+            "step",
+            "verdict",
+            "rate/min",
+            "sessions",
+            "sent/min",
+            "good/min",
+            "good",
+            "e2e p50",
+            "e2e p99",
+            "ttft p50",
+            "ttft p99",
+            "errors",
+            "lag p99",
+            "sim",
+            "sim e2e p99",
         ],
         2,
     );
@@ -119,8 +134,15 @@ pub fn table(sweep: &Sweep) -> Table {
             fmt::pct(f.error_ratio),
             opt_ms(f.lag_p99_ms),
         ]);
+        let predicted = sweep.prediction(s.rate_per_min);
+        let row = t.rows.last_mut().expect("just pushed");
+        row.push(predicted.map_or_else(|| "—".into(), |p| mark(p.passed).into()));
+        row.push(opt_ms(predicted.and_then(|p| p.figures.e2e_p99_ms)));
     }
-    t.note = Some(answer(sweep));
+    t.note = Some(match predicted_answer(sweep) {
+        Some(p) => format!("{}\n{p}", answer(sweep)),
+        None => answer(sweep),
+    });
     t
 }
 
@@ -160,6 +182,25 @@ pub fn answer(sweep: &Sweep) -> String {
         ),
         _ => "no step ran".into(),
     }
+}
+
+/// What the simulator said beforehand, when it was asked.
+pub fn predicted_answer(sweep: &Sweep) -> Option<String> {
+    if sweep.predicted.is_empty() {
+        return None;
+    }
+    Some(match sweep.predicted_max_sustainable_rate_per_min() {
+        Some(r) => format!(
+            "the simulator predicted: maximum sustainable rate {}/min{}",
+            rate_label(r),
+            if sweep.predicted.iter().all(|p| p.passed) {
+                " (every step passes)"
+            } else {
+                ""
+            }
+        ),
+        None => "the simulator predicted: the first step already fails".into(),
+    })
 }
 
 /// The table as aligned text, with the reasons of the step that stopped the sweep.
@@ -213,6 +254,14 @@ pub fn charts(sweep: &Sweep) -> Vec<String> {
             curve("e2e p99", steps, |s| s.figures.e2e_p99_ms),
             curve("ttft p50", steps, |s| s.figures.ttft_p50_ms),
             curve("ttft p99", steps, |s| s.figures.ttft_p99_ms),
+            Line {
+                name: "e2e p99 predicted".into(),
+                points: sweep
+                    .predicted
+                    .iter()
+                    .filter_map(|p| p.figures.e2e_p99_ms.map(|v| (p.rate_per_min, v)))
+                    .collect(),
+            },
         ],
         marks: knee,
         x_range: None,

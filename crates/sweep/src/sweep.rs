@@ -10,6 +10,7 @@ use surge_profile::metric::LimitUnit;
 use surge_profile::{Duration, Profile};
 use surge_record::{Metric, Summary, Tag, UtcTime};
 
+use crate::predict::{Prediction, predict};
 use crate::profile::{rate_label, write_step};
 use crate::steps::{Ceiling, Rates, Sessions};
 
@@ -24,6 +25,8 @@ pub struct SweepOptions {
     pub hold: Duration,
     pub sessions: Sessions,
     pub ceiling: Ceiling,
+    /// Simulate every step first and report the prediction beside the measurement.
+    pub predict: bool,
 }
 
 /// How one step came out.
@@ -89,7 +92,7 @@ pub struct Figures {
 }
 
 impl Figures {
-    fn of(s: &Summary) -> Self {
+    pub(crate) fn of(s: &Summary) -> Self {
         let at = |metric: Metric, p50: bool| {
             s.latency_ms
                 .get(&Tag::from(metric))
@@ -169,22 +172,49 @@ pub struct Sweep {
     pub asked: Vec<f64>,
     pub steps: Vec<Step>,
     pub ending: Ending,
+    /// The simulator's verdict on every rate asked for (empty with `predict` off).
+    pub predicted: Vec<Prediction>,
+}
+
+/// The last rate of the passing steps at the start: steps rise, so a step after a failing
+/// one sustains nothing the failing one did not.
+fn last_passing(steps: impl IntoIterator<Item = (f64, bool)>) -> Option<f64> {
+    steps
+        .into_iter()
+        .take_while(|&(_, passed)| passed)
+        .last()
+        .map(|(rate, _)| rate)
 }
 
 impl Sweep {
-    /// The highest rate of the passing steps before the stop (they pass in order, so the
-    /// last of them): what the target sustains, as far as this sweep shows.
+    /// The highest rate of the passing steps before the stop: what the target sustains,
+    /// as far as this sweep shows.
     pub fn max_sustainable_rate_per_min(&self) -> Option<f64> {
-        self.steps
+        last_passing(
+            self.steps
+                .iter()
+                .map(|s| (s.rate_per_min, s.verdict.passed())),
+        )
+    }
+
+    /// What the simulator said the sweep would find (`None` without predictions, or when
+    /// it predicts the first step fails).
+    pub fn predicted_max_sustainable_rate_per_min(&self) -> Option<f64> {
+        last_passing(self.predicted.iter().map(|p| (p.rate_per_min, p.passed)))
+    }
+
+    /// The prediction for the step at `rate_per_min`.
+    pub fn prediction(&self, rate_per_min: f64) -> Option<&Prediction> {
+        self.predicted
             .iter()
-            .take_while(|s| s.verdict.passed())
-            .last()
-            .map(|s| s.rate_per_min)
+            .find(|p| p.rate_per_min == rate_per_min)
     }
 }
 
 /// What the sweep reports as it goes.
 pub enum Progress<'a> {
+    /// The simulator's predictions, before any load (with `predict` on).
+    Predicted(&'a Sweep),
     /// Step `index` of `of` is about to start.
     Starting {
         index: usize,
@@ -267,22 +297,36 @@ pub async fn run(
         asked: opts.rates.per_minute().to_vec(),
         steps: Vec::new(),
         ending: Ending::AllPassed,
+        predicted: Vec::new(),
     };
+    // Every step's profile first: a rate the profile cannot take stops the sweep before
+    // any load is sent.
+    let mut planned = Vec::with_capacity(sweep.asked.len());
+    for (i, &rate) in opts.rates.per_minute().iter().enumerate() {
+        let sessions = opts.sessions.at(rate);
+        let name = format!("step-{:02}-{}", i + 1, rate_label(rate));
+        let file = profiles.join(format!("{name}.toml"));
+        let profile = write_step(&base, rate, sessions, opts.hold, &file)
+            .map_err(|e| abandon(&dir, SweepError::Usage(e)))?;
+        planned.push((rate, sessions, name, profile));
+    }
+    if opts.predict {
+        for (rate, _, _, profile) in &planned {
+            sweep.predicted.push(
+                predict(profile, *rate).map_err(|e| abandon(&dir, SweepError::CouldNotRun(e)))?,
+            );
+        }
+        progress(Progress::Predicted(&sweep));
+    }
     let mut interrupt = std::pin::pin!(interrupt);
     let mut interrupted = false;
-    let of = sweep.asked.len();
-    for (i, &rate) in opts.rates.per_minute().iter().enumerate() {
+    let of = planned.len();
+    for (i, (rate, sessions, name, profile)) in planned.into_iter().enumerate() {
         let index = i + 1;
-        let sessions = opts.sessions.at(rate);
-        let name = format!("step-{index:02}-{}", rate_label(rate));
-        let profile = write_step(
-            &base,
-            rate,
-            sessions,
-            opts.hold,
-            &profiles.join(format!("{name}.toml")),
-        )
-        .map_err(SweepError::Usage)?;
+        if interrupted {
+            sweep.ending = Ending::Interrupted;
+            break;
+        }
         progress(Progress::Starting {
             index,
             of,
@@ -314,10 +358,7 @@ pub async fn run(
         let outcome = match result {
             Ok(o) => o,
             // Nothing measured yet: the sweep never started.
-            Err(e) if sweep.steps.is_empty() => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(e.into());
-            }
+            Err(e) if sweep.steps.is_empty() => return Err(abandon(&dir, e.into())),
             Err(e) => {
                 sweep.ending = Ending::CouldNotRun(e.to_string());
                 break;
@@ -352,6 +393,12 @@ pub async fn run(
     crate::record::write(&sweep)
         .map_err(|e| SweepError::CouldNotRun(format!("writing the sweep: {e}")))?;
     Ok(sweep)
+}
+
+/// A sweep that stops before measuring anything leaves no directory behind.
+fn abandon(dir: &Path, e: SweepError) -> SweepError {
+    let _ = std::fs::remove_dir_all(dir);
+    e
 }
 
 /// `OUT/<profile>/sweep-<UTC timestamp>/`, a fresh directory.

@@ -37,6 +37,10 @@ pub struct Args {
     /// Refuse a sweep whose steps together hold load longer than this.
     #[arg(long, default_value = "1h", value_name = "DURATION")]
     pub max_duration: Duration,
+    /// Do not simulate the steps first (the simulator's verdict is otherwise printed
+    /// before the sweep starts and beside each step).
+    #[arg(long)]
+    pub no_predict: bool,
     /// Start without asking, after printing the spend estimate (needed when stdin is not
     /// a terminal and the target is not loopback).
     #[arg(long)]
@@ -89,6 +93,7 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
             max_rate_per_min: args.max_rate,
             max_duration: args.max_duration,
         },
+        predict: !args.no_predict,
     };
     surge_sweep::sweep::check(&opts).map_err(failure)?;
     let steps = args.rates.per_minute().len();
@@ -112,6 +117,11 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
         confirm(args.yes, &host)?;
     }
     let sweep = surge_sweep::run(opts, interrupted(), |p| match p {
+        Progress::Predicted(sweep) => {
+            if let Some(line) = surge_sweep::record::predicted_answer(sweep) {
+                eprintln!("{line}");
+            }
+        }
         Progress::Starting {
             index,
             of,
