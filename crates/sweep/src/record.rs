@@ -296,3 +296,101 @@ fn page(sweep: &Sweep) -> String {
         &charts(sweep),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::predict::Prediction;
+    use crate::sweep::{Figures, Verdict};
+
+    fn step(index: usize, rate: f64, verdict: Verdict) -> Step {
+        Step {
+            index,
+            rate_per_min: rate,
+            sessions: 100,
+            dir: PathBuf::from(format!("/sweep/step-{index:02}")),
+            verdict,
+            figures: Figures {
+                e2e_p99_ms: Some(rate),
+                ..Figures::default()
+            },
+        }
+    }
+
+    fn sweep(steps: Vec<Step>, ending: Ending) -> Sweep {
+        Sweep {
+            dir: PathBuf::from("/sweep"),
+            profile: "p".into(),
+            target: "ws://127.0.0.1:1/chat".into(),
+            hold: "10s".parse().unwrap(),
+            sessions: Sessions::Fixed(100),
+            asked: vec![600.0, 1200.0, 1800.0],
+            steps,
+            ending,
+            predicted: vec![600.0, 1200.0, 1800.0]
+                .into_iter()
+                .map(|r| Prediction {
+                    rate_per_min: r,
+                    passed: r < 1500.0,
+                    figures: Figures::default(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_answer_is_the_last_passing_step_before_the_stop() {
+        let s = sweep(
+            vec![
+                step(1, 600.0, Verdict::Passed),
+                step(2, 1200.0, Verdict::Passed),
+                step(3, 1800.0, Verdict::Failed(vec!["e2e.p99 < 1s".into()])),
+            ],
+            Ending::FailedStep,
+        );
+        assert_eq!(s.max_sustainable_rate_per_min(), Some(1200.0));
+        assert_eq!(s.predicted_max_sustainable_rate_per_min(), Some(1200.0));
+        let j = to_json(&s);
+        assert_eq!(j["max_sustainable_rate_per_min"], 1200.0);
+        assert_eq!(j["steps"][2]["passed"], false);
+        assert_eq!(j["steps"][2]["verdict"], "failed");
+        assert_eq!(j["steps"][2]["dir"], "step-03");
+        assert_eq!(j["steps"][0]["e2e_p99_ms"], 600.0);
+        assert_eq!(j["ending"], "failed_step");
+        assert!(answer(&s).contains("1200/min"), "{}", answer(&s));
+        let text = render_text(&s);
+        assert!(text.contains("step 03 (1800/min): e2e.p99 < 1s"), "{text}");
+    }
+
+    #[test]
+    fn a_saturated_generator_is_no_answer_about_the_target() {
+        let s = sweep(
+            vec![
+                step(1, 600.0, Verdict::Passed),
+                step(2, 1200.0, Verdict::GeneratorBound("lag".into())),
+            ],
+            Ending::GeneratorBound,
+        );
+        assert_eq!(s.max_sustainable_rate_per_min(), Some(600.0));
+        let a = answer(&s);
+        assert!(a.contains("generator saturated at 1200/min"), "{a}");
+        assert_eq!(to_json(&s)["steps"][1]["passed"], false);
+        let none = sweep(
+            vec![step(1, 600.0, Verdict::Aborted("guard".into()))],
+            Ending::FailedStep,
+        );
+        assert_eq!(none.max_sustainable_rate_per_min(), None);
+        assert!(answer(&none).contains("sweep lower"));
+        assert!(to_json(&none)["max_sustainable_rate_per_min"].is_null());
+    }
+
+    #[test]
+    fn the_page_has_both_curves() {
+        let s = sweep(vec![step(1, 600.0, Verdict::Passed)], Ending::AllPassed);
+        let html = page(&s);
+        assert!(html.contains("latency-vs-rate") && html.contains("throughput-vs-rate"));
+        assert!(html.contains("offered messages per minute"));
+    }
+}
