@@ -412,22 +412,26 @@ message_rate = "120/min"
     );
 }
 
-/// The Bedrock dollars `surge sweep` estimates for a run of `hold` (exit 2: unconfirmed).
-fn sweep_estimate(out_dir: &Path, hold: &str) -> f64 {
-    let out = surge(&[
+/// `surge sweep` of profiles/local.toml against a host that is not loopback, writing
+/// under `out_dir`, with `extra` flags.
+fn sweep_remote(out_dir: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
         "sweep",
         "profiles/local.toml",
         "--target",
         "ws://staging.example.invalid/chat",
         "--rates",
         "600..1200:600",
-        "--hold",
-        hold,
-        "--max-rate",
-        "1200",
         "--out",
         out_dir.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    surge(&args)
+}
+
+/// The Bedrock dollars `surge sweep` estimates for a hold of `hold` (exit 2: unconfirmed).
+fn sweep_estimate(out_dir: &Path, hold: &str) -> f64 {
+    let out = sweep_remote(out_dir, &["--hold", hold, "--max-rate", "1200"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
     assert!(stderr.contains("--yes"), "{stderr}");
@@ -443,17 +447,7 @@ fn sweep_estimate(out_dir: &Path, hold: &str) -> f64 {
 fn sweep_of_a_remote_target_needs_a_ceiling_and_a_yes() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let remote = [
-        "sweep",
-        "profiles/local.toml",
-        "--target",
-        "ws://staging.example.invalid/chat",
-        "--rates",
-        "600..1200:600",
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    let refused = surge(&remote);
+    let refused = sweep_remote(&out, &[]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(
         text(&refused).1.contains("--max-rate"),

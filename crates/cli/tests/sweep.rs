@@ -19,10 +19,9 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::calibration::{Mock, Numbers, SHIPPED, SURGE, profile, work_dir};
+use support::calibration::{Ended, Mock, Numbers, SHIPPED, profile, surge_ended, work_dir};
 
 /// The hidden system: a small fixed pool, everything else as shipped.
 const POOL: Numbers = Numbers {
@@ -33,31 +32,6 @@ const POOL: Numbers = Numbers {
 
 /// The steps, as shares of the pool's capacity.
 const LOADS: [f64; 4] = [0.5, 0.85, 1.2, 1.55];
-
-/// Runs `surge` with `args` to its end (bounded), returning its exit code and stdout.
-fn surge(args: &[&str], limit: Duration) -> (Option<i32>, String, String) {
-    let mut child = Command::new(SURGE)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("surge {args:?} did not end within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// The one sweep directory under `out`.
 fn only_sweep(out: &Path) -> PathBuf {
@@ -99,7 +73,11 @@ fn sweep_on_a_fixed_pool_finds_the_knee_of_the_closed_form() {
     let mock = Mock::start(&path);
     let out = work.path.join("out");
     let target = format!("ws://{}/chat", mock.addr);
-    let (code, stdout, stderr) = surge(
+    let Ended {
+        code,
+        stdout,
+        stderr,
+    } = surge_ended(
         &[
             "sweep",
             path.to_str().unwrap(),

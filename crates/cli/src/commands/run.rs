@@ -89,16 +89,7 @@ pub struct Load {
 impl Load {
     /// The run options of `profile` (read from `path`) with these flags; the rest off.
     pub(crate) fn options(&self, profile: Profile, path: &Path) -> Result<RunOptions, Failure> {
-        let target = self
-            .target
-            .clone()
-            .or_else(|| profile.target.url.clone())
-            .ok_or_else(|| {
-                Failure::Usage(format!(
-                    "no target: give --target ws://HOST:PORT/PATH or set target.url in {}",
-                    path.display()
-                ))
-            })?;
+        let target = target_of(self.target.as_deref(), &profile, path)?;
         let headers = self
             .headers
             .iter()
@@ -129,6 +120,22 @@ impl Load {
             max_errors: self.max_errors,
         })
     }
+}
+
+/// `--target`, else the profile's `target.url`.
+pub(crate) fn target_of(
+    flag: Option<&str>,
+    profile: &Profile,
+    path: &Path,
+) -> Result<String, Failure> {
+    flag.map(str::to_owned)
+        .or_else(|| profile.target.url.clone())
+        .ok_or_else(|| {
+            Failure::Usage(format!(
+                "no target: give --target ws://HOST:PORT/PATH or set target.url in {}",
+                path.display()
+            ))
+        })
 }
 
 pub(crate) fn failure(e: RunError) -> Failure {
