@@ -190,7 +190,9 @@ pub enum Command {
     /// errors, generator lag) and names the maximum sustainable rate. Writes one run
     /// directory per step under OUT/<profile>/sweep-<UTC timestamp>/, with sweep.json (the
     /// steps and max_sustainable_rate_per_min) and sweep.html (the table and the latency
-    /// and throughput curves against rate), rewritten after every step.
+    /// and throughput curves against rate), rewritten after every step. Before any load,
+    /// every step is simulated on the profile's system model and the simulator's verdict is
+    /// printed, then shown beside each measured step (--no-predict skips it).
     ///
     /// Safety: --max-rate (required against a target that is not loopback) and
     /// --max-duration refuse sweeps past them; against a target that is not loopback the
