@@ -19,6 +19,7 @@ pub struct Prediction {
 
 /// Simulates one step profile (its own seed, nothing written).
 pub fn predict(profile: &Profile, rate_per_min: f64) -> Result<Prediction, String> {
+    let hold = profile.duration;
     let outcome = simulate(profile, &SimOptions::default()).map_err(|e| {
         format!(
             "simulating the step at {}/min: {e} (--no-predict skips the prediction)",
@@ -28,6 +29,6 @@ pub fn predict(profile: &Profile, rate_per_min: f64) -> Result<Prediction, Strin
     Ok(Prediction {
         rate_per_min,
         passed: outcome.summary.passed(),
-        figures: Figures::of(&outcome.summary),
+        figures: Figures::of(&outcome.summary, hold),
     })
 }

@@ -76,6 +76,10 @@ impl Verdict {
 /// A step's headline figures, as `sweep.json` and the table carry them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Figures {
+    /// Messages sent, answered, and answered within the `[goodput]` SLOs, per second of
+    /// the hold: a run's own rates divide by its whole length, the answers still arriving
+    /// after the hold included, which would put throughput below the offered rate even
+    /// where the target keeps up.
     pub sent_per_s: f64,
     pub completed_per_s: f64,
     /// Answers meeting the profile's `[goodput]` SLOs (absent without them).
@@ -92,7 +96,8 @@ pub struct Figures {
 }
 
 impl Figures {
-    pub(crate) fn of(s: &Summary) -> Self {
+    pub(crate) fn of(s: &Summary, hold: Duration) -> Self {
+        let per_s = |n: u64| n as f64 / hold.as_secs_f64().max(1e-9);
         let at = |metric: Metric, p50: bool| {
             s.latency_ms
                 .get(&Tag::from(metric))
@@ -100,10 +105,10 @@ impl Figures {
                 .map(|l| if p50 { l.p50 } else { l.p99 })
         };
         Figures {
-            sent_per_s: s.rates.sent_per_s,
-            completed_per_s: s.rates.completed_per_s,
+            sent_per_s: per_s(s.counts.sent),
+            completed_per_s: per_s(s.counts.completed),
             goodput_ratio: s.goodput.as_ref().map(|g| g.ratio),
-            goodput_per_s: s.goodput.as_ref().map(|g| g.per_s),
+            goodput_per_s: s.goodput.as_ref().map(|g| per_s(g.good)),
             e2e_p50_ms: at(Metric::E2e, true),
             e2e_p99_ms: at(Metric::E2e, false),
             ttft_p50_ms: at(Metric::Ttft, true),
@@ -370,7 +375,7 @@ pub async fn run(
             sessions,
             dir: outcome.dir.clone(),
             verdict: judge(&outcome, &base),
-            figures: Figures::of(&outcome.summary),
+            figures: Figures::of(&outcome.summary, opts.hold),
         };
         let ending = match &step.verdict {
             Verdict::Passed => None,
