@@ -98,27 +98,19 @@ pub fn table(sweep: &Sweep) -> Table {
             sweep.profile, sweep.target, sweep.hold
         ),
         &[
-            "step",
-            "verdict",
-            "rate/min",
-            "sessions",
-            "sent/min",
-            "good/min",
-            "good",
-            "e2e p50",
-            "e2e p99",
-            "ttft p50",
-            "ttft p99",
-            "errors",
-            "lag p99",
-            "sim",
-            "sim e2e p99",
+            "step", "verdict", "rate/min", "sessions", "sent/min", "good/min", "good", "e2e p50",
+            "e2e p99", "ttft p50", "ttft p99", "errors", "lag p99",
         ],
         2,
     );
+    let predicted = !sweep.predicted.is_empty();
+    if predicted {
+        t.header
+            .extend(["sim".to_string(), "sim e2e p99".to_string()]);
+    }
     for s in &sweep.steps {
         let f = &s.figures;
-        t.rows.push(vec![
+        let mut row = vec![
             format!("{:02}", s.index),
             s.verdict.name().to_string(),
             rate_label(s.rate_per_min),
@@ -133,11 +125,13 @@ pub fn table(sweep: &Sweep) -> Table {
             opt_ms(f.ttft_p99_ms),
             fmt::pct(f.error_ratio),
             opt_ms(f.lag_p99_ms),
-        ]);
-        let predicted = sweep.prediction(s.rate_per_min);
-        let row = t.rows.last_mut().expect("just pushed");
-        row.push(predicted.map_or_else(|| "—".into(), |p| mark(p.passed).into()));
-        row.push(opt_ms(predicted.and_then(|p| p.figures.e2e_p99_ms)));
+        ];
+        if predicted {
+            let p = sweep.prediction(s.rate_per_min);
+            row.push(p.map_or_else(|| "—".into(), |p| mark(p.passed).into()));
+            row.push(opt_ms(p.and_then(|p| p.figures.e2e_p99_ms)));
+        }
+        t.rows.push(row);
     }
     t.note = Some(match predicted_answer(sweep) {
         Some(p) => format!("{}\n{p}", answer(sweep)),
@@ -392,5 +386,11 @@ mod tests {
         let html = page(&s);
         assert!(html.contains("latency-vs-rate") && html.contains("throughput-vs-rate"));
         assert!(html.contains("offered messages per minute"));
+        assert_eq!(table(&s).header.last().unwrap(), "sim e2e p99");
+        let unpredicted = Sweep {
+            predicted: Vec::new(),
+            ..s
+        };
+        assert_eq!(table(&unpredicted).header.last().unwrap(), "lag p99");
     }
 }
