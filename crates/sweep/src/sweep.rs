@@ -492,3 +492,92 @@ fn judge(outcome: &RunOutcome, profile: &Profile) -> Verdict {
         Verdict::Failed(failed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn local() -> Profile {
+        Profile::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../profiles/local.toml"))
+            .unwrap()
+    }
+
+    /// A finished run of `profile` whose e2e p99 was `e2e_p99_ms`.
+    fn outcome(profile: &Profile, e2e_p99_ms: f64, bottleneck: bool) -> RunOutcome {
+        let mut summary = Summary::new(10.0);
+        summary.latency_ms.insert(
+            Tag::from(Metric::E2e),
+            surge_record::LatencyStats {
+                count: 100,
+                p50: 100.0,
+                p90: 200.0,
+                p99: e2e_p99_ms,
+                p999: e2e_p99_ms,
+                max: e2e_p99_ms,
+                mean: 150.0,
+            },
+        );
+        summary.thresholds = summary.evaluate(&profile.thresholds);
+        summary.extra.insert(
+            "generator".into(),
+            serde_json::json!({ "bottleneck": bottleneck, "lag_p99_ms": 30.0,
+                                "note": "lag p99 30 ms > 20 ms" }),
+        );
+        RunOutcome {
+            dir: PathBuf::from("/x"),
+            summary,
+            status: RunStatus::Complete,
+            breach: None,
+            report: String::new(),
+            problems: Vec::new(),
+            metrics_addr: None,
+        }
+    }
+
+    #[test]
+    fn a_step_fails_on_its_thresholds_and_says_which() {
+        let p = local();
+        // local.toml: e2e.p99 < 5s; no ttft recorded here, so ttft.p99 fails for no data.
+        let v = judge(&outcome(&p, 6000.0, false), &p);
+        let Verdict::Failed(reasons) = v else {
+            panic!("{v:?}")
+        };
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.starts_with("e2e.p99 < 5s (measured 6")),
+            "{reasons:?}"
+        );
+        assert!(reasons.iter().any(|r| r.contains("no data")), "{reasons:?}");
+    }
+
+    #[test]
+    fn a_saturated_generator_outranks_the_thresholds() {
+        let p = local();
+        let v = judge(&outcome(&p, 6000.0, true), &p);
+        assert_eq!(v, Verdict::GeneratorBound("lag p99 30 ms > 20 ms".into()));
+        assert!(!v.passed());
+    }
+
+    #[test]
+    fn aborted_and_interrupted_steps_are_not_passes() {
+        let p = local();
+        let mut o = outcome(&p, 100.0, false);
+        o.status = RunStatus::Aborted;
+        o.breach = Some(surge_record::Breach {
+            guard: "errors.rate < 2% over 30s".into(),
+            measured: "12.5%".into(),
+            at_s: 41.0,
+        });
+        let v = judge(&o, &p);
+        assert_eq!(
+            v,
+            Verdict::Aborted("errors.rate < 2% over 30s (measured 12.5%, at 41 s)".into())
+        );
+        o.status = RunStatus::Interrupted;
+        assert_eq!(judge(&o, &p), Verdict::Interrupted);
+        assert!(!Verdict::Interrupted.passed());
+    }
+}
