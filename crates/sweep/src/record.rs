@@ -319,7 +319,7 @@ mod tests {
             profile: "p".into(),
             target: "ws://127.0.0.1:1/chat".into(),
             hold: "10s".parse().unwrap(),
-            sessions: Sessions::Fixed(100),
+            sessions: Sessions::Fixed(std::num::NonZeroU64::new(100).unwrap()),
             asked: vec![600.0, 1200.0, 1800.0],
             steps,
             ending,

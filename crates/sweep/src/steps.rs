@@ -2,6 +2,7 @@
 //! sessions carry each rate, and the ceiling it must stay under.
 
 use std::fmt;
+use std::num::NonZeroU64;
 use std::str::FromStr;
 
 use surge_profile::traffic::Stage;
@@ -17,8 +18,8 @@ pub struct Rates(Vec<f64>);
 /// Steps of `LO..HI` without `:STEP`.
 const DEFAULT_STEPS: usize = 5;
 
-/// One bound of `--rates`: `600` (messages per minute) or a rate with its unit (`10/s`).
-fn per_minute(text: &str) -> Result<f64, String> {
+/// One rate as the flags write it, in messages per minute: `600` or with its unit (`10/s`).
+pub fn per_minute(text: &str) -> Result<f64, String> {
     let text = text.trim();
     let value = if text.contains('/') {
         text.parse::<Rate>()
@@ -91,7 +92,7 @@ pub enum Sessions {
     /// (a higher rate is more users, not chattier ones).
     Scaled { per_session_per_min: f64 },
     /// The same sessions at every step (`--sessions N`): each one sends faster.
-    Fixed(u64),
+    Fixed(NonZeroU64),
 }
 
 impl Sessions {
@@ -115,7 +116,7 @@ impl Sessions {
             Self::Scaled {
                 per_session_per_min,
             } => ((rate_per_min / per_session_per_min).round() as u64).max(1),
-            Self::Fixed(n) => n,
+            Self::Fixed(n) => n.get(),
         }
     }
 }
@@ -213,7 +214,7 @@ mod tests {
         };
         assert_eq!(s.at(600.0), 300);
         assert_eq!(s.at(0.5), 1);
-        assert_eq!(Sessions::Fixed(7).at(600.0), 7);
+        assert_eq!(Sessions::Fixed(NonZeroU64::new(7).unwrap()).at(600.0), 7);
     }
 
     #[test]

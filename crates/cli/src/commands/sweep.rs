@@ -4,6 +4,7 @@
 //! `surge-sweep`.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 
 use surge_profile::target::{is_loopback, parse_ws_url};
@@ -29,10 +30,10 @@ pub struct Args {
     /// The same N sessions at every step (default: sessions scale with the rate, each
     /// sending at the pace of the profile's busiest stage).
     #[arg(long, value_name = "N")]
-    pub sessions: Option<u64>,
+    pub sessions: Option<NonZeroU64>,
     /// Refuse steps above this rate (messages per minute, or 50/s). Required against a
     /// target that is not loopback.
-    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    #[arg(long, value_name = "RATE", value_parser = surge_sweep::steps::per_minute)]
     pub max_rate: Option<f64>,
     /// Refuse a sweep whose steps together hold load longer than this.
     #[arg(long, default_value = "1h", value_name = "DURATION")]
@@ -49,11 +50,6 @@ pub struct Args {
     pub load: Load,
 }
 
-fn parse_rate(text: &str) -> Result<f64, String> {
-    let rates: Rates = format!("{text}..{text}").parse()?;
-    Ok(rates.highest())
-}
-
 fn failure(e: SweepError) -> Failure {
     match e {
         SweepError::Usage(m) => Failure::Usage(m),
@@ -64,7 +60,6 @@ fn failure(e: SweepError) -> Failure {
 pub async fn run(args: &Args) -> Result<Outcome, Failure> {
     let profile = Profile::load(&args.profile)?;
     let sessions = match args.sessions {
-        Some(0) => return Err(Failure::Usage("--sessions must be at least 1".into())),
         Some(n) => Sessions::Fixed(n),
         None => Sessions::scaled(&profile).map_err(Failure::Usage)?,
     };
