@@ -29,6 +29,8 @@ pub enum XAxis {
     Time,
     /// Quantiles 0–1, placed at log10(1/(1−q)) like the HdrHistogram plotter.
     InverseQuantile,
+    /// Offered load in messages per minute (a sweep's steps).
+    RatePerMinute,
 }
 
 /// One line of a chart.
@@ -195,7 +197,7 @@ fn x_axis(out: &mut String, f: &Frame, axis: XAxis) {
         );
     };
     match axis {
-        XAxis::Time => {
+        XAxis::Time | XAxis::RatePerMinute => {
             let step = nice_step(f.x1 - f.x0, 8.0);
             let mut v = (f.x0 / step).ceil() * step;
             while v <= f.x1 + step * 1e-9 {
@@ -211,6 +213,7 @@ fn x_axis(out: &mut String, f: &Frame, axis: XAxis) {
     }
     let label = match axis {
         XAxis::Time => "seconds since start",
+        XAxis::RatePerMinute => "offered messages per minute",
         XAxis::InverseQuantile => "percentile (log scale of 1/(1−q))",
     };
     let _ = writeln!(
@@ -224,7 +227,7 @@ fn x_axis(out: &mut String, f: &Frame, axis: XAxis) {
 impl LineChart {
     fn x_of(&self, x: f64, cap: f64) -> f64 {
         match self.x_axis {
-            XAxis::Time => x,
+            XAxis::Time | XAxis::RatePerMinute => x,
             XAxis::InverseQuantile => {
                 if x >= 1.0 {
                     cap
@@ -243,7 +246,7 @@ impl LineChart {
                 let (lo, hi) = self.x_range.unwrap_or((0.0, 1.0));
                 (lo, hi.max(lo + 1.0), 0.0)
             }
-            XAxis::Time => {
+            XAxis::Time | XAxis::RatePerMinute => {
                 let lo = all().map(|p| p.0).fold(f64::INFINITY, f64::min);
                 let hi = all().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
                 if lo.is_finite() {

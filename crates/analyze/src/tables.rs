@@ -22,7 +22,8 @@ pub struct Table {
 }
 
 impl Table {
-    fn new(id: &str, title: impl Into<String>, header: &[&str], text_columns: usize) -> Table {
+    /// An empty table; `text_columns` leading columns are text, the rest numbers.
+    pub fn new(id: &str, title: impl Into<String>, header: &[&str], text_columns: usize) -> Table {
         Table {
             id: id.to_string(),
             title: title.into(),

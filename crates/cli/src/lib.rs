@@ -179,6 +179,34 @@ pub enum Command {
     /// Example: surge prewarm profiles/one-piece-spike.toml --target ws://127.0.0.1:8787/chat
     Prewarm(commands::prewarm::Args),
 
+    /// Find the highest rate the target sustains: stepped live load up to the knee.
+    ///
+    /// Runs the profile against --target once per step of --rates (LO..HI[:STEP], messages
+    /// per minute or 10/s..50/s:10/s), each step one stage held at its rate for --hold
+    /// (sessions scaled with the rate, or --sessions N fixed), and judges each against the
+    /// profile's thresholds (goodput.ratio among them with a [goodput] table). Stops at the
+    /// first step that fails or is aborted by a guard, or at which the load generator itself
+    /// was the bottleneck; prints the step table (rate, goodput, p50/p99 e2e and TTFT,
+    /// errors, generator lag) and names the maximum sustainable rate. Writes one run
+    /// directory per step under OUT/<profile>/sweep-<UTC timestamp>/, with sweep.json (the
+    /// steps and max_sustainable_rate_per_min) and sweep.html (the table and the latency
+    /// and throughput curves against rate), rewritten after every step. Before any load,
+    /// every step is simulated on the profile's system model and the simulator's verdict is
+    /// printed, then shown beside each measured step (--no-predict skips it).
+    ///
+    /// Safety: --max-rate (required against a target that is not loopback) and
+    /// --max-duration refuse sweeps past them; against a target that is not loopback the
+    /// Bedrock spend of the whole sweep is estimated from the system model's prices and
+    /// printed first, and the sweep asks to go on (--yes when stdin is not a terminal).
+    ///
+    /// Exits 0 when every step passed, 1 when the sweep stopped at a failing step or a
+    /// saturated generator (the answer is still printed), 130 after Ctrl-C (the current
+    /// step is marked interrupted and sweep.json holds every step so far).
+    ///
+    /// Example: surge sweep profiles/local.toml --target ws://127.0.0.1:8787/chat
+    ///   --rates 600..3000:600 --hold 60s
+    Sweep(commands::sweep::Args),
+
     /// Serve the mock chatbot, Bedrock Runtime and DynamoDB on one loopback port.
     ///
     /// What `surge run` and `surge bench` measure when there is no staging: the seed's
@@ -226,5 +254,6 @@ pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Run(args) => commands::run::run(&args).await,
         Command::Prewarm(args) => commands::prewarm::run(&args).await,
         Command::Mock(args) => commands::mock::run(&args).await,
+        Command::Sweep(args) => commands::sweep::run(&args).await,
     }
 }

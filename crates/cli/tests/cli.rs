@@ -411,3 +411,94 @@ message_rate = "120/min"
         "{summary}"
     );
 }
+
+/// `surge sweep` of profiles/local.toml against a host that is not loopback, writing
+/// under `out_dir`, with `extra` flags.
+fn sweep_remote(out_dir: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "sweep",
+        "profiles/local.toml",
+        "--target",
+        "ws://staging.example.invalid/chat",
+        "--rates",
+        "600..1200:600",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    surge(&args)
+}
+
+/// The Bedrock dollars `surge sweep` estimates for a hold of `hold` (exit 2: unconfirmed).
+fn sweep_estimate(out_dir: &Path, hold: &str) -> f64 {
+    let out = sweep_remote(out_dir, &["--hold", hold, "--max-rate", "1200"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stderr.contains("--yes"), "{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("estimated Bedrock spend"))
+        .unwrap_or_else(|| panic!("no estimate: {stdout}"));
+    let dollars = line.split('$').nth(1).unwrap().split(' ').next().unwrap();
+    dollars.replace(',', "").parse().unwrap()
+}
+
+#[test]
+fn sweep_of_a_remote_target_needs_a_ceiling_and_a_yes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let refused = sweep_remote(&out, &[]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused).1.contains("--max-rate"),
+        "{:?}",
+        text(&refused)
+    );
+
+    // Without a terminal the estimate is printed and nothing starts; it is every step's
+    // messages priced, so twice the hold is twice the money.
+    let one = sweep_estimate(&out, "60s");
+    let two = sweep_estimate(&out, "120s");
+    assert!(one > 0.0, "{one}");
+    assert!((two / one - 2.0).abs() < 0.01, "{one} then {two}");
+    assert!(!out.exists(), "an unconfirmed sweep writes nothing");
+}
+
+#[test]
+fn sweep_refuses_past_its_ceiling_and_without_thresholds() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let sweep = |profile: &str, extra: &[&str]| {
+        let mut args = vec![
+            "sweep",
+            profile,
+            "--target",
+            "ws://127.0.0.1:9/chat",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = surge(&args);
+        assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+        text(&o).1
+    };
+    let e = sweep(
+        "profiles/local.toml",
+        &["--rates", "600..3000:600", "--max-rate", "2000"],
+    );
+    assert!(e.contains("--max-rate"), "{e}");
+    let e = sweep(
+        "profiles/local.toml",
+        &["--rates", "600..3000:600", "--max-duration", "4m"],
+    );
+    assert!(e.contains("--max-duration"), "{e}");
+    let e = sweep("profiles/local.toml", &["--rates", "3000..600"]);
+    assert!(e.contains("HI is below LO"), "{e}");
+    let bare = local_variant(dir.path(), "[thresholds]", "[thresholds_removed]");
+    let text = std::fs::read_to_string(&bare).unwrap();
+    let cut = text.find("[thresholds_removed]").unwrap();
+    std::fs::write(&bare, &text[..cut]).unwrap();
+    let e = sweep(bare.to_str().unwrap(), &["--rates", "600..1200"]);
+    assert!(e.contains("no [thresholds]"), "{e}");
+    assert!(!out.exists(), "a refused sweep writes nothing");
+}

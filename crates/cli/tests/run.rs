@@ -1,4 +1,5 @@
-//! `surge run` end to end: the real binary, worker processes, Ctrl-C, exit codes.
+//! `surge run` end to end: the real binary, worker processes, Ctrl-C (of a run and of a
+//! sweep), exit codes.
 //!
 //! A scripted chat server (surge_loadgen::testkit) runs in the test on loopback; profiles
 //! last a few seconds. Every wait is bounded.
@@ -407,4 +408,90 @@ async fn shards_of_a_multi_machine_run_merge_into_one_directory() {
         .map(|l| l.split(',').nth(2).unwrap().parse::<u64>().unwrap())
         .sum();
     assert_eq!(total, sent, "{tl}");
+}
+
+/// The directory of step `step` of the one sweep under OUT/run-test/, once it exists.
+fn sweep_step(out: &Path, step: &str) -> Option<PathBuf> {
+    let sweep = std::fs::read_dir(out.join("run-test"))
+        .ok()?
+        .next()?
+        .ok()?
+        .path();
+    std::fs::read_dir(&sweep)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(step))
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_a_sweep_in_its_step_and_keeps_every_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(Script::default()).await.unwrap();
+    let p = profile(
+        dir.path(),
+        4,
+        "20/s",
+        "60s",
+        "[thresholds]\n\"errors.rate\" = \"< 50%\"\n",
+    );
+    let out = dir.path().join("out");
+    let child = surge()
+        .args(["sweep", p.to_str().unwrap(), "--rates", "60..120:60"])
+        .args([
+            "--hold",
+            "6s",
+            "--sessions",
+            "4",
+            "--no-progress",
+            "--target",
+        ])
+        .arg(server.url())
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Into the second step: its second interval written.
+    let mut second = None;
+    for _ in 0..300 {
+        if let Some(step) = sweep_step(&out, "step-02") {
+            let tl = std::fs::read_to_string(step.join("timeline.csv")).unwrap_or_default();
+            if tl.lines().count() >= 3 {
+                second = Some(step);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let second = second.expect("the second step wrote two intervals within 30 s");
+    signal(child.id().unwrap(), "-INT");
+    let o = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("surge sweep stops soon after Ctrl-C")
+        .unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert_eq!(json(&second.join("run.json"))["status"], "interrupted");
+    let sweep = json(&second.parent().unwrap().join("sweep.json"));
+    let steps = sweep["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2, "{sweep:#}");
+    assert_eq!(steps[0]["verdict"], "passed");
+    assert_eq!(steps[1]["verdict"], "interrupted");
+    assert_eq!(sweep["ending"], "interrupted");
+    assert_eq!(sweep["max_sustainable_rate_per_min"], 60.0);
+    // Nothing the server answered is missing from the steps' summaries.
+    let sent: u64 = steps
+        .iter()
+        .map(|s| {
+            let run = second.parent().unwrap().join(s["dir"].as_str().unwrap());
+            json(&run.join("summary.json"))["counts"]["sent"]
+                .as_u64()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(sent, server.messages(), "{}", text(&o));
 }

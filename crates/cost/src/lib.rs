@@ -14,7 +14,7 @@ mod usage;
 
 pub use chargeback::{StoreCharge, chargeback};
 pub use optimize::{OptimizationStep, Optimizations, optimizations};
-pub use price::{CostLine, CostTable, SeedNote, price, seed_notes, token_price};
+pub use price::{CostLine, CostTable, SeedNote, bedrock_spend, price, seed_notes, token_price};
 pub use usage::{ModelUsage, StoreUsage, Usage};
 
 /// Why a cost could not be computed.

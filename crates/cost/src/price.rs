@@ -59,6 +59,15 @@ pub(crate) fn llm_cost(sys: &SystemModel, model: &str, u: &ModelUsage, discount:
     }
 }
 
+/// Bedrock dollars of `usage`'s LLM calls at the system model's on-demand prices.
+pub fn bedrock_spend(usage: &Usage, sys: &SystemModel) -> f64 {
+    usage
+        .llm
+        .iter()
+        .map(|(model, u)| llm_cost(sys, model, u, usage.provisioned_discount))
+        .sum()
+}
+
 /// Prices `usage`; per-day figures are usage / days, per-month figures × `days_per_month`.
 pub fn price(usage: &Usage, sys: &SystemModel, days_per_month: f64) -> CostTable {
     let p = &sys.prices;

@@ -109,6 +109,35 @@ impl Usage {
             ..Usage::default()
         };
 
+        usage.add_llm(profile, opts);
+
+        // ECS: the tasks target tracking keeps for the day's average load.
+        let o = &sys.orchestrator;
+        let busy_vcpu = messages / 86_400.0 * o.cpu_per_message.mean() / 1e9;
+        let per_task = o.vcpu_per_task * o.autoscaling.target_cpu.fraction().max(1e-9);
+        let needed = (busy_vcpu / per_task).ceil() as u32;
+        let tasks = needed.clamp(o.min_tasks, o.max_tasks.max(o.min_tasks));
+        usage.task_hours = f64::from(tasks) * 24.0;
+
+        let m = &sys.memory;
+        let kb = m.item_size.bytes() as f64 / 1024.0;
+        usage.dynamodb_write_units = messages * f64::from(m.writes_per_turn) * kb.ceil().max(1.0);
+        usage.dynamodb_read_units =
+            messages * f64::from(m.reads_per_turn) * (kb / 4.0).ceil().max(1.0);
+        usage.opensearch_ocu_hours = f64::from(sys.rag.ocu) * 24.0;
+        usage.gateway_connection_minutes = conversations * spec.connection_minutes;
+        // One message in, one answer out per turn.
+        usage.gateway_messages = messages * 2.0;
+        usage.lambda_provisioned_hours = f64::from(sys.burst.provisioned) * 24.0;
+        Ok(usage)
+    }
+
+    /// Adds the LLM calls of `self.messages` messages of the profile's traffic, split by
+    /// store and intent shares, with `opts` switched on (the same arithmetic for a day of
+    /// `[cost]` and for a measured rehearsal's spend estimate).
+    fn add_llm(&mut self, profile: &Profile, opts: Optimizations) {
+        let sys = &profile.system;
+        let messages = self.messages;
         let semantic_pass = if opts.semantic_cache {
             1.0 - sys.semantic_cache.hit_ratio.fraction()
         } else {
@@ -150,34 +179,32 @@ impl Usage {
                     .entry(model.to_string())
                     .or_default()
                     .add(&call_usage);
-                usage
-                    .llm
+                self.llm
                     .entry(model.to_string())
                     .or_default()
                     .add(&call_usage);
             }
-            usage.stores.insert(store_id.clone(), store_usage);
+            self.stores.insert(store_id.clone(), store_usage);
         }
+    }
 
-        // ECS: the tasks target tracking keeps for the day's average load.
-        let o = &sys.orchestrator;
-        let busy_vcpu = messages / 86_400.0 * o.cpu_per_message.mean() / 1e9;
-        let per_task = o.vcpu_per_task * o.autoscaling.target_cpu.fraction().max(1e-9);
-        let needed = (busy_vcpu / per_task).ceil() as u32;
-        let tasks = needed.clamp(o.min_tasks, o.max_tasks.max(o.min_tasks));
-        usage.task_hours = f64::from(tasks) * 24.0;
-
-        let m = &sys.memory;
-        let kb = m.item_size.bytes() as f64 / 1024.0;
-        usage.dynamodb_write_units = messages * f64::from(m.writes_per_turn) * kb.ceil().max(1.0);
-        usage.dynamodb_read_units =
-            messages * f64::from(m.reads_per_turn) * (kb / 4.0).ceil().max(1.0);
-        usage.opensearch_ocu_hours = f64::from(sys.rag.ocu) * 24.0;
-        usage.gateway_connection_minutes = conversations * spec.connection_minutes;
-        // One message in, one answer out per turn.
-        usage.gateway_messages = messages * 2.0;
-        usage.lambda_provisioned_hours = f64::from(sys.burst.provisioned) * 24.0;
-        Ok(usage)
+    /// The LLM calls of `messages` messages of the profile's traffic on its system as
+    /// configured (tiering and the semantic cache as the system model has them, answers as
+    /// long as the intents' distributions say): what a rehearsal of that many messages
+    /// asks of Bedrock.
+    pub fn llm_of_messages(profile: &Profile, messages: f64) -> Self {
+        let sys = &profile.system;
+        let opts = Optimizations {
+            tiering: sys.bedrock.tiering,
+            semantic_cache: sys.semantic_cache.enabled,
+            ..Optimizations::default()
+        };
+        let mut usage = Usage {
+            messages,
+            ..Usage::default()
+        };
+        usage.add_llm(profile, opts);
+        usage
     }
 
     /// Calls, input and output tokens over all models.

@@ -93,6 +93,8 @@ pub struct RunOptions {
     pub bind: Vec<IpAddr>,
     /// Results root: run directories go to `OUT/<profile>/<UTC timestamp>/`.
     pub out: PathBuf,
+    /// Write the run directory exactly here instead (one step of a sweep); it must not exist.
+    pub dir: Option<PathBuf>,
     pub metrics_addr: Option<SocketAddr>,
     pub pushgateway: Option<String>,
     /// Show the live progress line.
@@ -261,9 +263,10 @@ pub async fn run(
             })
             .collect(),
     };
-    let dir = match opts.shard {
-        Some(s) => RunDir::create_at(&opts.out.join(format!("shard-{:03}", s.index))),
-        None => RunDir::create(&opts.out, &profile.name, start),
+    let dir = match (&opts.dir, opts.shard) {
+        (Some(exact), _) => RunDir::create_at(exact),
+        (None, Some(s)) => RunDir::create_at(&opts.out.join(format!("shard-{:03}", s.index))),
+        (None, None) => RunDir::create(&opts.out, &profile.name, start),
     }
     .map_err(|e| RunError::CouldNotRun(e.to_string()))?;
     let mut info = coordinator::run_info(profile, &opts.target, start, shard_ids[0].count);

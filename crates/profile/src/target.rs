@@ -207,7 +207,9 @@ pub struct TokenError {
     pub var: String,
 }
 
-fn is_loopback(host: &str) -> bool {
+/// Whether `host` (lower case, without brackets) is this machine: load sent there costs
+/// nothing and needs no `target.allowed` entry.
+pub fn is_loopback(host: &str) -> bool {
     host == "localhost"
         || host == "::1"
         || host

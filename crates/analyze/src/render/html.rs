@@ -67,6 +67,19 @@ fn page(title: &str, body: &str) -> String {
     )
 }
 
+/// A page of other tables and SVG charts (a sweep's step table and its curves), styled
+/// and self-checked like the report.
+pub fn tables_and_charts(title: &str, tables: &[Table], charts: &[String]) -> String {
+    let mut body = String::new();
+    for t in tables {
+        table(t, &mut body);
+    }
+    for c in charts {
+        body.push_str(c);
+    }
+    page(title, &body)
+}
+
 fn warnings(list: &[String], out: &mut String) {
     if list.is_empty() {
         return;

@@ -4,7 +4,8 @@ use crate::compare::Comparison;
 use crate::model::Report;
 use crate::tables::{self, Table};
 
-fn table(t: &Table, out: &mut String) {
+/// One table as aligned text (title, header, rows, note), appended to `out`.
+pub fn table(t: &Table, out: &mut String) {
     out.push_str(&t.title);
     out.push('\n');
     let cols = t.header.len();

@@ -127,6 +127,7 @@ async fn measure(
         shards,
         bind: Vec::new(),
         out: out.to_path_buf(),
+        dir: None,
         metrics_addr: None,
         pushgateway: None,
         progress: std::io::stderr().is_terminal(),

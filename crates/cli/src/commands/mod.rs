@@ -11,3 +11,4 @@ pub mod prewarm;
 pub mod report;
 pub mod run;
 pub mod simulate;
+pub mod sweep;

@@ -47,16 +47,7 @@ struct Made {
 
 pub async fn run(args: &Args) -> Result<Outcome, Failure> {
     let profile = Profile::load(&args.profile)?;
-    let target = args
-        .target
-        .clone()
-        .or_else(|| profile.target.url.clone())
-        .ok_or_else(|| {
-            Failure::Usage(format!(
-                "no target: give --target ws://HOST:PORT/PATH or set target.url in {}",
-                args.profile.display()
-            ))
-        })?;
+    let target = crate::commands::run::target_of(args.target.as_deref(), &profile, &args.profile)?;
     let (_, host) = parse_ws_url(&target).map_err(|e| Failure::Usage(format!("--target: {e}")))?;
     if !profile.target.allows(host) {
         return Err(Failure::Usage(format!(

@@ -7,7 +7,7 @@
 use std::ffi::OsString;
 use std::io::{IsTerminal, Read};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use surge_loadgen::wire::{ShardId, WorkerSpec};
 use surge_loadgen::{RunError, RunOptions, RunStatus};
@@ -20,21 +20,8 @@ pub struct Args {
     /// The profile to run (a TOML file, e.g. profiles/local.toml).
     #[arg(required_unless_present_any = ["worker", "merge"])]
     pub profile: Option<PathBuf>,
-    /// WebSocket URL to load: ws://HOST:PORT/PATH or wss://… (default: the profile's
-    /// target.url). The host must be loopback or match the profile's target.allowed.
-    #[arg(long, value_name = "URL")]
-    pub target: Option<String>,
-    /// Worker processes to spread the sessions over (a process may hold only so many
-    /// sockets); their measurements are merged into one run directory.
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    pub shards: u32,
-    /// Source addresses to connect from, past the ~28,000 ports of one address:
-    /// 127.0.0.1-127.0.0.8 or a comma list.
-    #[arg(long, value_name = "ADDRS")]
-    pub bind: Option<String>,
-    /// Where run directories go: OUT/<profile>/<UTC timestamp>/ (with --shard: OUT/shard-NNN/).
-    #[arg(long, default_value = "results", value_name = "DIR")]
-    pub out: PathBuf,
+    #[command(flatten)]
+    pub load: Load,
     /// Serve live Prometheus metrics at http://ADDR/metrics during the run.
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
@@ -47,14 +34,6 @@ pub struct Args {
     /// throttles) beside what its users saw. Comma-separated or repeated.
     #[arg(long, value_name = "URL", value_delimiter = ',')]
     pub scrape: Vec<String>,
-    /// Extra header on the WebSocket upgrade (repeatable). Never put secrets here: use
-    /// --token-env.
-    #[arg(long = "header", value_name = "K:V")]
-    pub headers: Vec<String>,
-    /// Environment variable holding a bearer token (default: the profile's
-    /// target.token_env); sent as Authorization: Bearer, never written anywhere.
-    #[arg(long, value_name = "VAR")]
-    pub token_env: Option<String>,
     /// Run only shard I of N of a multi-machine run (e.g. a Kubernetes Indexed Job).
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
@@ -66,6 +45,38 @@ pub struct Args {
     /// --shard I/N) into one run directory under --out, instead of running load.
     #[arg(long, num_args = 1.., value_name = "SHARD_DIR", conflicts_with_all = ["profile", "target", "shard"])]
     pub merge: Vec<PathBuf>,
+    /// Internal: run as a worker of a sharded run (brief on stdin, reports on stdout).
+    #[arg(long, hide = true)]
+    pub worker: bool,
+}
+
+/// The flags of a measured run that `surge run` and `surge sweep` share.
+#[derive(Debug, clap::Args)]
+pub struct Load {
+    /// WebSocket URL to load: ws://HOST:PORT/PATH or wss://… (default: the profile's
+    /// target.url). The host must be loopback or match the profile's target.allowed.
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// Worker processes to spread the sessions over (a process may hold only so many
+    /// sockets); their measurements are merged into one run directory.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub shards: u32,
+    /// Source addresses to connect from, past the ~28,000 ports of one address:
+    /// 127.0.0.1-127.0.0.8 or a comma list.
+    #[arg(long, value_name = "ADDRS")]
+    pub bind: Option<String>,
+    /// Where run directories go: OUT/<profile>/<UTC timestamp>/ (with --shard:
+    /// OUT/shard-NNN/; a sweep: OUT/<profile>/sweep-<UTC timestamp>/step-NN-<rate>/).
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Extra header on the WebSocket upgrade (repeatable). Never put secrets here: use
+    /// --token-env.
+    #[arg(long = "header", value_name = "K:V")]
+    pub headers: Vec<String>,
+    /// Environment variable holding a bearer token (default: the profile's
+    /// target.token_env); sent as Authorization: Bearer, never written anywhere.
+    #[arg(long, value_name = "VAR")]
+    pub token_env: Option<String>,
     /// Stop the run (status aborted, exit 1) once more than N messages have failed, all
     /// shards together: a blunt guard beside the profile's `abort = true` thresholds.
     #[arg(long, value_name = "N")]
@@ -73,12 +84,61 @@ pub struct Args {
     /// Do not draw the live progress line.
     #[arg(long)]
     pub no_progress: bool,
-    /// Internal: run as a worker of a sharded run (brief on stdin, reports on stdout).
-    #[arg(long, hide = true)]
-    pub worker: bool,
 }
 
-fn failure(e: RunError) -> Failure {
+impl Load {
+    /// The run options of `profile` (read from `path`) with these flags; the rest off.
+    pub(crate) fn options(&self, profile: Profile, path: &Path) -> Result<RunOptions, Failure> {
+        let target = target_of(self.target.as_deref(), &profile, path)?;
+        let headers = self
+            .headers
+            .iter()
+            .map(|h| parse_header(h))
+            .collect::<Result<_, _>>()?;
+        let bind = match &self.bind {
+            Some(b) => surge_loadgen::bind::parse_bind(b).map_err(Failure::Usage)?,
+            None => Vec::new(),
+        };
+        let exe = std::env::current_exe()
+            .map_err(|e| Failure::could_not_run(format!("cannot find this program: {e}")))?;
+        Ok(RunOptions {
+            profile,
+            target,
+            headers,
+            token_env: self.token_env.clone(),
+            shards: self.shards,
+            bind,
+            out: self.out.clone(),
+            dir: None,
+            metrics_addr: None,
+            pushgateway: None,
+            progress: !self.no_progress && std::io::stderr().is_terminal(),
+            shard: None,
+            start_at: None,
+            worker_command: worker_command(&exe),
+            scrape: Vec::new(),
+            max_errors: self.max_errors,
+        })
+    }
+}
+
+/// `--target`, else the profile's `target.url`.
+pub(crate) fn target_of(
+    flag: Option<&str>,
+    profile: &Profile,
+    path: &Path,
+) -> Result<String, Failure> {
+    flag.map(str::to_owned)
+        .or_else(|| profile.target.url.clone())
+        .ok_or_else(|| {
+            Failure::Usage(format!(
+                "no target: give --target ws://HOST:PORT/PATH or set target.url in {}",
+                path.display()
+            ))
+        })
+}
+
+pub(crate) fn failure(e: RunError) -> Failure {
     match e {
         RunError::Usage(m) => Failure::Usage(m),
         RunError::CouldNotRun(m) => Failure::CouldNotRun(m),
@@ -98,32 +158,13 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
     }
     if !args.merge.is_empty() {
         let (dir, summary, status) =
-            surge_loadgen::merge::merge(&args.merge, &args.out).map_err(failure)?;
+            surge_loadgen::merge::merge(&args.merge, &args.load.out).map_err(failure)?;
         println!("{}", surge_loadgen::summary::render(&summary));
         println!("run directory: {}", dir.display());
         return verdict(status, summary.passed(), &dir);
     }
     let path = args.profile.as_ref().expect("clap requires PROFILE");
     let profile = Profile::load(path)?;
-    let target = args
-        .target
-        .clone()
-        .or_else(|| profile.target.url.clone())
-        .ok_or_else(|| {
-            Failure::Usage(format!(
-                "no target: give --target ws://HOST:PORT/PATH or set target.url in {}",
-                path.display()
-            ))
-        })?;
-    let headers = args
-        .headers
-        .iter()
-        .map(|h| parse_header(h))
-        .collect::<Result<_, _>>()?;
-    let bind = match &args.bind {
-        Some(b) => surge_loadgen::bind::parse_bind(b).map_err(Failure::Usage)?,
-        None => Vec::new(),
-    };
     let shard = match &args.shard {
         Some(s) => Some(s.parse::<ShardId>().map_err(Failure::Usage)?),
         None => None,
@@ -133,24 +174,13 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
         .as_deref()
         .map(|s| surge_loadgen::wire::parse_start_at(s).map_err(Failure::Usage))
         .transpose()?;
-    let exe = std::env::current_exe()
-        .map_err(|e| Failure::could_not_run(format!("cannot find this program: {e}")))?;
     let opts = RunOptions {
-        profile,
-        target,
-        headers,
-        token_env: args.token_env.clone(),
-        shards: args.shards,
-        bind,
-        out: args.out.clone(),
         metrics_addr: args.metrics_addr,
         pushgateway: args.pushgateway.clone(),
-        progress: !args.no_progress && std::io::stderr().is_terminal(),
         shard,
         start_at,
-        worker_command: worker_command(&exe),
         scrape: args.scrape.clone(),
-        max_errors: args.max_errors,
+        ..args.load.options(profile, path)?
     };
     let outcome = surge_loadgen::run(opts, interrupted())
         .await

@@ -226,9 +226,16 @@ impl Drop for Mock {
     }
 }
 
-/// Runs `surge` to its end (bounded by `limit`), returning stdout; panics with its output
-/// when it fails.
-pub fn surge(args: &[&str], limit: Duration) -> String {
+/// How a `surge` process ended: its exit code (`None` when a signal ended it), stdout and
+/// stderr.
+pub struct Ended {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `surge` to its end (bounded by `limit`: killed and a panic past it).
+pub fn surge_ended(args: &[&str], limit: Duration) -> Ended {
     let mut child = Command::new(SURGE)
         .args(args)
         .stdin(Stdio::null())
@@ -248,14 +255,25 @@ pub fn surge(args: &[&str], limit: Duration) -> String {
         std::thread::sleep(Duration::from_millis(100));
     }
     let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    Ended {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs `surge` to its end (bounded by `limit`), returning stdout; panics with its output
+/// when it fails.
+pub fn surge(args: &[&str], limit: Duration) -> String {
+    let ended = surge_ended(args, limit);
     assert!(
-        out.status.success(),
-        "surge {args:?} failed ({:?}):\n{text}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
+        ended.code == Some(0),
+        "surge {args:?} failed ({:?}):\n{}\n{}",
+        ended.code,
+        ended.stdout,
+        ended.stderr
     );
-    text
+    ended.stdout
 }
 
 /// The one run directory under `root` (a fresh `--out` per run).

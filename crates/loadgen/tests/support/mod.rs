@@ -94,6 +94,7 @@ pub fn options(profile: Profile, target: String, out: &Path) -> RunOptions {
         shards: 1,
         bind: Vec::new(),
         out: out.to_path_buf(),
+        dir: None,
         metrics_addr: None,
         pushgateway: None,
         progress: false,
