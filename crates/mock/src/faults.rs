@@ -281,7 +281,7 @@ mod tests {
         f.errors = vec!["chat=1".parse().unwrap()];
         f.drop_rate = 1.0;
         f.refuse = Some("503".parse().unwrap());
-        f.stall = Some("1s@every=1s".parse().unwrap());
+        f.stall = Some("900ms@every=1s".parse().unwrap());
         f.onset = Duration::from_secs(3600);
         let t0 = f.started;
         assert!(!f.inject_error(Api::Chat, &metrics));

@@ -92,10 +92,10 @@ fn every_shipped_profile_loads() {
         }
     }
     assert_eq!(
-        count, 14,
+        count, 15,
         "the nine profiles of DESIGN.md, the two everyday levels of the README, the two \
-         staging examples of \"Against API Gateway\" (IAM and query-token auth) and the \
-         trace replay example"
+         staging examples of \"Against API Gateway\" (IAM and query-token auth), the \
+         trace replay example and the midnight release"
     );
 }
 
