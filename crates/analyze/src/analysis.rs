@@ -40,8 +40,11 @@ fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
 
-/// The figures of one histogram (µs) over `duration_s`.
+/// The figures of one histogram over `duration_s`: ms from µs, or counts for a token tag.
 pub fn latency_row(tag: &str, h: &Histogram<u64>, duration_s: f64) -> LatencyRow {
+    let counts = tag.parse::<Tag>().is_ok_and(|t| t.metric().is_count());
+    let per = if counts { 1.0 } else { 1000.0 };
+    let ms = |v: u64| v as f64 / per;
     let q = |q: f64| ms(h.value_at_quantile(q));
     LatencyRow {
         tag: tag.to_string(),
@@ -51,7 +54,7 @@ pub fn latency_row(tag: &str, h: &Histogram<u64>, duration_s: f64) -> LatencyRow
         } else {
             0.0
         },
-        mean: round3(h.mean() / 1000.0),
+        mean: round3(h.mean() / per),
         p50: q(0.50),
         p90: q(0.90),
         p99: q(0.99),
@@ -236,7 +239,12 @@ pub fn analyze(loaded: &Loaded, opts: &ReportOptions) -> Report {
         charts: Charts {
             bucket_s: grid.bucket_s,
             latency: latency_series(loaded),
-            timeline: timeline_charts(&loaded.columns, all_slots, grid.bucket_s),
+            timeline: timeline_charts(
+                &loaded.columns,
+                all_slots,
+                grid.bucket_s,
+                goodput_judged(loaded),
+            ),
             distributions: totals.iter().map(|(t, h)| distribution(t, h)).collect(),
         },
         warnings: Vec::new(),
@@ -315,9 +323,8 @@ fn summary_traffic(loaded: &Loaded, slots: &[Slot], duration: f64) -> Traffic {
         .iter()
         .filter_map(|s| s.goodput.as_ref())
         .collect();
-    if !judged.is_empty() {
-        t.good = Some(judged.iter().map(|g| g.good).sum());
-    }
+    // The `good` column counts only where a `[goodput]` table judged the answers.
+    t.good = (!judged.is_empty()).then(|| judged.iter().map(|g| g.good).sum());
     t.errors.clear();
     for s in &summaries {
         for (class, n) in &s.errors {
@@ -359,6 +366,9 @@ fn summary_traffic(loaded: &Loaded, slots: &[Slot], duration: f64) -> Traffic {
 /// any part either.
 fn window_traffic(loaded: &Loaded, slots: &[Slot], duration: f64) -> Traffic {
     let mut t = slot_traffic(&loaded.columns, slots, duration);
+    if !goodput_judged(loaded) && t.good.take().is_some() {
+        finish_rates(&mut t, duration);
+    }
     let none_late = loaded
         .runs
         .iter()
@@ -368,6 +378,15 @@ fn window_traffic(loaded: &Loaded, slots: &[Slot], duration: f64) -> Traffic {
         finish_rates(&mut t, duration);
     }
     t
+}
+
+/// Whether a `[goodput]` table judged the answers (the `good` column counts only then); a
+/// run without a summary is taken at its timeline's word.
+fn goodput_judged(loaded: &Loaded) -> bool {
+    loaded
+        .runs
+        .iter()
+        .any(|r| r.summary.as_ref().is_none_or(|s| s.goodput.is_some()))
 }
 
 /// Traffic of a span from timeline slots.
@@ -540,7 +559,12 @@ fn latency_series(loaded: &Loaded) -> Vec<LatencySeries> {
 }
 
 /// Chart groups over the timeline; columns that are missing are simply not drawn.
-fn timeline_charts(columns: &[String], slots: Vec<Slot>, bucket_s: f64) -> Vec<TimelineChart> {
+fn timeline_charts(
+    columns: &[String],
+    slots: Vec<Slot>,
+    bucket_s: f64,
+    goodput: bool,
+) -> Vec<TimelineChart> {
     let slots = timeline::rebucket(slots, columns, bucket_s);
     let find = |name: &str| columns.iter().position(|c| c == name);
     let chart = |title: &str, unit: &str, cols: Vec<usize>| TimelineChart {
@@ -577,7 +601,11 @@ fn timeline_charts(columns: &[String], slots: Vec<Slot>, bucket_s: f64) -> Vec<T
         chart(
             "Throughput",
             "messages/s",
-            named(&["sent", "completed", "good"]),
+            named(if goodput {
+                &["sent", "completed", "good"]
+            } else {
+                &["sent", "completed"]
+            }),
         ),
         chart("Late sends", "messages/s", named(&["late"])),
         chart("Errors", "errors/s", errors),

@@ -586,8 +586,11 @@ impl<'a> Session<'a> {
                         .filter(|s| *s >= MIN_STREAMING_S && streamed > 0);
                     let usage = inc.usage.unwrap_or_default();
                     let tokens = usage.output.or((carried > 0).then_some(carried));
+                    // Timing between tokens needs at least two frames: an answer that came
+                    // in one frame has none to measure.
                     let tpot = first
                         .zip(last)
+                        .filter(|_| !itl.is_empty())
                         .zip(tokens)
                         .and_then(|((f, l), n)| tpot_us(micros(l - f), n));
                     ctx.rec.answer(&Answer {

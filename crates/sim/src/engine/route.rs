@@ -378,15 +378,12 @@ impl Sim<'_> {
             self.generate(next, now);
         }
         let gap = token_gap(&self.plan.models[model].model);
-        if tokens > 1 {
+        if tokens > 1 && self.sys.bedrock.streaming {
             // From the first token frame to the last (due one gap before the answer is
-            // done); an answer that is not streamed comes in one burst.
+            // done); an answer that is not streamed comes in one frame, with no timing
+            // between its tokens to measure.
             let msg = &mut self.msgs[m];
-            msg.tpot = Some(if self.sys.bedrock.streaming {
-                (now - gap).saturating_sub(msg.first_token) / Nanos::from(tokens - 1)
-            } else {
-                0
-            });
+            msg.tpot = Some((now - gap).saturating_sub(msg.first_token) / Nanos::from(tokens - 1));
         }
         if measured {
             self.steps.add(Step::Llm, now - mark);
