@@ -5,7 +5,8 @@
 //! a typo is a compile error or a construction error, never a silently separate series, and a
 //! tag can never break the comma-separated hlog line it is written into.
 //!
-//! All values recorded under any tag are **microseconds**.
+//! Values recorded under a latency tag are **microseconds**; under a token tag (`tokens`,
+//! `input_tokens`: [`Metric::is_count`]) they are counts.
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,7 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::error::{Error, Result};
 
 /// The base metrics are the profile crate's vocabulary, so a threshold, a tag and a report
-/// column can never disagree on a name. Every recorded value is in microseconds.
+/// column can never disagree on a name. Latencies are in microseconds, token counts are counts.
 pub use surge_profile::metric::LatencyMetric as Metric;
 
 /// A metric plus an optional qualifier: printed and parsed as `metric` or `metric:qualifier`.
