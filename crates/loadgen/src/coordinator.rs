@@ -365,11 +365,8 @@ impl Aggregator {
                 let _ = tokens_per_s.add(&f.tokens_per_s);
                 tally(&mut upgrade_status, &f.upgrade_status);
                 tally(&mut closed_by_server, &f.closed_by_server);
-                for (scope, (good, answers)) in &f.goodput_by_scope {
-                    let t = goodput_by_scope.entry(scope.clone()).or_default();
-                    t.0 += good;
-                    t.1 += answers;
-                }
+                let scopes = f.goodput_by_scope.iter().map(|(k, t)| (k, *t));
+                add_scopes(&mut goodput_by_scope, scopes);
             }
             duration = duration.max(s.last_end);
             busiest = busiest.max(s.busiest);
@@ -437,6 +434,18 @@ pub fn tally<'a>(
         if let Ok(code) = code.parse::<u16>() {
             *into.entry(code).or_default() += n;
         }
+    }
+}
+
+/// Adds goodput counts per scope, (good answers, answers), to `into`.
+pub fn add_scopes<'a>(
+    into: &mut BTreeMap<String, (u64, u64)>,
+    scopes: impl IntoIterator<Item = (&'a String, (u64, u64))>,
+) {
+    for (scope, (good, answers)) in scopes {
+        let t = into.entry(scope.clone()).or_default();
+        t.0 += good;
+        t.1 += answers;
     }
 }
 

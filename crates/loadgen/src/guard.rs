@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-use surge_profile::metric::{Limit, MetricRef, RatioMetric, Threshold};
+use surge_profile::metric::{Abort, Limit, MetricRef, RatioMetric, Threshold};
 use surge_record::{Breach, Histogram, Tag, new_histogram};
 
 use crate::recording::CounterValues;
@@ -31,11 +31,14 @@ pub struct Slice {
 #[derive(Debug, Clone)]
 struct Rule {
     threshold: Threshold,
-    window: Duration,
-    /// The window as the profile wrote it (`30s`).
-    window_text: String,
-    after: Duration,
+    abort: Abort,
     tag: Option<Tag>,
+}
+
+impl Rule {
+    fn window(&self) -> Duration {
+        self.abort.window.to_std()
+    }
 }
 
 /// Judges each merged interval against the abort rules; says which one broke first.
@@ -54,17 +57,14 @@ impl Guard {
         let rules: Vec<Rule> = thresholds
             .iter()
             .filter_map(|t| {
-                let a = t.abort?;
                 Some(Rule {
                     threshold: t.clone(),
-                    window: a.window.to_std(),
-                    window_text: a.window.to_string(),
-                    after: a.after.to_std(),
+                    abort: t.abort?,
                     tag: t.metric.tag().and_then(|tag| tag.parse().ok()),
                 })
             })
             .collect();
-        let longest = rules.iter().map(|r| r.window).max().unwrap_or_default();
+        let longest = rules.iter().map(Rule::window).max().unwrap_or_default();
         Self {
             rules,
             max_errors,
@@ -105,13 +105,13 @@ impl Guard {
         }
         self.rules
             .iter()
-            .filter(|r| now >= r.after)
+            .filter(|r| now >= r.abort.after.to_std())
             .find_map(|r| self.judge(r, now))
     }
 
     /// The rule's figure over its window, when it breaks the limit.
     fn judge(&self, rule: &Rule, now: Duration) -> Option<Breach> {
-        let window = self.recent.iter().filter(|s| s.end + rule.window > now);
+        let window = self.recent.iter().filter(|s| s.end + rule.window() > now);
         let t = &rule.threshold;
         let measured = match &t.metric {
             MetricRef::Ratio(which) => {
@@ -153,7 +153,7 @@ impl Guard {
             return None;
         }
         Some(Breach {
-            guard: format!("{t} over {}", rule.window_text),
+            guard: format!("{t} over {}", rule.abort.window),
             measured: match t.limit {
                 Limit::Duration(_) => format!("{measured:.0}ms"),
                 Limit::Percent(_) => format!("{:.2}%", measured * 100.0),
@@ -167,7 +167,6 @@ impl Guard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use surge_profile::metric::Abort;
 
     fn threshold(metric: &str, condition: &str, window_s: u64, after_s: u64) -> Threshold {
         let mut t = Threshold::parse(metric.parse().unwrap(), condition).unwrap();

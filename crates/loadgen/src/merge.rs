@@ -17,7 +17,7 @@ use surge_record::{
 };
 
 use crate::RunError;
-use crate::coordinator::tally;
+use crate::coordinator::{add_scopes, tally};
 use crate::errors::ErrorClass;
 use crate::recording::CounterValues;
 use crate::summary::{Inputs, Wanted, build};
@@ -105,11 +105,8 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<(PathBuf, Summary, RunSta
         if let Some(g) = &s.goodput {
             counts.good += g.good;
             slos = g.slo_ms.clone();
-            for (scope, sg) in &g.by_scope {
-                let t = goodput_by_scope.entry(scope.clone()).or_default();
-                t.0 += sg.good;
-                t.1 += sg.answers;
-            }
+            let scopes = g.by_scope.iter().map(|(k, s)| (k, (s.good, s.answers)));
+            add_scopes(&mut goodput_by_scope, scopes);
         }
         if let Some(c) = &s.connections {
             counts.reconnects += c.reconnects;

@@ -183,6 +183,8 @@ struct Inner {
     stores: Vec<Qualified>,
     models: HashMap<String, Qualified>,
     slos: Slos,
+    /// Store names, in plan order.
+    store_names: Vec<String>,
     /// Per store (plan order) and per model: (good answers, answers).
     store_good: Vec<(u64, u64)>,
     model_good: HashMap<String, (u64, u64)>,
@@ -227,7 +229,7 @@ impl Recording {
             tokens: reg(Metric::Tokens),
             input_tokens: reg(Metric::InputTokens),
         };
-        let store_count = stores.len();
+        let store_names: Vec<String> = stores.iter().map(|s| s.to_string()).collect();
         let stores = stores
             .iter()
             .map(|s| qualified(&mut rec, s).expect("store names are valid tags"))
@@ -239,7 +241,8 @@ impl Recording {
                 stores,
                 models: HashMap::new(),
                 slos,
-                store_good: vec![(0, 0); store_count],
+                store_good: vec![(0, 0); store_names.len()],
+                store_names,
                 model_good: HashMap::new(),
                 tokens_per_s: new_histogram(),
                 upgrade_status: HashMap::new(),
@@ -308,7 +311,15 @@ impl Recording {
                 tally(t);
             }
             if let Some(m) = a.model {
-                tally(inner.model_good.entry(m.to_string()).or_default());
+                // Looked up before inserting: no allocation per answer on the hot path.
+                match inner.model_good.get_mut(m) {
+                    Some(t) => tally(t),
+                    None => {
+                        let mut t = (0, 0);
+                        tally(&mut t);
+                        inner.model_good.insert(m.to_string(), t);
+                    }
+                }
             }
             if good {
                 self.counters.good.fetch_add(1, Ordering::Relaxed);
@@ -322,9 +333,10 @@ impl Recording {
     }
 
     /// Goodput per store and model: `store:NAME` / `model:NAME` → (good answers, answers).
-    pub fn goodput_by_scope(&self, stores: &[&str]) -> BTreeMap<String, (u64, u64)> {
+    pub fn goodput_by_scope(&self) -> BTreeMap<String, (u64, u64)> {
         let g = self.lock();
-        let stores = stores
+        let stores = g
+            .store_names
             .iter()
             .zip(&g.store_good)
             .filter(|(_, t)| t.1 > 0)

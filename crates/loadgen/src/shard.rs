@@ -179,7 +179,7 @@ pub async fn run(
             .into_iter()
             .map(|(code, n)| (code.to_string(), n))
             .collect(),
-        goodput_by_scope: ctx.rec.goodput_by_scope(&ctx.plan.store_names()),
+        goodput_by_scope: ctx.rec.goodput_by_scope(),
         interrupted: *stop.borrow(),
     };
     // Every session is gone, so the sample channel closes once `ctx` is dropped.
