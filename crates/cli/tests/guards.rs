@@ -32,7 +32,7 @@ connect_rate = "500/s"
 [traffic.stores]
 manga_jp = "100%"
 [traffic.intents]
-chitchat = "100%"
+order_tracking = "100%"
 [[traffic.stages]]
 name = "hold"
 duration = "60s"
@@ -102,6 +102,9 @@ fn a_breached_error_rate_aborts_the_run_soon_after_the_fault() {
 "e2e.p99" = "< 30s""#,
     );
     let fault_from = 6.0;
+    // The mock's clock starts after this instant, the run's at its time zero: the run's
+    // clock lags the mock's by at most the gap between the two.
+    let mock_spawned = std::time::SystemTime::now();
     let mock = Mock::start_with(
         &p,
         &["--fault-error-rate", "chat=0.5", "--fault-from", "6s"],
@@ -116,10 +119,18 @@ fn a_breached_error_rate_aborts_the_run_soon_after_the_fault() {
     let breach = &info["breach"];
     assert_eq!(breach["guard"], "errors.rate < 5% over 3s", "{info}");
     let at = breach["at_s"].as_f64().unwrap();
-    // Not before the fault (the run was healthy), and within a few windows of it.
+    let zero = surge_record::UtcTime::parse_rfc3339(info["started_at"].as_str().unwrap())
+        .unwrap()
+        .to_system_time();
+    let lag = zero
+        .duration_since(mock_spawned)
+        .unwrap_or_default()
+        .as_secs_f64();
+    // Not before the fault (the run was healthy), and within a few windows of it. In run
+    // time the fault begins at `fault_from - lag` at the earliest.
     assert!(
-        at > fault_from,
-        "breach at {at} s, fault from {fault_from} s"
+        at > fault_from - lag,
+        "breach at {at} s, fault from {fault_from} s of the mock's clock, {lag:.2} s ahead"
     );
     assert!(at < fault_from + 15.0, "breach at {at} s");
     let measured: f64 = breach["measured"]
