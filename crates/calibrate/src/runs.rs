@@ -101,6 +101,13 @@ pub fn load(dir: &Path) -> Result<MeasuredRun, CalibrateError> {
                 "the run failed (run.json says failed); measure it again".into(),
             ));
         }
+        RunStatus::Degraded => {
+            return Err(bad(
+                "the run lost shards mid-run (run.json says degraded), so the load it offered \
+                 was not the profile's; measure it again"
+                    .into(),
+            ));
+        }
     };
     let summary = run.read_summary().map_err(|e| bad(e.to_string()))?;
     if summary.counts.completed == 0 {

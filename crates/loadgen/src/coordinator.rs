@@ -13,9 +13,9 @@ use std::time::{Duration, SystemTime};
 
 use surge_profile::Profile;
 use surge_record::{
-    Breach, ErrorSampleWriter, Histogram, HlogWriter, IntervalRecorder, IntervalSnapshot, Metric,
-    RunDir, RunInfo, RunKind, RunStatus, Summary, Tag, TimelineColumns, TimelineRow,
-    TimelineWriter, new_histogram,
+    Breach, ErrorSampleWriter, Histogram, HlogWriter, IntervalRecorder, IntervalSnapshot,
+    LostShard, Metric, RunDir, RunInfo, RunKind, RunStatus, Summary, Tag, TimelineColumns,
+    TimelineRow, TimelineWriter, new_histogram,
 };
 
 use crate::RunError;
@@ -50,6 +50,8 @@ struct ShardState {
     last_end: Duration,
     finished: Option<ShardFinal>,
     gone: Option<String>,
+    /// Lost mid-run (a rendezvous run goes on without it): run time of the loss.
+    lost_at: Option<Duration>,
     sessions_open: u64,
     cpu_s: f64,
     wall_s: f64,
@@ -91,6 +93,8 @@ pub struct Aggregator {
     guard: Guard,
     /// The first guard the merged rows broke; the run stops on it.
     breach: Option<Breach>,
+    /// Time zero of the run.
+    start: SystemTime,
 }
 
 fn io(e: surge_record::Error) -> RunError {
@@ -125,6 +129,7 @@ impl Aggregator {
                 last_end: Duration::ZERO,
                 finished: None,
                 gone: None,
+                lost_at: None,
                 sessions_open: 0,
                 cpu_s: 0.0,
                 wall_s: 0.0,
@@ -153,6 +158,7 @@ impl Aggregator {
             scraper,
             guard,
             breach: None,
+            start,
         })
     }
 
@@ -195,17 +201,38 @@ impl Aggregator {
                     self.write_rows()?;
                 }
             },
-            ShardEvent::Gone(why) => {
-                if let Some(s) = self.shard(index).filter(|s| !s.done()) {
-                    s.gone = Some(why.clone());
-                    s.sessions_open = 0;
-                    self.progress.note(&format!("warning: {why}"));
-                    self.problems.push(why);
-                }
-                self.write_rows()?;
+            ShardEvent::Gone(why) => self.drop_shard(index, why, None)?,
+            ShardEvent::Lost(why) => {
+                let now = SystemTime::now()
+                    .duration_since(self.start)
+                    .unwrap_or_default();
+                self.drop_shard(index, why, Some(now))?;
             }
         }
         Ok(())
+    }
+
+    /// Goes on without shard `index`: dead (`lost_at` none: the run failed) or lost from
+    /// a rendezvous run at `lost_at` (the run is degraded).
+    fn drop_shard(
+        &mut self,
+        index: u32,
+        why: String,
+        lost_at: Option<Duration>,
+    ) -> Result<(), RunError> {
+        if let Some(s) = self.shard(index).filter(|s| !s.done()) {
+            s.gone = Some(why.clone());
+            s.lost_at = lost_at;
+            s.sessions_open = 0;
+            self.progress.note(&format!("warning: {why}"));
+            self.problems.push(why);
+        }
+        self.write_rows()
+    }
+
+    /// Whether shard `index` has finished or been given up on.
+    pub fn is_done(&self, index: u32) -> bool {
+        self.shards.iter().any(|s| s.index == index && s.done())
     }
 
     fn on_interval(&mut self, index: u32, r: IntervalReport) -> Result<(), RunError> {
@@ -380,7 +407,28 @@ impl Aggregator {
         if let Some(t) = self.timeline.take() {
             t.finish().map_err(io)?;
         }
-        let dead: Vec<String> = self.shards.iter().filter_map(|s| s.gone.clone()).collect();
+        let dead: Vec<String> = self
+            .shards
+            .iter()
+            .filter(|s| s.lost_at.is_none())
+            .filter_map(|s| s.gone.clone())
+            .collect();
+        let plan = crate::plan::Plan::new(profile);
+        let count = self.shards.iter().map(|s| s.index + 1).max().unwrap_or(1);
+        let lost: Vec<LostShard> = self
+            .shards
+            .iter()
+            .filter_map(|s| {
+                let at = s.lost_at?;
+                Some(LostShard {
+                    shard: s.index,
+                    last_report_s: s.last_end.as_secs_f64(),
+                    lost_at_s: at.as_secs_f64(),
+                    why: s.gone.clone().unwrap_or_default(),
+                    offered_share_lost: plan.offered_share(s.index, count, s.last_end),
+                })
+            })
+            .collect();
         let summary = crate::summary::build(&crate::summary::Inputs {
             thresholds: &crate::summary::Wanted::of(profile),
             duration,
@@ -395,6 +443,8 @@ impl Aggregator {
             shards: self.shards.len(),
             dead: &dead,
         });
+        let mut summary = summary;
+        summary.lost_shards = lost;
         self.dir.write_summary(&summary).map_err(io)?;
         Ok(Finished {
             dir: self.dir.path().to_path_buf(),

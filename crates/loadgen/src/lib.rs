@@ -18,6 +18,7 @@
 //! | [`wire`] | what shards tell the coordinator (JSON lines) |
 //! | [`workers`] | shards as child processes of this binary |
 //! | [`coordinator`] | merges shards into one run directory |
+//! | [`rendezvous`] | many machines, one run: start barrier, live merge on shard 0, lost shards |
 //! | [`merge`] | merges the directories of a multi-machine run |
 //! | [`summary`] | `summary.json`, thresholds, the printed report |
 //! | [`guard`] | stops a run whose merged figures break an `abort = true` threshold |
@@ -45,6 +46,7 @@ pub mod merge;
 pub mod plan;
 pub mod progress;
 pub mod recording;
+pub mod rendezvous;
 pub mod scrape;
 pub mod session;
 pub mod shard;
@@ -76,7 +78,7 @@ use crate::wire::{ShardId, ShardMessage, WorkerSpec};
 use crate::workers::{ShardEvent, Workers};
 
 /// How long the coordinator waits for shards after Ctrl-C before giving up on them.
-const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
+pub(crate) const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
 
 /// What `surge run` asks for.
 #[derive(Debug, Clone)]
@@ -109,6 +111,8 @@ pub struct RunOptions {
     pub scrape: Vec<String>,
     /// Stop the run once it has seen more errors than this (all shards together).
     pub max_errors: Option<u64>,
+    /// With `shard`: meet the other machines' shards at shard 0 and run as one.
+    pub rendezvous: Option<rendezvous::Options>,
 }
 
 /// Why a run did not happen (or could not be completed).
@@ -136,6 +140,11 @@ pub struct RunOutcome {
     pub problems: Vec<String>,
     /// Where `/metrics` was served.
     pub metrics_addr: Option<SocketAddr>,
+    /// A rendezvous run's own shard directory (the coordinator's outcome is the merged run).
+    pub shard_dir: Option<PathBuf>,
+    /// A shard of a rendezvous run other than shard 0: the run's verdict is the
+    /// coordinator's, this outcome only says whether the shard did its part.
+    pub verdict_elsewhere: bool,
 }
 
 /// The credentials and headers of a run, checked.
@@ -223,14 +232,60 @@ fn check_capacity(opts: &RunOptions) -> Result<(), RunError> {
     Ok(())
 }
 
+/// Where a run stands with the other machines of a rendezvous run.
+enum Meeting {
+    Alone,
+    /// Shard 0: merges every shard live.
+    Coordinator(Box<rendezvous::Gathered>),
+    /// Another shard: reports to shard 0.
+    Shard(rendezvous::Joined),
+}
+
+impl Meeting {
+    fn start_at(&self) -> Option<SystemTime> {
+        match self {
+            Meeting::Alone => None,
+            Meeting::Coordinator(g) => Some(g.start_at),
+            Meeting::Shard(j) => Some(j.start_at),
+        }
+    }
+}
+
+/// The start barrier of a rendezvous run (nothing without `--rendezvous`).
+async fn meet(opts: &RunOptions) -> Result<Meeting, RunError> {
+    let (Some(r), Some(me)) = (&opts.rendezvous, opts.shard) else {
+        return Ok(Meeting::Alone);
+    };
+    let resolved = coordinator::run_info(&opts.profile, &opts.target, SystemTime::now(), me.count)
+        .resolved_profile;
+    let fp = rendezvous::fingerprint(&resolved, me.count);
+    let note = |line: &str| eprintln!("{line}");
+    Ok(if me.index == 0 {
+        Meeting::Coordinator(Box::new(rendezvous::gather(r, me, &fp, &note).await?))
+    } else {
+        Meeting::Shard(rendezvous::join(r, me, &fp, &note).await?)
+    })
+}
+
 /// Runs a whole measured run and writes its run directory. `interrupt` resolves on Ctrl-C:
 /// the shards then close their interval and the run is marked `interrupted`.
+///
+/// With `rendezvous` this process is one shard of a multi-machine run: shard 0 also merges
+/// every shard into the one run directory and returns that; the others return their own.
 pub async fn run(
     opts: RunOptions,
     interrupt: impl Future<Output = ()>,
 ) -> Result<RunOutcome, RunError> {
     if opts.shards == 0 {
         return Err(RunError::Usage("--shards must be at least 1".into()));
+    }
+    if let Some(r) = &opts.rendezvous {
+        if opts.shard.is_none() {
+            return Err(RunError::Usage(
+                "--rendezvous needs --shard I/N: which shard of the run this machine is".into(),
+            ));
+        }
+        rendezvous::check_address(&r.address)?;
     }
     let access = check_access(&opts)?;
     // Query tokens are read and AWS credentials found now, so a run that cannot get in
@@ -246,6 +301,13 @@ pub async fn run(
             Some(Arc::new(Scraper::discover(urls).await?))
         }
     };
+    let mut interrupt = std::pin::pin!(interrupt);
+    let meeting = tokio::select! {
+        m = meet(&opts) => m?,
+        _ = &mut interrupt => {
+            return Err(RunError::CouldNotRun("interrupted at the rendezvous, before the start".into()));
+        }
+    };
     let profile = &opts.profile;
     let in_process = opts.shards == 1 || opts.shard.is_some();
     let lead = if in_process {
@@ -253,7 +315,10 @@ pub async fn run(
     } else {
         Duration::from_millis(1500)
     };
-    let start = opts.start_at.unwrap_or_else(|| SystemTime::now() + lead);
+    let start = meeting
+        .start_at()
+        .or(opts.start_at)
+        .unwrap_or_else(|| SystemTime::now() + lead);
     let shard_ids: Vec<ShardId> = match opts.shard {
         Some(s) => vec![s],
         None => (0..opts.shards)
@@ -263,13 +328,14 @@ pub async fn run(
             })
             .collect(),
     };
+    let count = shard_ids[0].count;
     let dir = match (&opts.dir, opts.shard) {
         (Some(exact), _) => RunDir::create_at(exact),
         (None, Some(s)) => RunDir::create_at(&opts.out.join(format!("shard-{:03}", s.index))),
         (None, None) => RunDir::create(&opts.out, &profile.name, start),
     }
     .map_err(|e| RunError::CouldNotRun(e.to_string()))?;
-    let mut info = coordinator::run_info(profile, &opts.target, start, shard_ids[0].count);
+    let mut info = coordinator::run_info(profile, &opts.target, start, count);
     dir.write_run_info(&info)
         .map_err(|e| RunError::CouldNotRun(e.to_string()))?;
 
@@ -285,16 +351,50 @@ pub async fn run(
         serving = Some((bound, task));
     }
     let progress = Progress::new(profile.duration.to_std(), opts.progress);
+    let guard = guard::Guard::new(&profile.thresholds, opts.max_errors);
     let indices: Vec<u32> = shard_ids.iter().map(|s| s.index).collect();
-    let mut agg = Aggregator::new(
-        dir.clone(),
-        &indices,
-        start,
-        exporter.clone(),
-        progress,
-        scraper.clone(),
-        guard::Guard::new(&profile.thresholds, opts.max_errors),
-    )?;
+    // In a rendezvous run, shard 0's hub serves the merged view and judges the guards on
+    // all shards; each shard's own directory is just its record.
+    let (hub, link, mut agg) = match meeting {
+        Meeting::Alone => {
+            let agg = Aggregator::new(
+                dir.clone(),
+                &indices,
+                start,
+                exporter.clone(),
+                progress,
+                scraper.clone(),
+                guard,
+            )?;
+            (None, None, agg)
+        }
+        Meeting::Coordinator(gathered) => {
+            let merged_dir = RunDir::create(&opts.out, &profile.name, start)
+                .map_err(|e| RunError::CouldNotRun(e.to_string()))?;
+            let mut merged_info = coordinator::run_info(profile, &opts.target, start, count);
+            merged_info.rendezvous = Some(gathered.info.clone());
+            merged_dir
+                .write_run_info(&merged_info)
+                .map_err(|e| RunError::CouldNotRun(e.to_string()))?;
+            let all: Vec<u32> = (0..count).collect();
+            let merged = Aggregator::new(
+                merged_dir,
+                &all,
+                start,
+                exporter.clone(),
+                progress,
+                scraper.clone(),
+                guard,
+            )?;
+            let hub = rendezvous::hub::Hub::start(*gathered, merged, merged_info, profile.clone());
+            let own = own_aggregator(&dir, &indices, start)?;
+            (Some(hub), None, own)
+        }
+        Meeting::Shard(joined) => {
+            let own = own_aggregator(&dir, &indices, start)?;
+            (None, Some(rendezvous::link::Link::start(joined)), own)
+        }
+    };
     let sampling = scraper.clone().map(|s| s.spawn(shard::INTERVAL));
 
     let (events_tx, mut events) = mpsc::unbounded_channel::<(u32, ShardEvent)>();
@@ -340,8 +440,15 @@ pub async fn run(
 
     let mut interrupted = false;
     let mut stopping = false;
-    let mut interrupt = std::pin::pin!(interrupt);
     let mut grace = std::pin::pin!(tokio::time::sleep(Duration::MAX / 4));
+    // Orders from the other machines: the hub's merged guards, or the coordinator's.
+    let mut orders = match (&hub, &link) {
+        (Some(h), _) => Some(h.orders()),
+        (_, Some(l)) => Some(l.orders()),
+        _ => None,
+    };
+    let mut remote_breach = None;
+    let mut coordinator_lost = None;
     // Ctrl-C and a breached guard stop the shards the same way: each closes its sessions and
     // its interval, and the run directory is written from what they sent.
     let stop = |grace: std::pin::Pin<&mut tokio::time::Sleep>| {
@@ -355,6 +462,15 @@ pub async fn run(
         tokio::select! {
             ev = events.recv() => match ev {
                 Some((i, ev)) => {
+                    match &ev {
+                        ShardEvent::Message(m) => {
+                            if let Some(h) = &hub { h.report(m); }
+                            if let Some(l) = &link { l.report(m); }
+                        }
+                        ShardEvent::Gone(why) | ShardEvent::Lost(why) => {
+                            if let Some(h) = &hub { h.local_gone(why.clone()); }
+                        }
+                    }
                     agg.on_event(i, ev)?;
                     if agg.all_done() { break; }
                     if !stopping && agg.breach().is_some() {
@@ -364,8 +480,34 @@ pub async fn run(
                 }
                 None => break,
             },
+            changed = async { orders.as_mut().expect("guarded").changed().await }, if orders.is_some() => {
+                if changed.is_err() {
+                    orders = None;
+                    continue;
+                }
+                let order = orders.as_ref().and_then(|o| o.borrow().clone());
+                match order {
+                    Some(rendezvous::link::Order::Stop { why, breach }) => {
+                        remote_breach = breach;
+                        if !stopping {
+                            agg.note(&format!("the coordinator stops the run: {why}"));
+                        }
+                    }
+                    Some(rendezvous::link::Order::CoordinatorLost(why)) => {
+                        agg.note(&format!("lost the coordinator: {why}; closing the sessions"));
+                        coordinator_lost = Some(why);
+                    }
+                    None => continue,
+                }
+                orders = None;
+                if !stopping {
+                    stopping = true;
+                    stop(grace.as_mut());
+                }
+            }
             _ = &mut interrupt, if !interrupted => {
                 interrupted = true;
+                if let Some(h) = &hub { h.stop("interrupted on the coordinator"); }
                 if !stopping {
                     stopping = true;
                     agg.note("interrupted: closing the interval and writing the run directory");
@@ -382,10 +524,15 @@ pub async fn run(
     if let Some(task) = sampling {
         task.abort();
     }
-    let breach = agg.breach().cloned();
+    let breach = agg.breach().cloned().or(remote_breach);
     let finished = agg.finish(profile)?;
     let mut problems = finished.problems;
-    let status = if !finished.dead.is_empty() {
+    if let Some(why) = &coordinator_lost {
+        problems.push(format!(
+            "lost the coordinator ({why}); this shard's own directory holds what it measured"
+        ));
+    }
+    let status = if !finished.dead.is_empty() || coordinator_lost.is_some() {
         RunStatus::Failed
     } else if breach.is_some() {
         RunStatus::Aborted
@@ -396,6 +543,25 @@ pub async fn run(
     };
     info.breach = breach.clone();
     coordinator::finish_info(&dir, &mut info, status)?;
+    if let Some(l) = link {
+        l.close().await;
+    }
+    let own = (finished.dir, finished.summary, status, breach);
+    let verdict_elsewhere = opts.rendezvous.is_some() && hub.is_none();
+    let (dir, summary, status, breach, shard_dir) = match hub {
+        Some(h) => {
+            let merged = h.finish().await?;
+            problems.extend(merged.finished.problems);
+            (
+                merged.finished.dir,
+                merged.finished.summary,
+                merged.status,
+                merged.breach,
+                Some(own.0),
+            )
+        }
+        None => (own.0, own.1, own.2, own.3, None),
+    };
     if let (Some(gw), Some(ex)) = (&opts.pushgateway, &exporter) {
         if let Err(e) = ex.push(gw, &profile.name).await {
             problems.push(e);
@@ -404,16 +570,36 @@ pub async fn run(
     if let Some((_, task)) = &serving {
         task.abort();
     }
-    let report = summary::render(&finished.summary);
+    let report = summary::render(&summary);
     Ok(RunOutcome {
-        dir: finished.dir,
-        summary: finished.summary,
+        dir,
+        summary,
         status,
         breach,
         report,
         problems,
         metrics_addr: serving.map(|(a, _)| a),
+        shard_dir,
+        verdict_elsewhere,
     })
+}
+
+/// A rendezvous shard's own directory: its record only (no live view, no guards: the
+/// coordinator judges those on every shard together).
+fn own_aggregator(
+    dir: &RunDir,
+    indices: &[u32],
+    start: SystemTime,
+) -> Result<Aggregator, RunError> {
+    Aggregator::new(
+        dir.clone(),
+        indices,
+        start,
+        None,
+        Progress::new(Duration::ZERO, false),
+        None,
+        guard::Guard::new(&[], None),
+    )
 }
 
 fn spawn_in_process(

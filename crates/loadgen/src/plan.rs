@@ -227,6 +227,33 @@ impl Plan {
         Some(Duration::from_secs_f64(secs.min(1e6)))
     }
 
+    /// The share of the whole run's offered load (messages due) that shard `index` of
+    /// `count` was to send after run time `after`: what a shard lost at `after` takes along.
+    /// Integrated over the schedule in 50 ms steps; shard `index` owns the open sessions
+    /// whose global index is `index mod count`, each sending rate(t)/sessions(t).
+    pub fn offered_share(&self, index: u32, count: u32, after: Duration) -> f64 {
+        const STEP: f64 = 0.05;
+        let (index, count) = (u64::from(index), u64::from(count.max(1)));
+        let (mut all, mut lost) = (0.0, 0.0);
+        let end = self.duration.as_secs_f64();
+        let mut t = 0.0;
+        while t < end {
+            let at = Duration::from_secs_f64(t + STEP / 2.0).into_profile();
+            let rate = self.schedule.rate_at(at);
+            let open = self.schedule.sessions_at(at).ceil() as u64;
+            if rate > 0.0 && open > 0 {
+                let due = rate * STEP.min(end - t);
+                all += due;
+                if t + STEP / 2.0 >= after.as_secs_f64() && open > index {
+                    let owned = (open - 1 - index) / count + 1;
+                    lost += due * owned as f64 / open as f64;
+                }
+            }
+            t += STEP;
+        }
+        if all > 0.0 { lost / all } else { 0.0 }
+    }
+
     /// The first message of a session opened at `t`: a random phase of one gap, so that
     /// constant-rate sessions do not all fire together.
     pub fn first_gap(&self, t: Duration, rng: &mut SmallRng) -> Option<Duration> {

@@ -21,6 +21,9 @@ pub enum ShardEvent {
     Message(Box<ShardMessage>),
     /// The shard ended without finishing (process died, or could not start).
     Gone(String),
+    /// A shard of a rendezvous run went away or fell silent mid-run: the run goes on
+    /// without it and is marked degraded.
+    Lost(String),
 }
 
 /// The running worker processes.

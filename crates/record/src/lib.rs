@@ -64,10 +64,10 @@ pub use recorder::{
     record_n,
 };
 pub use run_dir::RunDir;
-pub use run_info::{Breach, RunInfo, RunKind, RunStatus, redact_url};
+pub use run_info::{Breach, JoinedShard, Rendezvous, RunInfo, RunKind, RunStatus, redact_url};
 pub use summary::{
-    Connections, Counts, Goodput, LatencyStats, Rates, ScopeGoodput, Summary, ThresholdOp,
-    ThresholdVerdict,
+    Connections, Counts, Goodput, LatencyStats, LostShard, Rates, ScopeGoodput, Summary,
+    ThresholdOp, ThresholdVerdict,
 };
 pub use tag::{Metric, Tag};
 pub use time::UtcTime;

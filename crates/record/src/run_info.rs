@@ -38,6 +38,10 @@ pub enum RunStatus {
     /// Stopped itself because a guard was breached (`abort = true` thresholds,
     /// `--max-errors`); the data up to the stop is valid and `breach` says why.
     Aborted,
+    /// A multi-machine run that lost one or more shards mid-run and went on without them;
+    /// the figures are of the shards that remained, and `summary.json`'s `lost_shards`
+    /// says which shard was lost, when, and the share of the offered load it took along.
+    Degraded,
 }
 
 /// Why a run stopped itself: the guard, what it measured, and when.
@@ -80,6 +84,36 @@ pub struct RunInfo {
     /// Why the run stopped itself (status `aborted`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breach: Option<Breach>,
+    /// How the shards of a rendezvous run met: who joined, over what round trip, and how
+    /// far each one's clock was from the coordinator's (measured, never relied on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rendezvous: Option<Rendezvous>,
+}
+
+/// The start barrier of a multi-machine run (`surge run --shard I/N --rendezvous`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rendezvous {
+    /// The coordinator's listening address, as given.
+    pub address: String,
+    /// The shards that joined before the start, the coordinator (shard 0) first.
+    pub joined: Vec<JoinedShard>,
+    /// Shards expected but not there at the start (`--min-shards`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<u32>,
+    /// From the start decision to time zero, ms: every shard got its start signal by then.
+    pub lead_ms: f64,
+}
+
+/// One shard at the barrier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JoinedShard {
+    pub shard: u32,
+    /// Where it connected from (`local` for the coordinator itself).
+    pub peer: String,
+    /// Best round trip of the clock probes, ms.
+    pub rtt_ms: f64,
+    /// Its wall clock minus the coordinator's, ms (NTP-style, from the best probe).
+    pub clock_offset_ms: f64,
 }
 
 fn schema_run<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -115,6 +149,7 @@ impl RunInfo {
             shards: 1,
             surge_version: env!("CARGO_PKG_VERSION").to_string(),
             breach: None,
+            rendezvous: None,
         }
     }
 

@@ -156,6 +156,21 @@ impl Rates {
     }
 }
 
+/// A shard that stopped reporting mid-run: which, when, and what the run lost with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LostShard {
+    pub shard: u32,
+    /// Run time of the end of its last interval report, seconds.
+    pub last_report_s: f64,
+    /// Run time at which the coordinator declared it lost, seconds.
+    pub lost_at_s: f64,
+    /// Why: the connection ended without its closing report, or it fell silent.
+    pub why: String,
+    /// Share of the whole run's offered load (messages due) that was this shard's after its
+    /// last report: load the rehearsal did not send.
+    pub offered_share_lost: f64,
+}
+
 /// How much of the traffic was served well: answers meeting every `[goodput]` SLO.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Goodput {
@@ -277,6 +292,9 @@ pub struct Summary {
     /// Connections opened and how the server ended them (measured runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connections: Option<Connections>,
+    /// Shards of a multi-machine run lost mid-run (run status `degraded`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost_shards: Vec<LostShard>,
     /// Cost model output (simulated runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<serde_json::Value>,
@@ -415,6 +433,7 @@ impl Summary {
             errors: BTreeMap::new(),
             thresholds: Vec::new(),
             connections: None,
+            lost_shards: Vec::new(),
             cost: None,
             extra: BTreeMap::new(),
         }

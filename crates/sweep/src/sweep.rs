@@ -533,6 +533,8 @@ mod tests {
             report: String::new(),
             problems: Vec::new(),
             metrics_addr: None,
+            shard_dir: None,
+            verdict_elsewhere: false,
         }
     }
 

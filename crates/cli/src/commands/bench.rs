@@ -137,6 +137,7 @@ async fn measure(
         // The mock's own figures (tasks, queue depth, throttles) beside the measurements.
         scrape: vec![format!("http://{addr}/metrics")],
         max_errors: None,
+        rendezvous: None,
     };
     let outcome = surge_loadgen::run(opts, super::run::interrupted())
         .await

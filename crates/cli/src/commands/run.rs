@@ -9,6 +9,7 @@ use std::io::{IsTerminal, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use surge_loadgen::rendezvous::Options as Rendezvous;
 use surge_loadgen::wire::{ShardId, WorkerSpec};
 use surge_loadgen::{RunError, RunOptions, RunStatus};
 use surge_profile::Profile;
@@ -38,9 +39,30 @@ pub struct Args {
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
     /// Time zero of the run, so shards on several machines start together: RFC 3339
-    /// (2026-11-28T14:00:00Z) or Unix seconds.
-    #[arg(long, value_name = "TIME")]
+    /// (2026-11-28T14:00:00Z) or Unix seconds. Needs clocks that agree; --rendezvous does not.
+    #[arg(long, value_name = "TIME", conflicts_with = "rendezvous")]
     pub start_at: Option<String>,
+    /// With --shard I/N: make one run of the N machines. Shard 0 listens on PORT (on HOST
+    /// when it is an IP address, else on every interface) and coordinates: the others
+    /// connect to HOST:PORT, all start at one instant it gives (no clock agreement needed),
+    /// and it merges every shard live into one run directory under --out, serving the
+    /// merged /metrics and judging thresholds and aborts on all shards. Each shard also
+    /// keeps OUT/shard-NNN/. A shard silent for two intervals is lost (status degraded);
+    /// a lost coordinator stops every shard cleanly.
+    #[arg(long, value_name = "HOST:PORT", requires = "shard")]
+    pub rendezvous: Option<String>,
+    /// How long shards wait for each other at the rendezvous (and for the coordinator).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5m",
+        requires = "rendezvous"
+    )]
+    pub join_timeout: surge_profile::Duration,
+    /// Start with at least K shards if not all N have joined by --join-timeout; the missing
+    /// ones count as lost from the start (default: wait for all N).
+    #[arg(long, value_name = "K", requires = "rendezvous", value_parser = clap::value_parser!(u32).range(1..))]
+    pub min_shards: Option<u32>,
     /// Merge the shard directories of a multi-machine run (OUT/shard-NNN/ written by
     /// --shard I/N) into one run directory under --out, instead of running load.
     #[arg(long, num_args = 1.., value_name = "SHARD_DIR", conflicts_with_all = ["profile", "target", "shard"])]
@@ -118,6 +140,7 @@ impl Load {
             worker_command: worker_command(&exe),
             scrape: Vec::new(),
             max_errors: self.max_errors,
+            rendezvous: None,
         })
     }
 }
@@ -180,6 +203,11 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
         shard,
         start_at,
         scrape: args.scrape.clone(),
+        rendezvous: args.rendezvous.as_ref().map(|address| Rendezvous {
+            address: address.clone(),
+            join_timeout: args.join_timeout.to_std(),
+            min_shards: args.min_shards,
+        }),
         ..args.load.options(profile, path)?
     };
     let outcome = surge_loadgen::run(opts, interrupted())
@@ -187,6 +215,9 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
         .map_err(failure)?;
     println!("{}", outcome.report);
     println!("run directory: {}", outcome.dir.display());
+    if let Some(own) = &outcome.shard_dir {
+        println!("this shard's own directory: {}", own.display());
+    }
     for p in &outcome.problems {
         eprintln!("warning: {p}");
     }
@@ -195,6 +226,13 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
             "ABORTED at {:.0} s: {} (measured {}); the run directory holds everything up to the stop",
             b.at_s, b.guard, b.measured
         );
+    }
+    if outcome.verdict_elsewhere {
+        // The run's verdict is shard 0's: this shard only says whether it did its part.
+        return match outcome.status {
+            RunStatus::Failed => verdict(outcome.status, false, &outcome.dir),
+            _ => Ok(Outcome::Success),
+        };
     }
     verdict(outcome.status, outcome.summary.passed(), &outcome.dir)
 }
@@ -218,7 +256,7 @@ pub(crate) async fn interrupted() {
     }
 }
 
-/// The exit of a run: 130 after Ctrl-C, 3 when shards failed, 1 when a guard stopped it,
+/// The exit of a run: 130 after Ctrl-C, 3 when shards failed or were lost, 1 when a guard stopped it,
 /// else by the thresholds.
 fn verdict(status: RunStatus, passed: bool, dir: &std::path::Path) -> Result<Outcome, Failure> {
     match status {
@@ -226,6 +264,11 @@ fn verdict(status: RunStatus, passed: bool, dir: &std::path::Path) -> Result<Out
         RunStatus::Aborted => Ok(Outcome::Failed),
         RunStatus::Failed => Err(Failure::could_not_run(format!(
             "the run did not complete (see warnings); what was measured is in {} (status failed)",
+            dir.display()
+        ))),
+        RunStatus::Degraded => Err(Failure::could_not_run(format!(
+            "shards were lost mid-run (see warnings and lost_shards in summary.json); the run \
+             went on without them and {} holds the rest (status degraded)",
             dir.display()
         ))),
         _ if passed => Ok(Outcome::Success),

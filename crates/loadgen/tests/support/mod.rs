@@ -103,6 +103,7 @@ pub fn options(profile: Profile, target: String, out: &Path) -> RunOptions {
         worker_command: Vec::new(),
         scrape: Vec::new(),
         max_errors: None,
+        rendezvous: None,
     }
 }
 

@@ -1,0 +1,197 @@
+//! Many machines, one run: the start barrier and the live link between shards.
+//!
+//! `surge run --shard I/N --rendezvous HOST:PORT` on N machines makes one run. Shard 0 is
+//! the coordinator: it listens on PORT, and the others connect to it (retrying, for pods
+//! start in any order). Each says hello with its shard index and a fingerprint of the
+//! profile and target, so machines briefed differently cannot make one run; the
+//! coordinator probes each connection's round trip and clock offset NTP-style, and once
+//! all have joined (or `--min-shards` after `--join-timeout`) it sends every shard one
+//! start delay, corrected by half its round trip. Time zero is then the same instant on
+//! every machine to within a few milliseconds of network jitter, with no agreement of
+//! clocks needed — the offsets are measured and reported, never relied on.
+//!
+//! During the run each shard streams the same [`ShardMessage`]s its own run directory is
+//! written from (closed intervals with their histograms, error samples, the closing
+//! figures) to the coordinator, which merges them live into the one run directory
+//! ([`hub`]): merged `/metrics` and progress, thresholds and aborts judged on all shards
+//! together, and a shard that falls silent for two intervals declared lost. Every shard
+//! also keeps its own directory, so a lost coordinator loses nothing ([`link`]).
+//!
+//! The wire is JSON lines over TCP, one [`Up`] or [`Down`] per line.
+
+mod barrier;
+pub mod hub;
+pub mod link;
+
+use std::hash::{Hash, Hasher};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use surge_record::Breach;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+pub use barrier::{Gathered, Joined, check_address, gather, join};
+
+use crate::wire::{ShardId, ShardMessage};
+
+/// A shard that sends nothing for this long is lost: two intervals, and a little slack
+/// for the interval clock's own jitter.
+pub const SILENCE_LIMIT: Duration = Duration::from_millis(2_500);
+/// How often the coordinator tells shards it is alive.
+pub const BEAT_EVERY: Duration = Duration::from_secs(1);
+/// A shard that hears nothing from its coordinator for this long stops.
+pub const COORDINATOR_SILENCE_LIMIT: Duration = Duration::from_secs(5);
+
+/// `--rendezvous` and its companions.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// HOST:PORT of shard 0 (shard 0 listens on PORT: on HOST when it is an IP address,
+    /// else on every interface).
+    pub address: String,
+    /// How long to wait for every shard (and a shard for its coordinator).
+    pub join_timeout: Duration,
+    /// Start with this many shards if not all have joined by the timeout (default: all).
+    pub min_shards: Option<u32>,
+}
+
+/// Shard → coordinator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Up {
+    Hello {
+        shard: ShardId,
+        fingerprint: String,
+        version: String,
+    },
+    /// The answer to a clock probe: this shard's wall clock when it read the probe.
+    Pong {
+        seq: u32,
+        clock_us: i64,
+    },
+    Report {
+        message: Box<ShardMessage>,
+    },
+}
+
+/// Coordinator → shard.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Down {
+    /// A clock probe.
+    Ping { seq: u32 },
+    /// Joined; wait for the start.
+    Welcome,
+    /// Not part of this run, and why.
+    Refused { why: String },
+    /// Time zero is this long after reading this line.
+    Start { in_us: u64 },
+    /// The coordinator is alive.
+    Beat,
+    /// Close the sessions and finish: a guard broke on the merged figures, or the
+    /// coordinator was interrupted.
+    Stop { why: String, breach: Option<Breach> },
+}
+
+/// What makes shards of one run: the resolved profile and the shard count. Machines briefed
+/// with another profile are refused at the barrier. The target is not part of it: shards in
+/// several regions may each load their own regional endpoint of one chatbot.
+pub fn fingerprint(resolved_profile: &serde_json::Value, count: u32) -> String {
+    let mut h = std::hash::DefaultHasher::new();
+    resolved_profile.to_string().hash(&mut h);
+    count.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+/// Reads JSON lines of `T`.
+pub(crate) struct LineReader {
+    lines: Lines<BufReader<OwnedReadHalf>>,
+}
+
+impl LineReader {
+    pub(crate) fn new(half: OwnedReadHalf) -> Self {
+        Self {
+            lines: BufReader::new(half).lines(),
+        }
+    }
+
+    /// The next message; `Ok(None)` at the end of the stream.
+    pub(crate) async fn next<T: serde::de::DeserializeOwned>(
+        &mut self,
+    ) -> Result<Option<T>, String> {
+        match self.lines.next_line().await {
+            Ok(Some(line)) => serde_json::from_str(&line)
+                .map(Some)
+                .map_err(|e| format!("unreadable rendezvous message: {e}")),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// Writes one JSON line.
+pub(crate) async fn send<T: Serialize>(w: &mut OwnedWriteHalf, msg: &T) -> Result<(), String> {
+    let mut line = serde_json::to_vec(msg).map_err(|e| e.to_string())?;
+    line.push(b'\n');
+    w.write_all(&line).await.map_err(|e| e.to_string())
+}
+
+/// Wall clock, µs since the Unix epoch.
+pub(crate) fn wall_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_one_line_each_and_round_trip() {
+        let up = Up::Hello {
+            shard: ShardId { index: 2, count: 3 },
+            fingerprint: "ab".into(),
+            version: "0.1.0".into(),
+        };
+        let line = serde_json::to_string(&up).unwrap();
+        assert!(!line.contains('\n'));
+        assert!(matches!(
+            serde_json::from_str::<Up>(&line).unwrap(),
+            Up::Hello {
+                shard: ShardId { index: 2, count: 3 },
+                ..
+            }
+        ));
+        let down = Down::Stop {
+            why: "x".into(),
+            breach: Some(Breach {
+                guard: "errors.rate < 2%".into(),
+                measured: "5%".into(),
+                at_s: 7.0,
+            }),
+        };
+        let back: Down = serde_json::from_str(&serde_json::to_string(&down).unwrap()).unwrap();
+        assert!(matches!(back, Down::Stop { breach: Some(b), .. } if b.at_s == 7.0));
+    }
+
+    #[test]
+    fn fingerprints_tell_profiles_and_counts_apart() {
+        let p = serde_json::json!({"name": "a", "sessions": 10});
+        let q = serde_json::json!({"name": "a", "sessions": 11});
+        let base = fingerprint(&p, 3);
+        assert_eq!(base, fingerprint(&p, 3));
+        assert_ne!(base, fingerprint(&q, 3));
+        assert_ne!(base, fingerprint(&p, 4));
+    }
+
+    #[test]
+    fn the_wall_clock_is_in_microseconds() {
+        let now = wall_us();
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        assert!((now / 1_000_000 - secs).abs() <= 1, "{now} vs {secs}");
+    }
+}
