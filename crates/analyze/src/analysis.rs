@@ -278,6 +278,20 @@ fn run_meta(r: &crate::load::RunInput) -> RunMeta {
                 b.guard, b.at_s, b.measured
             )
         }),
+        lost_shards: r
+            .summary
+            .iter()
+            .flat_map(|s| &s.lost_shards)
+            .map(|l| {
+                format!(
+                    "shard {} lost at {:.0} s ({:.1}% of the offered load): {}",
+                    l.shard,
+                    l.lost_at_s,
+                    l.offered_share_lost * 100.0,
+                    l.why
+                )
+            })
+            .collect(),
         profile: r.info.as_ref().map(|i| i.profile.clone()),
         started_at: r.info.as_ref().map(|i| i.started_at.to_string()),
         shard_logs: r.hlogs.len(),

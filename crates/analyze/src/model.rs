@@ -46,6 +46,10 @@ pub struct RunMeta {
     /// Why an `aborted` run stopped itself: the guard, what it measured, when.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub breach: Option<String>,
+    /// Shards a multi-machine run lost (status `degraded`): which, when, what share of the
+    /// offered load went with them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lost_shards: Vec<String>,
     pub profile: Option<String>,
     pub started_at: Option<String>,
     pub shard_logs: usize,

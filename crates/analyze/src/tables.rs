@@ -189,6 +189,9 @@ fn runs_table(report: &Report) -> Table {
             opt(&r.kind),
             match (&r.status, &r.breach) {
                 (Some(status), Some(breach)) => format!("{status}: {breach}"),
+                (Some(status), None) if !r.lost_shards.is_empty() => {
+                    format!("{status}: {}", r.lost_shards.join("; "))
+                }
                 (status, _) => opt(status),
             },
             opt(&r.profile),

@@ -187,6 +187,17 @@ pub fn render(s: &Summary) -> String {
         c.late,
         s.rates.late_ratio * 100.0
     );
+    for l in &s.lost_shards {
+        let _ = writeln!(
+            w,
+            "LOST shard {} at {:.1} s (last report {:.0} s): {:.1}% of the offered load was not sent; {}",
+            l.shard,
+            l.lost_at_s,
+            l.last_report_s,
+            l.offered_share_lost * 100.0,
+            l.why
+        );
+    }
     if let Some(n) = s
         .extra
         .get("unsent")

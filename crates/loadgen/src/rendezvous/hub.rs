@@ -160,7 +160,7 @@ impl Running {
         // Until its first report, a shard is as fresh as time zero.
         let mut heard: BTreeMap<u32, Instant> =
             self.writers.keys().map(|&i| (i, self.start)).collect();
-        let mut check = interval(Duration::from_millis(250));
+        let mut check = interval(Duration::from_millis(100));
         let mut beat = interval(BEAT_EVERY);
         let mut interrupted = false;
         let mut stopping = false;

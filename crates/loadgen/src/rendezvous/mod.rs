@@ -35,9 +35,9 @@ pub use barrier::{Gathered, Joined, check_address, gather, join};
 
 use crate::wire::{ShardId, ShardMessage};
 
-/// A shard that sends nothing for this long is lost: two intervals, and a little slack
-/// for the interval clock's own jitter.
-pub const SILENCE_LIMIT: Duration = Duration::from_millis(2_500);
+/// A shard that sends nothing for this long is lost: two intervals without a report (the
+/// coordinator looks every 100 ms).
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(2);
 /// How often the coordinator tells shards it is alive.
 pub const BEAT_EVERY: Duration = Duration::from_secs(1);
 /// A shard that hears nothing from its coordinator for this long stops.
