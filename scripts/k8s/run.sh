@@ -135,7 +135,7 @@ if [ -z "$code" ]; then
 fi
 
 if [ -n "$upload" ]; then
-    echo "results: the merged run directory under $upload (surge report s3://…/<profile>/<time>)"
+    echo "results: the merged run directory under $upload/ (surge report s3://… reads it)"
 else
     echo "results: the merged run directory <profile>/<time>/ on the PersistentVolumeClaim surge-results-$run_id."
     echo "to copy them here, mount the claim in a pod and kubectl cp from it:"

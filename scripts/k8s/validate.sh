@@ -42,7 +42,7 @@ for sample in "${samples[@]}"; do
     out=$tmp/run-$shards.yaml
     # $options unquoted: several flags, split on spaces.
     # shellcheck disable=SC2086
-    scripts/k8s/run.sh profiles/rehearsal-25k.toml wss://chat.staging.example.com/ws "$shards" \
+    scripts/k8s/run.sh profiles/release-midnight.toml wss://chat.staging.example.com/ws "$shards" \
         --run-id "20261128t140000z" $options --render-only >"$out"
     validate "$out"
     "$python" scripts/k8s/check_manifests.py "$out" "$shards"
