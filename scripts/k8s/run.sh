@@ -138,9 +138,11 @@ if [ -n "$upload" ]; then
     echo "results: the merged run directory under $upload/ (surge report s3://… reads it)"
 else
     echo "results: the merged run directory <profile>/<time>/ on the PersistentVolumeClaim surge-results-$run_id."
-    echo "to copy them here, mount the claim in a pod and kubectl cp from it:"
-    echo "  $kubectl run surge-fetch-$run_id --image $image --restart=Never --command --overrides='{\"spec\":{\"securityContext\":{\"runAsUser\":65532},\"volumes\":[{\"name\":\"r\",\"persistentVolumeClaim\":{\"claimName\":\"surge-results-$run_id\"}}],\"containers\":[{\"name\":\"surge-fetch-$run_id\",\"image\":\"$image\",\"command\":[\"sleep\",\"3600\"],\"volumeMounts\":[{\"name\":\"r\",\"mountPath\":\"/results\"}]}]}}'"
-    echo "  $kubectl cp surge-fetch-$run_id:/results results-$run_id && $kubectl delete pod surge-fetch-$run_id"
+    echo "to copy them here, mount the claim in a pod (the image has tar, which kubectl cp needs):"
+    fetch=surge-fetch-$run_id
+    echo "  $kubectl run $fetch --image $image --restart=Never --overrides='{\"spec\":{\"securityContext\":{\"runAsUser\":65532},\"volumes\":[{\"name\":\"r\",\"persistentVolumeClaim\":{\"claimName\":\"surge-results-$run_id\"}}],\"containers\":[{\"name\":\"$fetch\",\"image\":\"$image\",\"command\":[\"sleep\",\"3600\"],\"volumeMounts\":[{\"name\":\"r\",\"mountPath\":\"/results\"}]}]}}'"
+    echo "  $kubectl wait --for=condition=Ready pod/$fetch && $kubectl cp $fetch:/results results-$run_id && $kubectl delete pod $fetch"
 fi
-echo "each shard's own directory (shard-NNN/) stays on its pod's scratch space until the Job's pods go (a day)"
+# Shards 1..N-1 wrote their own directories on scratch space, which goes with their pods.
+[ -z "$upload" ] || echo "the other shards had --upload too: their own directories (shard-NNN/) go there as well"
 exit "$code"
