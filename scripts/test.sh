@@ -3,7 +3,8 @@
 #
 # Interop tests check our HdrHistogram logs against the Python `hdrhistogram` package, which
 # this script installs into .venv/hdrh (git-ignored) on first use; tests against foreign
-# WebSocket servers use the `websockets` package in .venv/ws. Under CI it must succeed;
+# WebSocket servers use the `websockets` package in .venv/ws, the S3 round trip the `moto`
+# server in .venv/s3. Under CI it must succeed;
 # on a laptop without Python the interop test reports that it was skipped.
 # Extra arguments go to `cargo test` (e.g. scripts/test.sh -p surge-profile).
 set -euo pipefail
@@ -45,6 +46,9 @@ python_package .venv/hdrh hdrh hdrhistogram SURGE_HDRH_PYTHON "HdrHistogram inte
 python_package .venv/ws websockets websockets SURGE_WS_PYTHON "foreign-server tests"
 # An IAM-authorised door whose SigV4 check is botocore's (crates/cli/tests/auth.rs).
 python_package .venv/sigv4 "websockets, botocore" "websockets botocore" SURGE_SIGV4_PYTHON "SigV4 verifier test"
+# An S3-compatible store surge did not write, for --upload and `surge report s3://…`
+# (crates/objstore, crates/cli/tests/upload.rs).
+python_package .venv/s3 moto.server "moto[server]" SURGE_S3_PYTHON "S3 upload round trip"
 
 # The HTML report check runs when Chromium is installed (CI installs it).
 if [ -z "${SURGE_CHROMIUM:-}" ] && command -v chromium >/dev/null 2>&1; then
