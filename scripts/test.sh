@@ -3,8 +3,9 @@
 #
 # Interop tests check our HdrHistogram logs against the Python `hdrhistogram` package, which
 # this script installs into .venv/hdrh (git-ignored) on first use; tests against foreign
-# WebSocket servers use the `websockets` package in .venv/ws; scripts/k8s/validate.sh uses
-# `kubernetes-validate` in .venv/k8s. Under CI it must succeed;
+# WebSocket servers use the `websockets` package in .venv/ws, the S3 round trip the `moto`
+# server in .venv/s3; scripts/k8s/validate.sh uses `kubernetes-validate` in .venv/k8s.
+# Under CI it must succeed;
 # on a laptop without Python the interop test reports that it was skipped.
 # Extra arguments go to `cargo test` (e.g. scripts/test.sh -p surge-profile).
 set -euo pipefail
@@ -46,6 +47,9 @@ python_package .venv/hdrh hdrh hdrhistogram SURGE_HDRH_PYTHON "HdrHistogram inte
 python_package .venv/ws websockets websockets SURGE_WS_PYTHON "foreign-server tests"
 # An IAM-authorised door whose SigV4 check is botocore's (crates/cli/tests/auth.rs).
 python_package .venv/sigv4 "websockets, botocore" "websockets botocore" SURGE_SIGV4_PYTHON "SigV4 verifier test"
+# An S3-compatible store surge did not write, for --upload and `surge report s3://…`
+# (crates/objstore, crates/cli/tests/upload.rs).
+python_package .venv/s3 moto.server "moto[server]" SURGE_S3_PYTHON "S3 upload round trip"
 
 # The Kubernetes manifests of scripts/k8s/, validated offline against Kubernetes' schemas
 # (seconds). They are rendered by kubectl's built-in kustomize, as run.sh renders them: the

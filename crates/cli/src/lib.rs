@@ -4,6 +4,7 @@
 mod commands;
 mod exit;
 mod format;
+mod s3;
 
 use clap::{Parser, Subcommand};
 
@@ -123,7 +124,8 @@ pub enum Command {
     /// this data; and for simulated runs the infrastructure peaks and the cost table.
     /// --format html writes one self-contained page with SVG charts; junit has one test
     /// case per threshold; --hgrm DIR adds HdrHistogram percentile-distribution files.
-    /// Exits 1 when a threshold fails.
+    /// Exits 1 when a threshold fails. A RUN_DIR may be s3://BUCKET/PREFIX, where
+    /// `surge run --upload` put one.
     ///
     /// Example: surge report results/local/2026-11-28T13-05-00Z --format html --out r.html
     Report(commands::report::Args),
@@ -249,8 +251,8 @@ pub async fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Cost(args) => commands::cost::run(&args),
         Command::Plan(args) => commands::plan::run(&args),
         Command::Calibrate(args) => commands::calibrate::run(&args),
-        Command::Report(args) => commands::report::run(&args),
-        Command::Compare(args) => commands::compare::run(&args),
+        Command::Report(args) => commands::report::run(&args).await,
+        Command::Compare(args) => commands::compare::run(&args).await,
         Command::Run(args) => commands::run::run(&args).await,
         Command::Prewarm(args) => commands::prewarm::run(&args).await,
         Command::Mock(args) => commands::mock::run(&args).await,

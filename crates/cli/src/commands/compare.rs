@@ -1,4 +1,5 @@
 //! `surge compare BASE CANDIDATE`: side by side, exit 1 on regression beyond the limits.
+//! Either may be `s3://BUCKET/PREFIX`, read through a temporary download.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -21,9 +22,10 @@ job does not fail on run-to-run noise; such a limit on a figure without an inter
 a run of under ten blocks, too few values beyond a percentile) is a usage error (exit 2)."
 )]
 pub struct Args {
-    /// The base run directory (e.g. a checked-in baseline).
+    /// The base run directory (e.g. a checked-in baseline), or s3://BUCKET/PREFIX where
+    /// `surge run --upload` put one.
     pub base: PathBuf,
-    /// The candidate run directory.
+    /// The candidate run directory, or s3://BUCKET/PREFIX.
     pub candidate: PathBuf,
     /// Regression limits, comma-separated: FIGURE=+N% (relative), FIGURE=+50ms (latency),
     /// FIGURE=+0.05pp (rate, percentage points); a trailing ! (e2e.p99=+10%!) fails only
@@ -68,8 +70,9 @@ fn side(
     Ok((surge_analyze::analyze(&loaded, opts), Samples::of(&loaded)))
 }
 
-pub fn run(args: &Args) -> Result<Outcome, Failure> {
-    let usage = |e: surge_analyze::AnalyzeError| Failure::Usage(e.to_string());
+pub async fn run(args: &Args) -> Result<Outcome, Failure> {
+    let runs = crate::s3::fetch(&[args.base.clone(), args.candidate.clone()]).await?;
+    let usage = |e: surge_analyze::AnalyzeError| Failure::Usage(runs.unmask(&e.to_string()));
     let limits =
         surge_analyze::parse_limits(args.max_regression.as_deref().unwrap_or("")).map_err(usage)?;
     let load = LoadOptions {
@@ -78,8 +81,10 @@ pub fn run(args: &Args) -> Result<Outcome, Failure> {
         ..LoadOptions::default()
     };
     let opts = ReportOptions::default();
-    let (base, base_samples) = side(&args.base, &load, &opts).map_err(usage)?;
-    let (candidate, candidate_samples) = side(&args.candidate, &load, &opts).map_err(usage)?;
+    let (mut base, base_samples) = side(&runs.paths[0], &load, &opts).map_err(usage)?;
+    let (mut candidate, candidate_samples) = side(&runs.paths[1], &load, &opts).map_err(usage)?;
+    runs.rename(&mut base);
+    runs.rename(&mut candidate);
     for w in base.warnings.iter().chain(&candidate.warnings) {
         eprintln!("warning: {w}");
     }
@@ -95,7 +100,7 @@ pub fn run(args: &Args) -> Result<Outcome, Failure> {
     let comparison =
         surge_analyze::compare(&base, &candidate, &limits, noise.as_ref()).map_err(usage)?;
     emit(
-        &render::comparison(&comparison, args.format),
+        &runs.unmask(&render::comparison(&comparison, args.format)),
         args.out.as_ref(),
     )?;
     if comparison.passed {

@@ -1,4 +1,5 @@
-//! `surge report RUN_DIR...`: merge shard logs and print or write a report.
+//! `surge report RUN_DIR...`: merge shard logs and print or write a report. A RUN_DIR
+//! may be `s3://BUCKET/PREFIX`, read through a temporary download.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -10,6 +11,8 @@ use crate::{Failure, Outcome};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Run directories (results/<profile>/<timestamp>/); all their shard logs are merged.
+    /// s3://BUCKET/PREFIX reads a directory that `surge run --upload` put there (AWS
+    /// credentials from the usual chain; AWS_ENDPOINT_URL_S3 for an S3-compatible store).
     #[arg(required = true, value_name = "RUN_DIR")]
     pub runs: Vec<PathBuf>,
     /// Output format: text, json, markdown, html or junit.
@@ -69,7 +72,8 @@ pub(crate) fn emit(text: &str, out: Option<&PathBuf>) -> Result<(), Failure> {
     }
 }
 
-pub fn run(args: &Args) -> Result<Outcome, Failure> {
+pub async fn run(args: &Args) -> Result<Outcome, Failure> {
+    let runs = crate::s3::fetch(&args.runs).await?;
     let load = LoadOptions {
         from_s: args.from,
         to_s: args.to,
@@ -83,12 +87,16 @@ pub fn run(args: &Args) -> Result<Outcome, Failure> {
             args.by.clone()
         },
     };
-    let report = surge_analyze::report(&args.runs, &load, &opts)
-        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let mut report = surge_analyze::report(&runs.paths, &load, &opts)
+        .map_err(|e| Failure::Usage(runs.unmask(&e.to_string())))?;
+    runs.rename(&mut report);
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
-    emit(&render::report(&report, args.format), args.out.as_ref())?;
+    emit(
+        &runs.unmask(&render::report(&report, args.format)),
+        args.out.as_ref(),
+    )?;
     if let Some(dir) = &args.hgrm {
         let files = render::hgrm::write_dir(&report, dir).map_err(|e| {
             Failure::could_not_run(format!(

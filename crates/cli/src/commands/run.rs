@@ -29,6 +29,17 @@ pub struct Args {
     /// Push the final figures to this Prometheus Pushgateway at the end.
     #[arg(long, value_name = "URL")]
     pub pushgateway: Option<String>,
+    /// Copy the finished run directory (whatever its status, interrupted or aborted too)
+    /// to S3 or an S3-compatible store, for machines without a shared volume: each file to
+    /// s3://BUCKET/PREFIX/<its path in the directory>, run.json last. Exactly PREFIX, not
+    /// PREFIX/<timestamp>: give each run (and each --shard) its own prefix; one that
+    /// already holds objects is refused. Credentials and region come from the usual AWS
+    /// chain (AWS_ACCESS_KEY_ID…, AWS_PROFILE, EKS pod roles, instance roles; us-east-1
+    /// without a region); for MinIO, moto or another S3-compatible store, set
+    /// AWS_ENDPOINT_URL_S3=http://HOST:PORT. A failed upload keeps the local directory and
+    /// exits 3. Read it back with `surge report s3://BUCKET/PREFIX`.
+    #[arg(long, value_name = "s3://BUCKET/PREFIX", value_parser = crate::s3::parse_url)]
+    pub upload: Option<surge_objstore::S3Url>,
     /// Sample these Prometheus text endpoints (the mock's http://ADDR/metrics, an exporter
     /// in front of CloudWatch) once per interval into timeline.csv columns named
     /// scrape:<metric>:<label>-<value>: the system's own figures (tasks, queue depth,
@@ -184,7 +195,8 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
             surge_loadgen::merge::merge(&args.merge, &args.load.out).map_err(failure)?;
         println!("{}", surge_loadgen::summary::render(&summary));
         println!("run directory: {}", dir.display());
-        return verdict(status, summary.passed(), &dir);
+        let verdict = verdict(status, summary.passed(), &dir);
+        return crate::s3::upload_after(&dir, args.upload.as_ref(), verdict).await;
     }
     let path = args.profile.as_ref().expect("clap requires PROFILE");
     let profile = Profile::load(path)?;
@@ -227,14 +239,40 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
             b.at_s, b.guard, b.measured
         );
     }
-    if outcome.verdict_elsewhere {
+    let verdict = if outcome.verdict_elsewhere {
         // The run's verdict is shard 0's: this shard only says whether it did its part.
-        return match outcome.status {
+        match outcome.status {
             RunStatus::Failed => verdict(outcome.status, false, &outcome.dir),
             _ => Ok(Outcome::Success),
-        };
+        }
+    } else {
+        verdict(outcome.status, outcome.summary.passed(), &outcome.dir)
+    };
+    if let (Some(to), Some(own)) = (&args.upload, &outcome.shard_dir) {
+        // The coordinator's own shard directory goes beside the other shards'.
+        let shard = own.file_name().map(|n| n.to_string_lossy().into_owned());
+        let _ = crate::s3::upload_after(
+            own,
+            Some(&to.join(&shard.unwrap_or_default())),
+            Ok(Outcome::Success),
+        )
+        .await;
     }
-    verdict(outcome.status, outcome.summary.passed(), &outcome.dir)
+    let upload =
+        args.upload
+            .as_ref()
+            .map(|to| match (&outcome.shard_dir, outcome.verdict_elsewhere) {
+                // A shard of a rendezvous run: its own directory, under the run's prefix.
+                (None, true) => to.join(
+                    &outcome
+                        .dir
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                ),
+                _ => to.clone(),
+            });
+    crate::s3::upload_after(&outcome.dir, upload.as_ref(), verdict).await
 }
 
 /// How a sharded run starts a worker process: this program as `surge run --worker`.

@@ -30,6 +30,13 @@ pub const SIGV4: Venv = Venv {
     modules: "websockets, botocore",
 };
 
+/// `moto[server]`: an S3-compatible store (crates/cli/tests/upload.rs).
+pub const MOTO: Venv = Venv {
+    var: "SURGE_S3_PYTHON",
+    dir: ".venv/s3",
+    modules: "moto.server",
+};
+
 /// The Python of `venv`, or why there is none.
 pub fn find(venv: &Venv) -> Result<PathBuf, String> {
     if let Ok(p) = std::env::var(venv.var) {
