@@ -196,7 +196,6 @@ async fn upload_with(client: &Client, dir: &Path, to: &S3Url) -> Result<Uploaded
         .bucket(to.bucket())
         .prefix(to.list_prefix())
         .delimiter("/")
-        .max_keys(1)
         .send()
         .await
         .map_err(|e| Error::List {

@@ -106,6 +106,23 @@ fn refusals_name_what_is_wrong() {
             "{e}"
         );
 
+        // A rendezvous run's shards keep their own directories below its prefix, before or
+        // after the run's own files arrive; reading the run leaves them out.
+        upload_with(&client, &dir, &s3("s3://runs/b/shard-001"))
+            .await
+            .unwrap();
+        upload_with(&client, &dir, &s3("s3://runs/b"))
+            .await
+            .unwrap();
+        upload_with(&client, &dir, &s3("s3://runs/b/shard-002"))
+            .await
+            .unwrap();
+        let back = download_with(&client, &s3("s3://runs/b"), &tmp.path().join("b"), None)
+            .await
+            .unwrap();
+        assert!(back.join("run.json").is_file());
+        assert!(!back.join("shard-001").exists() && !back.join("shard-002").exists());
+
         // Nothing there.
         let e = download_with(
             &client,
