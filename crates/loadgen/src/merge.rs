@@ -1,7 +1,10 @@
-//! The merge step of a multi-machine run: shard directories → one run directory.
+//! The merge step of a multi-machine run after the fact: shard directories → one run
+//! directory.
 //!
-//! Each machine (a pod of the Kubernetes Indexed Job) runs `surge run --shard I/N` and
-//! writes `OUT/shard-NNN/` on a shared volume. Merging copies every `shard-NNN.hlog` and
+//! Each machine runs `surge run --shard I/N` and writes its own `OUT/shard-NNN/`. With
+//! `--rendezvous` shard 0 merges them live ([`crate::rendezvous`]); this merge is for shard
+//! directories gathered afterwards (a run without a rendezvous, a lost coordinator), and
+//! gives the same summary as the live merge. Merging copies every `shard-NNN.hlog` and
 //! error sample file unchanged (they are already named by shard), adds the timelines row
 //! by row (the shards shared time zero), and rebuilds `summary.json` from the merged
 //! histograms — so percentiles are of all messages, never averages of shard percentiles —
