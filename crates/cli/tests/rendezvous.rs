@@ -228,6 +228,7 @@ fn shards_started_seconds_apart_begin_together_and_the_live_merge_equals_the_off
     let earliest = *zeros.iter().min().unwrap();
     for (d, z) in dirs.iter().zip(&zeros) {
         let apart = z.duration_since(earliest).unwrap();
+        eprintln!("{}: time zero {apart:?} after the earliest", d.display());
         assert!(
             apart < Duration::from_millis(100),
             "{} starts {apart:?} later",
@@ -338,6 +339,11 @@ fn a_killed_and_a_silent_shard_are_lost_within_two_intervals_and_their_share_is_
         // report.
         let expected = 4.0 / f64::from(SESSIONS) * (f64::from(secs) - last) / f64::from(secs);
         let share = l["offered_share_lost"].as_f64().unwrap();
+        eprintln!(
+            "shard {shard}: failed at {failed_at:.2} s, last report {last:.0} s, lost at \
+             {lost_at:.2} s ({:.2} s after the failure); share {share:.4}, expected {expected:.4}",
+            lost_at - failed_at
+        );
         assert!(
             (share - expected).abs() < 0.01,
             "shard {shard}: share {share}, expected {expected}"
