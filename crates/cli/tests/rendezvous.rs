@@ -407,6 +407,7 @@ fn an_abort_breached_by_one_shards_traffic_stops_every_shard() {
         assert_eq!(own["breach"], info["breach"], "shard {shard}");
         let rows = sent_by_row(&dir);
         let end = rows.last().unwrap().0;
+        eprintln!("breach at {at} s; shard {shard} stopped at {end} s");
         assert!(
             end < at + 5.0,
             "shard {shard} ran to {end} s, breach at {at} s"
@@ -508,4 +509,56 @@ fn the_barrier_refuses_strangers_and_starts_short_only_when_asked() {
         String::from_utf8_lossy(&e.stderr).contains("HOST:PORT"),
         "{e:?}"
     );
+}
+
+#[test]
+fn the_coordinators_ctrl_c_stops_every_shard_and_its_loss_fails_them_cleanly() {
+    let work = tempfile::tempdir().unwrap();
+    let p = profile(work.path(), "stops", 30, "");
+    let mock = Mock::start(&p);
+    let target = format!("ws://{}/chat", mock.addr);
+
+    // Ctrl-C on the coordinator: every shard closes its interval; the merged run says so.
+    let port = free_port();
+    let ctrl_c = work.path().join("ctrl-c");
+    std::fs::create_dir_all(&ctrl_c).unwrap();
+    let mut zero = Shard::start(&p, &target, "0/2", port, &ctrl_c, &[]);
+    let mut one = Shard::start(&p, &target, "1/2", port, &ctrl_c, &[]);
+    wait_for_rows(&one.own_dir(1), 3);
+    zero.signal(libc::SIGINT);
+    let limit = Duration::from_secs(30);
+    assert_eq!(zero.wait(limit), Some(130), "{}", zero.log());
+    assert_eq!(one.wait(limit), Some(0), "{}", one.log());
+    let merged = merged_dir(&zero.out, "stops");
+    assert_eq!(json(&merged.join("run.json"))["status"], "interrupted");
+    let own = json(&one.own_dir(1).join("run.json"));
+    assert_eq!(own["status"], "interrupted", "{own}");
+    assert!(sent_by_row(&one.own_dir(1)).last().unwrap().0 < 15.0);
+
+    // The coordinator killed: the other shard stops within the silence limit, keeps its
+    // own complete directory and exits 3.
+    let port = free_port();
+    let lost = work.path().join("lost");
+    std::fs::create_dir_all(&lost).unwrap();
+    let zero = Shard::start(&p, &target, "0/2", port, &lost, &[]);
+    let mut one = Shard::start(&p, &target, "1/2", port, &lost, &[]);
+    wait_for_rows(&one.own_dir(1), 3);
+    zero.signal(libc::SIGKILL);
+    let killed = Instant::now();
+    assert_eq!(one.wait(limit), Some(3), "{}", one.log());
+    assert!(
+        killed.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        killed.elapsed()
+    );
+    assert!(one.log().contains("lost the coordinator"), "{}", one.log());
+    let dir = one.own_dir(1);
+    assert_eq!(json(&dir.join("run.json"))["status"], "failed");
+    let summary = json(&dir.join("summary.json"));
+    assert!(summary["counts"]["sent"].as_u64().unwrap() > 0, "{summary}");
+    assert!(dir.join("shard-001.hlog").is_file());
+    // Closed cleanly: no session was cut off by the stop itself.
+    for class in ["dropped", "closed_mid_answer"] {
+        assert_eq!(summary["errors"][class], 0, "{class}: {summary}");
+    }
 }
