@@ -47,12 +47,16 @@ impl Failure {
         }
     }
 
+    /// What went wrong, to print.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Usage(m) | Self::CouldNotRun(m) => m,
+        }
+    }
+
     /// Prints the message to stderr and returns the exit code.
     pub fn report(&self) -> ExitCode {
-        let msg = match self {
-            Self::Usage(m) | Self::CouldNotRun(m) => m,
-        };
-        eprintln!("error: {msg}");
+        eprintln!("error: {}", self.message());
         ExitCode::from(self.code())
     }
 }

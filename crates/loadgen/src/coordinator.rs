@@ -186,6 +186,15 @@ impl Aggregator {
 
     /// Takes one event from shard `index`.
     pub fn on_event(&mut self, index: u32, event: ShardEvent) -> Result<(), RunError> {
+        // A shard declared lost stays lost: what a silent shard sends when it wakes up
+        // belongs to no row the run still writes (it has been told to stop).
+        if self
+            .shards
+            .iter()
+            .any(|s| s.index == index && s.lost_at.is_some())
+        {
+            return Ok(());
+        }
         match event {
             ShardEvent::Message(m) => match *m {
                 ShardMessage::Interval(r) => self.on_interval(index, r)?,

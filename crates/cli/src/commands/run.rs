@@ -248,31 +248,24 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
     } else {
         verdict(outcome.status, outcome.summary.passed(), &outcome.dir)
     };
-    if let (Some(to), Some(own)) = (&args.upload, &outcome.shard_dir) {
-        // The coordinator's own shard directory goes beside the other shards'.
-        let shard = own.file_name().map(|n| n.to_string_lossy().into_owned());
-        let _ = crate::s3::upload_after(
-            own,
-            Some(&to.join(&shard.unwrap_or_default())),
-            Ok(Outcome::Success),
-        )
-        .await;
+    let Some(to) = &args.upload else {
+        return verdict;
+    };
+    // A rendezvous run shares one prefix: the merged directory at PREFIX/, each shard's own
+    // at PREFIX/shard-NNN/.
+    let name = |dir: &Path| dir.file_name().map(|n| n.to_string_lossy().into_owned());
+    if let Some(own) = &outcome.shard_dir {
+        let beside = to.join(&name(own).unwrap_or_default());
+        if let Err(e) = crate::s3::upload_after(own, Some(&beside), Ok(Outcome::Success)).await {
+            eprintln!("warning: {}", e.message());
+        }
     }
-    let upload =
-        args.upload
-            .as_ref()
-            .map(|to| match (&outcome.shard_dir, outcome.verdict_elsewhere) {
-                // A shard of a rendezvous run: its own directory, under the run's prefix.
-                (None, true) => to.join(
-                    &outcome
-                        .dir
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                ),
-                _ => to.clone(),
-            });
-    crate::s3::upload_after(&outcome.dir, upload.as_ref(), verdict).await
+    let to = if outcome.verdict_elsewhere {
+        to.join(&name(&outcome.dir).unwrap_or_default())
+    } else {
+        to.clone()
+    };
+    crate::s3::upload_after(&outcome.dir, Some(&to), verdict).await
 }
 
 /// How a sharded run starts a worker process: this program as `surge run --worker`.

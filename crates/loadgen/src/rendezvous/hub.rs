@@ -169,7 +169,10 @@ impl Running {
             tokio::select! {
                 ev = self.events.recv() => match ev {
                     Some((i, ev)) => {
-                        heard.insert(i, Instant::now());
+                        // Shard 0's own reports come in-process: only links can fall silent.
+                        if let Some(t) = heard.get_mut(&i) {
+                            *t = Instant::now();
+                        }
                         self.agg.on_event(i, ev)?;
                         if self.agg.all_done() { break; }
                         if !stopping {
