@@ -11,41 +11,19 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::calibration::{Mock, SURGE, only_run, repo};
+use support::calibration::{Mock, SURGE, Steady, only_run};
 
-/// A profile of `sessions` sessions sending 20 messages/s for 60 s, plus `thresholds`.
+/// A profile of 10 sessions sending 20 messages/s for 60 s, plus `thresholds`.
 fn profile(dir: &Path, thresholds: &str) -> std::path::PathBuf {
-    let system = repo()
-        .join("profiles/system/mangaassist.toml")
-        .canonicalize()
-        .unwrap();
-    let text = format!(
-        r#"description = "guard test"
-seed = 5
-[system]
-file = "{}"
-[traffic]
-arrival = "constant"
-conversation_turns = 5
-reply_timeout = "5s"
-connect_rate = "500/s"
-[traffic.stores]
-manga_jp = "100%"
-[traffic.intents]
-order_tracking = "100%"
-[[traffic.stages]]
-name = "hold"
-duration = "60s"
-sessions = 10
-message_rate = "20/s"
-[thresholds]
-{thresholds}
-"#,
-        system.display()
-    );
-    let path = dir.join("guard.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    Steady {
+        name: "guard",
+        seed: 5,
+        duration: "60s",
+        sessions: 10,
+        rate: "20/s",
+        thresholds,
+    }
+    .write(dir)
 }
 
 struct Ended {

@@ -11,45 +11,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use support::calibration::{Mock, SURGE, repo};
+use support::calibration::{Mock, SURGE, Steady};
 
 /// Sessions of every test profile: shard i of 3 owns the 4 whose index is i mod 3.
 const SESSIONS: u32 = 12;
 
 /// A profile: 12 sessions, constant 12 messages/s for `secs` s, plus `thresholds`.
 fn profile(dir: &Path, name: &str, secs: u32, thresholds: &str) -> PathBuf {
-    let system = repo()
-        .join("profiles/system/mangaassist.toml")
-        .canonicalize()
-        .unwrap();
-    let text = format!(
-        r#"description = "rendezvous test"
-seed = 9
-[system]
-file = "{}"
-[traffic]
-arrival = "constant"
-conversation_turns = 5
-reply_timeout = "5s"
-connect_rate = "500/s"
-[traffic.stores]
-manga_jp = "100%"
-[traffic.intents]
-order_tracking = "100%"
-[[traffic.stages]]
-name = "hold"
-duration = "{secs}s"
-sessions = {SESSIONS}
-message_rate = "12/s"
-[thresholds]
-"e2e.p99" = "< 30s"
-{thresholds}
-"#,
-        system.display()
-    );
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
+    let thresholds = format!("\"e2e.p99\" = \"< 30s\"\n{thresholds}");
+    Steady {
+        name,
+        seed: 9,
+        duration: &format!("{secs}s"),
+        sessions: SESSIONS,
+        rate: "12/s",
+        thresholds: &thresholds,
+    }
+    .write(dir)
 }
 
 /// A free loopback port for the coordinator.

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::calibration::{Mock, SURGE, only_run, repo};
+use support::calibration::{Mock, SURGE, Steady, only_run};
 use surge_objstore::testkit::{self, Moto};
 
 /// Four sessions sending 10 messages/s for 2 s.
@@ -26,35 +26,15 @@ fn profile(dir: &Path) -> PathBuf {
 
 /// Four sessions sending 10 messages/s for `duration`, in profile `name`.
 fn profile_of(dir: &Path, name: &str, duration: &str) -> PathBuf {
-    let system = repo()
-        .join("profiles/system/mangaassist.toml")
-        .canonicalize()
-        .unwrap();
-    let text = format!(
-        r#"description = "upload test"
-seed = 11
-[system]
-file = "{}"
-[traffic]
-arrival = "constant"
-conversation_turns = 5
-reply_timeout = "5s"
-connect_rate = "500/s"
-[traffic.stores]
-manga_jp = "100%"
-[traffic.intents]
-order_tracking = "100%"
-[[traffic.stages]]
-name = "hold"
-duration = "{duration}"
-sessions = 4
-message_rate = "10/s"
-"#,
-        system.display()
-    );
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
+    Steady {
+        name,
+        seed: 11,
+        duration,
+        sessions: 4,
+        rate: "10/s",
+        thresholds: "",
+    }
+    .write(dir)
 }
 
 struct Ended {

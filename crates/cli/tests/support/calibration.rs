@@ -176,6 +176,60 @@ message_rate = "{rate:.1}/s"
 }
 
 /// A `surge mock` process on a free loopback port, killed when dropped.
+/// A steady test load: `sessions` sessions of order-tracking messages to one store at a
+/// constant `rate` for `duration`, on the shipped system model, plus `thresholds` lines.
+pub struct Steady<'a> {
+    pub name: &'a str,
+    pub seed: u64,
+    pub duration: &'a str,
+    pub sessions: u32,
+    pub rate: &'a str,
+    pub thresholds: &'a str,
+}
+
+impl Steady<'_> {
+    /// Writes the profile as `dir/NAME.toml`.
+    pub fn write(&self, dir: &Path) -> PathBuf {
+        let system = repo()
+            .join("profiles/system/mangaassist.toml")
+            .canonicalize()
+            .unwrap();
+        let text = format!(
+            r#"description = "{name} test"
+seed = {seed}
+[system]
+file = "{system}"
+[traffic]
+arrival = "constant"
+conversation_turns = 5
+reply_timeout = "5s"
+connect_rate = "500/s"
+[traffic.stores]
+manga_jp = "100%"
+[traffic.intents]
+order_tracking = "100%"
+[[traffic.stages]]
+name = "hold"
+duration = "{duration}"
+sessions = {sessions}
+message_rate = "{rate}"
+[thresholds]
+{thresholds}
+"#,
+            name = self.name,
+            seed = self.seed,
+            system = system.display(),
+            duration = self.duration,
+            sessions = self.sessions,
+            rate = self.rate,
+            thresholds = self.thresholds,
+        );
+        let path = dir.join(format!("{}.toml", self.name));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
 pub struct Mock {
     child: Child,
     pub addr: String,
