@@ -131,6 +131,7 @@ impl Connector {
         .map_err(|e| Failure::new(ErrorClass::Refused, format!("socket: {e}")))?;
         if !self.bind.is_empty() {
             let source = self.bind[(k % self.bind.len() as u64) as usize];
+            defer_port_choice(&socket);
             socket
                 .bind(SocketAddr::new(source, 0))
                 .map_err(|e| Failure::new(ErrorClass::Refused, format!("bind {source}: {e}")))?;
@@ -150,6 +151,28 @@ impl Connector {
             .map_err(|e| classify_handshake(e, tls))
     }
 }
+
+/// Lets the kernel choose a bound socket's port at `connect()`, for the four-tuple, rather
+/// than at `bind()`, where it must find a port free toward every destination (bind.rs).
+#[cfg(target_os = "linux")]
+fn defer_port_choice(socket: &TcpSocket) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt on a socket this function borrows, with a valid int option whose
+    // size is passed; failure only leaves the kernel's default.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&raw const on).cast(),
+            std::mem::size_of_val(&on) as libc::socklen_t,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn defer_port_choice(_: &TcpSocket) {}
 
 fn classify_handshake(e: tokio_tungstenite::tungstenite::Error, tls: bool) -> Failure {
     use tokio_tungstenite::tungstenite::Error as E;

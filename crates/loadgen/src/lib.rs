@@ -207,7 +207,9 @@ fn check_scrape_urls(profile: &Profile, urls: &[String]) -> Result<(), RunError>
     Ok(())
 }
 
-fn check_capacity(opts: &RunOptions) -> Result<(), RunError> {
+/// Checks the run fits this machine's open files and ports, and spreads the sessions over
+/// loopback source addresses when the target is loopback and `--bind` was not given.
+fn check_capacity(opts: &mut RunOptions) -> Result<(), RunError> {
     let peak = plan::Plan::new(&opts.profile).peak_sessions();
     let processes = match opts.shard {
         Some(s) => s.count,
@@ -216,11 +218,25 @@ fn check_capacity(opts: &RunOptions) -> Result<(), RunError> {
     let limit = limits::raise_open_files()
         .map_err(|e| RunError::CouldNotRun(format!("cannot read the open-file limit: {e}")))?;
     limits::check_fits(peak, processes, limit).map_err(RunError::Usage)?;
-    let sources = opts.bind.len().max(1) as u64;
     let here = match opts.shard {
         Some(s) => peak.div_ceil(u64::from(s.count)),
         None => peak,
     };
+    if opts.bind.is_empty() {
+        let target = parse_ws_url(&opts.target)
+            .ok()
+            .and_then(|(_, host)| host.trim_matches(['[', ']']).parse::<IpAddr>().ok());
+        if let Some(ip) = target {
+            opts.bind = bind::loopback_spread(ip, here);
+        }
+        if let (Some(first), Some(last)) = (opts.bind.first(), opts.bind.last()) {
+            eprintln!("{here} sessions leave from {first}-{last} (--bind to choose)");
+        }
+    }
+    if let Some(warning) = bind::crowding(here, opts.bind.len()) {
+        eprintln!("{warning}");
+    }
+    let sources = opts.bind.len().max(1) as u64;
     if here > bind::PORTS_PER_ADDRESS * sources {
         return Err(RunError::Usage(format!(
             "{here} sessions toward one destination need more than the ~{} ephemeral ports of \
@@ -293,7 +309,8 @@ pub async fn run(
     auth::Door::open(&opts.profile, &opts.target, access.token.as_deref())
         .await
         .map_err(RunError::Usage)?;
-    check_capacity(&opts)?;
+    let mut opts = opts;
+    check_capacity(&mut opts)?;
     let scraper = match opts.scrape.as_slice() {
         [] => None,
         urls => {
