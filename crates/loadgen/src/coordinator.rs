@@ -49,13 +49,19 @@ struct ShardState {
     last_index: u64,
     last_end: Duration,
     finished: Option<ShardFinal>,
-    gone: Option<String>,
-    /// Lost mid-run (a rendezvous run goes on without it): run time of the loss.
-    lost_at: Option<Duration>,
+    gone: Option<Gone>,
     sessions_open: u64,
     cpu_s: f64,
     wall_s: f64,
     busiest: f64,
+}
+
+/// Why the run goes on without a shard.
+enum Gone {
+    /// It died or never finished: the run failed.
+    Dead(String),
+    /// A rendezvous run lost it at run time `at` and went on: the run is degraded.
+    Lost { why: String, at: Duration },
 }
 
 impl ShardState {
@@ -129,7 +135,6 @@ impl Aggregator {
                 last_end: Duration::ZERO,
                 finished: None,
                 gone: None,
-                lost_at: None,
                 sessions_open: 0,
                 cpu_s: 0.0,
                 wall_s: 0.0,
@@ -191,7 +196,7 @@ impl Aggregator {
         if self
             .shards
             .iter()
-            .any(|s| s.index == index && s.lost_at.is_some())
+            .any(|s| s.index == index && matches!(s.gone, Some(Gone::Lost { .. })))
         {
             return Ok(());
         }
@@ -210,28 +215,24 @@ impl Aggregator {
                     self.write_rows()?;
                 }
             },
-            ShardEvent::Gone(why) => self.drop_shard(index, why, None)?,
+            ShardEvent::Gone(why) => self.drop_shard(index, Gone::Dead(why))?,
             ShardEvent::Lost(why) => {
-                let now = SystemTime::now()
+                let at = SystemTime::now()
                     .duration_since(self.start)
                     .unwrap_or_default();
-                self.drop_shard(index, why, Some(now))?;
+                self.drop_shard(index, Gone::Lost { why, at })?;
             }
         }
         Ok(())
     }
 
-    /// Goes on without shard `index`: dead (`lost_at` none: the run failed) or lost from
-    /// a rendezvous run at `lost_at` (the run is degraded).
-    fn drop_shard(
-        &mut self,
-        index: u32,
-        why: String,
-        lost_at: Option<Duration>,
-    ) -> Result<(), RunError> {
+    /// Goes on without shard `index`.
+    fn drop_shard(&mut self, index: u32, gone: Gone) -> Result<(), RunError> {
         if let Some(s) = self.shard(index).filter(|s| !s.done()) {
-            s.gone = Some(why.clone());
-            s.lost_at = lost_at;
+            let why = match &gone {
+                Gone::Dead(why) | Gone::Lost { why, .. } => why.clone(),
+            };
+            s.gone = Some(gone);
             s.sessions_open = 0;
             self.progress.note(&format!("warning: {why}"));
             self.problems.push(why);
@@ -376,7 +377,7 @@ impl Aggregator {
         // Rows that can never complete (a shard died mid-row) are written as they are.
         for s in &mut self.shards {
             if !s.done() {
-                s.gone = Some(format!("shard {} did not finish", s.index));
+                s.gone = Some(Gone::Dead(format!("shard {} did not finish", s.index)));
             }
         }
         self.write_rows()?;
@@ -419,26 +420,28 @@ impl Aggregator {
         let dead: Vec<String> = self
             .shards
             .iter()
-            .filter(|s| s.lost_at.is_none())
-            .filter_map(|s| s.gone.clone())
+            .filter_map(|s| match &s.gone {
+                Some(Gone::Dead(why)) => Some(why.clone()),
+                _ => None,
+            })
             .collect();
         let plan = crate::plan::Plan::new(profile);
         let count = self.shards.iter().map(|s| s.index + 1).max().unwrap_or(1);
         let lost: Vec<LostShard> = self
             .shards
             .iter()
-            .filter_map(|s| {
-                let at = s.lost_at?;
-                Some(LostShard {
+            .filter_map(|s| match &s.gone {
+                Some(Gone::Lost { why, at }) => Some(LostShard {
                     shard: s.index,
                     last_report_s: s.last_end.as_secs_f64(),
                     lost_at_s: at.as_secs_f64(),
-                    why: s.gone.clone().unwrap_or_default(),
+                    why: why.clone(),
                     offered_share_lost: plan.offered_share(s.index, count, s.last_end),
-                })
+                }),
+                _ => None,
             })
             .collect();
-        let summary = crate::summary::build(&crate::summary::Inputs {
+        let mut summary = crate::summary::build(&crate::summary::Inputs {
             thresholds: &crate::summary::Wanted::of(profile),
             duration,
             counts: &self.totals,
@@ -452,7 +455,6 @@ impl Aggregator {
             shards: self.shards.len(),
             dead: &dead,
         });
-        let mut summary = summary;
         summary.lost_shards = lost;
         self.dir.write_summary(&summary).map_err(io)?;
         Ok(Finished {
@@ -510,6 +512,16 @@ pub fn add_scopes<'a>(
 
 /// The run.json of a measured run.
 pub fn run_info(profile: &Profile, target: &str, start: SystemTime, shards: u32) -> RunInfo {
+    let resolved = resolved_profile(profile);
+    let mut info = RunInfo::new(RunKind::Measured, profile.name.clone(), resolved, start);
+    info.set_target(target);
+    info.seed = Some(profile.seed);
+    info.shards = shards;
+    info
+}
+
+/// The profile as run.json keeps it, its own target URL redacted.
+pub fn resolved_profile(profile: &Profile) -> serde_json::Value {
     let mut resolved = serde_json::to_value(profile).unwrap_or(serde_json::Value::Null);
     // The profile's own URL may carry credentials too.
     if let Some(url) = resolved.pointer_mut("/target/url") {
@@ -517,11 +529,23 @@ pub fn run_info(profile: &Profile, target: &str, start: SystemTime, shards: u32)
             *url = serde_json::Value::String(surge_record::redact_url(u));
         }
     }
-    let mut info = RunInfo::new(RunKind::Measured, profile.name.clone(), resolved, start);
-    info.set_target(target);
-    info.seed = Some(profile.seed);
-    info.shards = shards;
-    info
+    resolved
+}
+
+/// How a run ended, from what its shards did: a dead shard fails it, then a breached guard
+/// aborts it, then a lost one degrades it, then a stop interrupts it.
+pub fn status_of(dead: bool, breach: bool, lost: bool, interrupted: bool) -> RunStatus {
+    if dead {
+        RunStatus::Failed
+    } else if breach {
+        RunStatus::Aborted
+    } else if lost {
+        RunStatus::Degraded
+    } else if interrupted {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Complete
+    }
 }
 
 /// Marks the run finished in run.json.

@@ -272,9 +272,7 @@ async fn meet(opts: &RunOptions) -> Result<Meeting, RunError> {
     let (Some(r), Some(me)) = (&opts.rendezvous, opts.shard) else {
         return Ok(Meeting::Alone);
     };
-    let resolved = coordinator::run_info(&opts.profile, &opts.target, SystemTime::now(), me.count)
-        .resolved_profile;
-    let fp = rendezvous::fingerprint(&resolved, me.count);
+    let fp = rendezvous::fingerprint(&coordinator::resolved_profile(&opts.profile), me.count);
     let note = |line: &str| eprintln!("{line}");
     Ok(if me.index == 0 {
         Meeting::Coordinator(Box::new(rendezvous::gather(r, me, &fp, &note).await?))
@@ -549,35 +547,33 @@ pub async fn run(
             "lost the coordinator ({why}); this shard's own directory holds what it measured"
         ));
     }
-    let status = if !finished.dead.is_empty() || coordinator_lost.is_some() {
-        RunStatus::Failed
-    } else if breach.is_some() {
-        RunStatus::Aborted
-    } else if interrupted || finished.interrupted {
-        RunStatus::Interrupted
-    } else {
-        RunStatus::Complete
-    };
+    let status = coordinator::status_of(
+        !finished.dead.is_empty() || coordinator_lost.is_some(),
+        breach.is_some(),
+        false,
+        interrupted || finished.interrupted,
+    );
     info.breach = breach.clone();
     coordinator::finish_info(&dir, &mut info, status)?;
     if let Some(l) = link {
         l.close().await;
     }
-    let own = (finished.dir, finished.summary, status, breach);
     let verdict_elsewhere = opts.rendezvous.is_some() && hub.is_none();
+    // The coordinator's outcome is the merged run; its own shard's directory goes beside.
     let (dir, summary, status, breach, shard_dir) = match hub {
         Some(h) => {
             let merged = h.finish().await?;
-            problems.extend(merged.finished.problems);
+            let m = merged.finished;
+            problems.extend(m.problems);
             (
-                merged.finished.dir,
-                merged.finished.summary,
+                m.dir,
+                m.summary,
                 merged.status,
                 merged.breach,
-                Some(own.0),
+                Some(finished.dir),
             )
         }
-        None => (own.0, own.1, own.2, own.3, None),
+        None => (finished.dir, finished.summary, status, breach, None),
     };
     if let (Some(gw), Some(ex)) = (&opts.pushgateway, &exporter) {
         if let Err(e) = ex.push(gw, &profile.name).await {

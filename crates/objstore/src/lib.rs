@@ -9,8 +9,10 @@
 //! The layout in the bucket is the directory's own: file `errors/samples-000.jsonl` of
 //! the directory becomes key `PREFIX/errors/samples-000.jsonl`. `run.json` is put last, so
 //! a reader that finds `PREFIX/run.json` finds every other file too. Nothing under a
-//! prefix is ever overwritten: an upload to a prefix that holds objects is refused, as a
-//! run directory on disk is never reused.
+//! prefix is ever overwritten: an upload to a prefix that holds files directly is refused,
+//! as a run directory on disk is never reused. Directories below it are not its own: a
+//! rendezvous run keeps its shards' directories at `PREFIX/shard-NNN/`, and reading
+//! `PREFIX` leaves them out.
 //!
 //! Credentials, region and endpoint come from AWS's own chain (`aws-config`): environment
 //! variables, shared config and credentials files (`AWS_PROFILE`), web identity (IRSA,
@@ -181,7 +183,7 @@ fn files_of(dir: &Path) -> Result<Vec<(PathBuf, String, u64)>, Error> {
 
 /// Puts every regular file under `dir` at `PREFIX/<its path below dir>` (no `//` when the
 /// prefix is empty), `run.json` last, after every other file is stored. Refuses a prefix
-/// that already holds objects. Files are put whole (up to S3's 5 GiB per object).
+/// that already holds files directly under it. Files are put whole (up to S3's 5 GiB per object).
 pub async fn upload_dir(dir: &Path, to: &S3Url) -> Result<Uploaded, Error> {
     upload_with(&client().await, dir, to).await
 }

@@ -20,7 +20,7 @@ use tokio::time::{Instant, interval, sleep_until};
 use super::barrier::Peer;
 use super::link::Order;
 use super::{BEAT_EVERY, Down, Gathered, SILENCE_LIMIT, Up, send};
-use crate::coordinator::{Aggregator, Finished, finish_info};
+use crate::coordinator::{Aggregator, Finished, finish_info, status_of};
 use crate::wire::ShardMessage;
 use crate::workers::ShardEvent;
 use crate::{INTERRUPT_GRACE, RunError};
@@ -229,17 +229,12 @@ impl Running {
         let breach = self.agg.breach().cloned();
         let dir: RunDir = self.agg.dir().clone();
         let finished = self.agg.finish(&profile)?;
-        let status = if !finished.dead.is_empty() {
-            RunStatus::Failed
-        } else if breach.is_some() {
-            RunStatus::Aborted
-        } else if !finished.summary.lost_shards.is_empty() {
-            RunStatus::Degraded
-        } else if interrupted || finished.interrupted {
-            RunStatus::Interrupted
-        } else {
-            RunStatus::Complete
-        };
+        let status = status_of(
+            !finished.dead.is_empty(),
+            breach.is_some(),
+            !finished.summary.lost_shards.is_empty(),
+            interrupted || finished.interrupted,
+        );
         info.breach = breach.clone();
         finish_info(&dir, &mut info, status)?;
         Ok(Merged {
