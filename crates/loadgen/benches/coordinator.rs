@@ -72,6 +72,7 @@ fn lines(shard: u32) -> Vec<String> {
                     sessions_open: 1_560,
                     counts,
                     cpu_s: 0.4,
+                    wait_s: 0.0,
                 })),
             };
             serde_json::to_string(&up).expect("reports serialize")

@@ -9,19 +9,20 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use tokio::net::{TcpSocket, TcpStream, lookup_host};
+use tokio::net::{TcpStream, lookup_host};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::auth::Door;
 use crate::errors::{ErrorClass, Failure};
+use crate::fence::Fenced;
 
 /// An open session connection.
-pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Ws = WebSocketStream<MaybeTlsStream<Fenced<TcpStream>>>;
 
 /// Per-connection buffers: chat frames are small, and there are tens of thousands.
 fn ws_config() -> WebSocketConfig {
@@ -107,10 +108,14 @@ impl Connector {
     }
 
     /// Connects session `k`; returns the stream and how long TCP + TLS + upgrade took.
-    pub async fn connect(&self, k: u64) -> Result<(Ws, Duration), Failure> {
+    ///
+    /// The stream is boxed: it is ~1.4 KB (its TLS variant is inline), and a session's
+    /// state would otherwise hold it for the whole run, and twice (the result and the
+    /// binding it moves to).
+    pub async fn connect(&self, k: u64) -> Result<(Box<Ws>, Duration), Failure> {
         let started = Instant::now();
         match tokio::time::timeout(self.timeout, self.connect_inner(k)).await {
-            Ok(Ok(ws)) => Ok((ws, started.elapsed())),
+            Ok(Ok(ws)) => Ok((Box::new(ws), started.elapsed())),
             Ok(Err(f)) => Err(f),
             Err(_) => Err(Failure::new(
                 ErrorClass::Timeout,
@@ -123,39 +128,93 @@ impl Connector {
         let mut req = self.request();
         self.door.authorise(k, &mut req).await?;
         let dest = self.destination(&req).await?;
-        let socket = if dest.is_ipv4() {
-            TcpSocket::new_v4()
-        } else {
-            TcpSocket::new_v6()
-        }
-        .map_err(|e| Failure::new(ErrorClass::Refused, format!("socket: {e}")))?;
-        if !self.bind.is_empty() {
-            let source = self.bind[(k % self.bind.len() as u64) as usize];
-            defer_port_choice(&socket);
-            socket
-                .bind(SocketAddr::new(source, 0))
-                .map_err(|e| Failure::new(ErrorClass::Refused, format!("bind {source}: {e}")))?;
-        }
-        let tcp = socket.connect(dest).await.map_err(|e| {
-            let class = match e.kind() {
-                std::io::ErrorKind::TimedOut => ErrorClass::Timeout,
-                _ => ErrorClass::Refused,
-            };
-            Failure::new(class, format!("connect {dest}: {e}"))
-        })?;
+        let source =
+            (!self.bind.is_empty()).then(|| self.bind[(k % self.bind.len() as u64) as usize]);
+        let tcp = open_tcp(dest, source).await?;
         let _ = tcp.set_nodelay(true);
         let tls = req.uri().scheme_str() == Some("wss");
-        tokio_tungstenite::client_async_tls_with_config(req, tcp, Some(ws_config()), None)
+        let tcp = if tls {
+            Fenced::lifted(tcp)
+        } else {
+            Fenced::new(tcp)
+        };
+        let ws = tokio_tungstenite::client_async_tls_with_config(req, tcp, Some(ws_config()), None)
             .await
             .map(|(ws, _)| ws)
-            .map_err(|e| classify_handshake(e, tls))
+            .map_err(|e| classify_handshake(e, tls))?;
+        if tls {
+            return Ok(ws);
+        }
+        // The handshake read the response head and nothing after it (fence.rs): rebuilt
+        // around the same stream, the WebSocket reads with ws_config()'s small buffer
+        // instead of the handshake's 4 KiB one.
+        let stream = ws.into_inner();
+        debug_assert!(matches!(&stream, MaybeTlsStream::Plain(f) if f.at_head_end()));
+        Ok(WebSocketStream::from_raw_socket(stream, Role::Client, Some(ws_config())).await)
     }
+}
+
+/// Opens a TCP connection to `dest` from `source` (any address if `None`).
+///
+/// `socket()`, `bind()` and `connect()` run on the runtime's blocking pool, off the shard's
+/// thread: `connect()` on a nonblocking socket still searches the ephemeral port range
+/// before it returns, and near a full range that search takes milliseconds during which a
+/// shard's thread would time no one's message. Only the wait for the handshake, which
+/// costs nothing, stays on the shard.
+async fn open_tcp(dest: SocketAddr, source: Option<IpAddr>) -> Result<TcpStream, Failure> {
+    let refused = |what: &str, e: std::io::Error| {
+        let class = match e.kind() {
+            std::io::ErrorKind::TimedOut => ErrorClass::Timeout,
+            _ => ErrorClass::Refused,
+        };
+        Failure::new(class, format!("{what}: {e}"))
+    };
+    let socket = tokio::task::spawn_blocking(move || start_connect(dest, source))
+        .await
+        .map_err(|e| Failure::new(ErrorClass::Refused, format!("connect {dest}: {e}")))?
+        .map_err(|(what, e)| refused(&what, e))?;
+    let tcp = TcpStream::from_std(socket).map_err(|e| refused("register socket", e))?;
+    // Writable once the handshake ends either way; the socket's error says which.
+    tcp.writable()
+        .await
+        .map_err(|e| refused(&format!("connect {dest}"), e))?;
+    if let Some(e) = tcp.take_error().ok().flatten() {
+        return Err(refused(&format!("connect {dest}"), e));
+    }
+    tcp.peer_addr()
+        .map_err(|e| refused(&format!("connect {dest}"), e))?;
+    Ok(tcp)
+}
+
+/// The blocking half of [`open_tcp`]: a nonblocking socket whose `connect()` has started.
+fn start_connect(
+    dest: SocketAddr,
+    source: Option<IpAddr>,
+) -> Result<std::net::TcpStream, (String, std::io::Error)> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(dest), Type::STREAM, Some(Protocol::TCP))
+        .map_err(|e| ("socket".to_string(), e))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| ("socket".to_string(), e))?;
+    if let Some(source) = source {
+        defer_port_choice(&socket);
+        socket
+            .bind(&SocketAddr::new(source, 0).into())
+            .map_err(|e| (format!("bind {source}"), e))?;
+    }
+    match socket.connect(&dest.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err((format!("connect {dest}"), e)),
+    }
+    Ok(socket.into())
 }
 
 /// Lets the kernel choose a bound socket's port at `connect()`, for the four-tuple, rather
 /// than at `bind()`, where it must find a port free toward every destination (bind.rs).
 #[cfg(target_os = "linux")]
-fn defer_port_choice(socket: &TcpSocket) {
+fn defer_port_choice(socket: &socket2::Socket) {
     use std::os::fd::AsRawFd;
     let on: libc::c_int = 1;
     // SAFETY: setsockopt on a socket this function borrows, with a valid int option whose
@@ -172,7 +231,7 @@ fn defer_port_choice(socket: &TcpSocket) {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn defer_port_choice(_: &TcpSocket) {}
+fn defer_port_choice(_: &socket2::Socket) {}
 
 fn classify_handshake(e: tokio_tungstenite::tungstenite::Error, tls: bool) -> Failure {
     use tokio_tungstenite::tungstenite::Error as E;
@@ -259,6 +318,81 @@ mod tests {
         }
         b.reset();
         assert!(b.next(&mut rng) <= Duration::from_millis(100));
+    }
+
+    /// Sockets open on the blocking pool and are registered with the caller's runtime:
+    /// the connection comes from the chosen source, and a closed port is refused.
+    #[tokio::test(flavor = "current_thread")]
+    async fn sockets_open_off_the_thread_from_the_chosen_source() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dest = listener.local_addr().unwrap();
+        let source: IpAddr = "127.0.0.2".parse().unwrap();
+        let (tcp, accepted) = tokio::join!(open_tcp(dest, Some(source)), listener.accept());
+        let tcp = tcp.unwrap();
+        let (_peer, from) = accepted.unwrap();
+        assert_eq!(
+            from.ip(),
+            source,
+            "the server sees the chosen source address"
+        );
+        assert_eq!(tcp.local_addr().unwrap(), from);
+        assert_ne!(from.port(), 0);
+
+        drop(listener);
+        let f = open_tcp(dest, None).await.unwrap_err();
+        assert_eq!(f.class, ErrorClass::Refused, "{}", f.message);
+        assert!(f.message.contains(&dest.to_string()), "{}", f.message);
+    }
+
+    /// A server that greets in the same write as its 101: the greeting reaches the session
+    /// after the WebSocket is rebuilt with its small buffer (fence.rs), then the echo.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_greeting_sent_with_the_upgrade_is_not_lost() {
+        use futures::{SinkExt, StreamExt};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio_tungstenite::tungstenite::Message;
+        use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/chat", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+                tcp.read_exact(&mut byte).await.unwrap();
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8(head).unwrap();
+            let key = head
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("Sec-WebSocket-Key: ")
+                        .or(l.strip_prefix("sec-websocket-key: "))
+                })
+                .expect("a key")
+                .trim()
+                .to_string();
+            let mut answer = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Accept: {}\r\n\r\n",
+                derive_accept_key(key.as_bytes())
+            )
+            .into_bytes();
+            answer.extend_from_slice(b"\x81\x05hello"); // an unmasked text frame, same write
+            tcp.write_all(&answer).await.unwrap();
+            let mut ws = WebSocketStream::from_raw_socket(tcp, Role::Server, None).await;
+            let echo = ws.next().await.unwrap().unwrap();
+            ws.send(echo).await.unwrap();
+            ws.close(None).await.ok();
+        });
+        let c = Connector::new(&url, &[], Door::Open, vec![], Duration::from_secs(5)).unwrap();
+        let (mut ws, _) = c.connect(0).await.unwrap();
+        let first = ws.next().await.unwrap().unwrap();
+        assert_eq!(first, Message::text("hello"), "the greeting comes first");
+        ws.send(Message::text("ping")).await.unwrap();
+        assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("ping"));
+        server.await.unwrap();
     }
 
     #[tokio::test]

@@ -22,6 +22,7 @@ use crate::RunError;
 use crate::errors::ErrorClass;
 use crate::exporter::Exporter;
 use crate::guard::{Guard, Slice};
+use crate::health::Saturation;
 use crate::progress::{Progress, Tick};
 use crate::recording::{CounterValues, SAMPLES_PER_CLASS};
 use crate::scrape::Scraper;
@@ -29,7 +30,7 @@ use crate::wire::{IntervalReport, ShardFinal, ShardMessage};
 use crate::workers::ShardEvent;
 
 /// Extra timeline columns after sessions, sent, completed and the error classes.
-const EXTRA_COLUMNS: [&str; 9] = [
+const EXTRA_COLUMNS: [&str; 10] = [
     "late",
     "abandoned",
     "retries",
@@ -39,6 +40,7 @@ const EXTRA_COLUMNS: [&str; 9] = [
     "sessions_opened",
     "cpu_share_max",
     "shards_alive",
+    "cpu_wait_max",
 ];
 
 struct ShardState {
@@ -53,7 +55,7 @@ struct ShardState {
     sessions_open: u64,
     cpu_s: f64,
     wall_s: f64,
-    busiest: f64,
+    busiest: Saturation,
 }
 
 /// Why the run goes on without a shard.
@@ -77,6 +79,7 @@ struct Row {
     sessions_open: u64,
     counts: CounterValues,
     cpu_share_max: f64,
+    cpu_wait_max: f64,
     /// The merged histograms the guard watches.
     watched: BTreeMap<Tag, Histogram<u64>>,
 }
@@ -138,7 +141,7 @@ impl Aggregator {
                 sessions_open: 0,
                 cpu_s: 0.0,
                 wall_s: 0.0,
-                busiest: 0.0,
+                busiest: Saturation::default(),
             });
         }
         let scraped = scraper.as_ref().map_or(&[][..], |s| s.columns());
@@ -275,10 +278,15 @@ impl Aggregator {
             s.rec.close_interval(end, log).map_err(io)?;
         }
         let wall = end.saturating_sub(s.last_end).as_secs_f64();
-        let share = if wall > 0.0 { r.cpu_s / wall } else { 0.0 };
+        let per_wall = |x: f64| if wall > 0.0 { x / wall } else { 0.0 };
+        let share = per_wall(r.cpu_s);
+        let wait = per_wall(r.wait_s);
         // Very short closing intervals say little about load.
         if wall >= 0.5 {
-            s.busiest = s.busiest.max(share);
+            s.busiest = s.busiest.max(Saturation {
+                cpu_share: share,
+                wait_share: wait,
+            });
         }
         s.cpu_s += r.cpu_s;
         s.wall_s += wall;
@@ -290,6 +298,7 @@ impl Aggregator {
         row.sessions_open += r.sessions_open;
         row.counts = row.counts.plus(&r.counts);
         row.cpu_share_max = row.cpu_share_max.max(share);
+        row.cpu_wait_max = row.cpu_wait_max.max(wait);
         self.write_rows()
     }
 
@@ -315,6 +324,7 @@ impl Aggregator {
                     c.sessions_opened as f64,
                     row.cpu_share_max,
                     alive as f64,
+                    row.cpu_wait_max,
                 ];
                 if let Some(s) = &self.scraper {
                     extra.extend(s.latest());
@@ -388,7 +398,7 @@ impl Aggregator {
         let mut closed_by_server: BTreeMap<u16, u64> = BTreeMap::new();
         let mut goodput_by_scope: BTreeMap<String, (u64, u64)> = BTreeMap::new();
         let mut duration = Duration::ZERO;
-        let mut busiest: f64 = 0.0;
+        let mut busiest = Saturation::default();
         for s in &mut self.shards {
             for (tag, h) in s.rec.totals() {
                 if !h.is_empty() {
@@ -451,7 +461,7 @@ impl Aggregator {
             closed_by_server: &closed_by_server,
             goodput: &profile.goodput,
             goodput_by_scope: &goodput_by_scope,
-            busiest_cpu_share: busiest,
+            busiest,
             shards: self.shards.len(),
             dead: &dead,
         });

@@ -1,6 +1,8 @@
 //! The generator watches itself: CPU time of each shard's thread, to tell a slow server from
 //! a saturated generator (scheduling lag is recorded as the `lag` metric by the sessions and
-//! a probe).
+//! a probe), and the time the thread was ready to run but waited for a CPU that another
+//! process held: on a shared, busy host the generator is starved, not busy, and its own
+//! CPU share alone would not show it.
 
 use std::time::Duration;
 
@@ -15,14 +17,44 @@ pub fn thread_cpu_time() -> Duration {
     tv(u.ru_utime) + tv(u.ru_stime)
 }
 
+/// Time the calling thread has spent ready to run but waiting for a CPU (the kernel's
+/// run-queue wait, `/proc/thread-self/schedstat`); zero where the kernel does not say.
+pub fn thread_cpu_wait() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}
+
 /// When the generator itself was the bottleneck: lag p99 above this…
 pub const LAG_P99_LIMIT: Duration = Duration::from_millis(20);
-/// …or a shard's thread busy this share of its core.
+/// …or a shard's thread busy this share of its core…
 pub const CPU_BUSY_SHARE: f64 = 0.9;
+/// …or a shard's thread waiting for a CPU this share of an interval (other processes held
+/// the cores: its sends went out late and in bursts).
+pub const CPU_WAIT_SHARE: f64 = 0.1;
 
-/// Why the generator was the bottleneck, if it was (`busiest_cpu_share`: of the busiest
-/// shard's one core).
-pub fn bottleneck(lag_p99: Option<Duration>, busiest_cpu_share: f64) -> Option<String> {
+/// How hard the busiest shards worked, each figure over one interval: the largest share of
+/// its core a shard used, and the largest share of the interval it waited for a CPU.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Saturation {
+    pub cpu_share: f64,
+    pub wait_share: f64,
+}
+
+impl Saturation {
+    /// The larger of each figure.
+    pub fn max(self, other: Saturation) -> Saturation {
+        Saturation {
+            cpu_share: self.cpu_share.max(other.cpu_share),
+            wait_share: self.wait_share.max(other.wait_share),
+        }
+    }
+}
+
+/// Why the generator was the bottleneck, if it was.
+pub fn bottleneck(lag_p99: Option<Duration>, busiest: Saturation) -> Option<String> {
+    let busiest_cpu_share = busiest.cpu_share;
     let mut reasons = Vec::new();
     if let Some(lag) = lag_p99.filter(|l| *l > LAG_P99_LIMIT) {
         reasons.push(format!(
@@ -35,6 +67,13 @@ pub fn bottleneck(lag_p99: Option<Duration>, busiest_cpu_share: f64) -> Option<S
         reasons.push(format!(
             "a generator shard kept {:.0}% of its core busy",
             busiest_cpu_share * 100.0
+        ));
+    }
+    if busiest.wait_share >= CPU_WAIT_SHARE {
+        reasons.push(format!(
+            "a generator shard waited {:.0}% of a second for a CPU other processes held: \
+             the host is busy",
+            busiest.wait_share * 100.0
         ));
     }
     (!reasons.is_empty()).then(|| {
@@ -60,8 +99,50 @@ mod tests {
             x > 0 && thread_cpu_time() > a,
             "the thread's own work is counted"
         );
-        assert!(bottleneck(Some(Duration::from_millis(1)), 0.2).is_none());
-        let why = bottleneck(Some(Duration::from_millis(50)), 0.95).unwrap();
+        let calm = Saturation {
+            cpu_share: 0.2,
+            wait_share: 0.01,
+        };
+        assert!(bottleneck(Some(Duration::from_millis(1)), calm).is_none());
+        let busy = Saturation {
+            cpu_share: 0.95,
+            ..calm
+        };
+        let why = bottleneck(Some(Duration::from_millis(50)), busy).unwrap();
         assert!(why.contains("lag") && why.contains("95%"), "{why}");
+        let starved = Saturation {
+            wait_share: 0.4,
+            ..calm
+        };
+        let why = bottleneck(Some(Duration::from_millis(1)), starved).unwrap();
+        assert!(why.contains("40%") && why.contains("busy"), "{why}");
+    }
+
+    /// A thread that cannot get a CPU sees its wait grow: two threads pinned to one core,
+    /// each spinning, wait for each other.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn waiting_for_a_cpu_is_seen() {
+        // SAFETY: plain libc calls on this thread's own affinity.
+        let pin = || unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(0, &mut set);
+            libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set);
+        };
+        let spin = move || {
+            pin();
+            let (cpu, wait) = (thread_cpu_time(), thread_cpu_wait());
+            while thread_cpu_time() - cpu < Duration::from_millis(200) {
+                std::hint::spin_loop();
+            }
+            thread_cpu_wait() - wait
+        };
+        let other = std::thread::spawn(spin);
+        let mine = spin();
+        let theirs = other.join().unwrap();
+        assert!(
+            mine + theirs >= Duration::from_millis(50),
+            "two spinning threads on one core waited {mine:?} and {theirs:?}"
+        );
     }
 }

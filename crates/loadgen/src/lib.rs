@@ -32,12 +32,14 @@
 
 pub mod auth;
 pub mod bind;
+pub mod catchup;
 pub mod connect;
 pub mod coordinator;
 pub mod correlate;
 pub mod errors;
 pub mod exporter;
 pub mod feed;
+pub mod fence;
 pub mod frames;
 pub mod guard;
 pub mod health;

@@ -22,6 +22,7 @@ use surge_record::{
 use crate::RunError;
 use crate::coordinator::{add_scopes, tally};
 use crate::errors::ErrorClass;
+use crate::health::Saturation;
 use crate::recording::CounterValues;
 use crate::summary::{Inputs, Wanted, build};
 use surge_profile::goodput::Slos;
@@ -94,7 +95,7 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<(PathBuf, Summary, RunSta
     // Goodput: every shard judged its answers by the same SLOs; their counts add up.
     let mut slos: BTreeMap<String, f64> = BTreeMap::new();
     let mut goodput_by_scope: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    let mut busiest: f64 = 0.0;
+    let mut busiest = Saturation::default();
     let mut duration: f64 = 0.0;
     for p in &parts {
         let s = &p.summary;
@@ -131,11 +132,12 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<(PathBuf, Summary, RunSta
                 }
             }
         }
-        busiest = busiest.max(
-            s.extra["generator"]["cpu_share_max"]
-                .as_f64()
-                .unwrap_or(0.0),
-        );
+        let generator = &s.extra["generator"];
+        counts.paced += generator["paced"].as_u64().unwrap_or(0);
+        busiest = busiest.max(Saturation {
+            cpu_share: generator["cpu_share_max"].as_f64().unwrap_or(0.0),
+            wait_share: generator["cpu_wait_max"].as_f64().unwrap_or(0.0),
+        });
         duration = duration.max(s.duration_s);
     }
     let thresholds: Vec<Wanted> = parts[0]
@@ -165,7 +167,7 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<(PathBuf, Summary, RunSta
         closed_by_server: &closed_by_server,
         goodput: &Slos::from_ms(&slos),
         goodput_by_scope: &goodput_by_scope,
-        busiest_cpu_share: busiest,
+        busiest,
         shards: parts.len(),
         dead: &dead,
     });

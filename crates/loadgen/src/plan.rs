@@ -227,6 +227,11 @@ impl Plan {
         Some(Duration::from_secs_f64(secs.min(1e6)))
     }
 
+    /// Messages per second the whole run offers at run time `t`.
+    pub fn rate_at(&self, t: Duration) -> f64 {
+        self.schedule.rate_at(t.into_profile())
+    }
+
     /// The share of the whole run's offered load (messages due) that shard `index` of
     /// `count` was to send after run time `after`: what a shard lost at `after` takes along.
     /// Integrated over the schedule in 50 ms steps; shard `index` owns the open sessions

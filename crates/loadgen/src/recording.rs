@@ -45,6 +45,9 @@ pub struct Counters {
     pub abandoned: AtomicU64,
     /// Messages sent again after an error or a throttle (`traffic.retry_after_error`).
     pub retries: AtomicU64,
+    /// Messages the generator made late (its own scheduling lag) that were paced to the
+    /// planned rate instead of sent in a burst (catchup.rs).
+    pub paced: AtomicU64,
     pub errors: [AtomicU64; ErrorClass::COUNT],
     samples: [AtomicU64; ErrorClass::COUNT],
 }
@@ -71,6 +74,8 @@ pub struct CounterValues {
     pub abandoned: u64,
     #[serde(default)]
     pub retries: u64,
+    #[serde(default)]
+    pub paced: u64,
     pub errors: [u64; ErrorClass::COUNT],
 }
 
@@ -90,6 +95,7 @@ impl Counters {
             tokens: get(&self.tokens),
             abandoned: get(&self.abandoned),
             retries: get(&self.retries),
+            paced: get(&self.paced),
             errors: std::array::from_fn(|i| get(&self.errors[i])),
         }
     }
@@ -111,6 +117,7 @@ impl CounterValues {
             tokens: self.tokens - earlier.tokens,
             abandoned: self.abandoned - earlier.abandoned,
             retries: self.retries - earlier.retries,
+            paced: self.paced - earlier.paced,
             errors: std::array::from_fn(|i| self.errors[i] - earlier.errors[i]),
         }
     }
@@ -130,6 +137,7 @@ impl CounterValues {
             tokens: self.tokens + other.tokens,
             abandoned: self.abandoned + other.abandoned,
             retries: self.retries + other.retries,
+            paced: self.paced + other.paced,
             errors: std::array::from_fn(|i| self.errors[i] + other.errors[i]),
         }
     }

@@ -25,9 +25,10 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 
 use crate::auth::Door;
+use crate::catchup::CatchUp;
 use crate::connect::{ConnectGate, Connector};
 use crate::feed::Feed;
-use crate::health::thread_cpu_time;
+use crate::health::{thread_cpu_time, thread_cpu_wait};
 use crate::plan::Plan;
 use crate::recording::{CounterValues, Recording};
 use crate::session::{self, Ctx};
@@ -37,6 +38,8 @@ use crate::wire::{IntervalReport, ShardFinal, ShardId, ShardMessage};
 /// (session.rs), so the probe only has to cover quiet stretches: at 100 Hz its wake-ups
 /// were ~7 % of the generator's CPU in the peer benchmark.
 const PROBE_EVERY: Duration = Duration::from_millis(100);
+/// Threads that open sockets for one shard (connect.rs: off the thread that times messages).
+const BLOCKING_THREADS: usize = 4;
 /// Length of one interval.
 pub const INTERVAL: Duration = Duration::from_secs(1);
 
@@ -74,6 +77,9 @@ pub fn spawn(
         .spawn(move || {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
+                // Sockets are opened on the blocking pool (connect.rs): a few threads
+                // keep up with any connect rate, and bound the threads a ramp can start.
+                .max_blocking_threads(BLOCKING_THREADS)
                 .build()
                 .map_err(|e| format!("cannot start the shard's runtime: {e}"))?
                 .block_on(run(spec, out, stop))
@@ -118,6 +124,8 @@ pub async fn run(
     };
     let ctx = Arc::new(Ctx {
         gate: ConnectGate::new(plan.connect_rate / f64::from(spec.shard.count)),
+        catch_up: CatchUp::new(start),
+        shards: spec.shard.count,
         codec: Codec::for_profile(&spec.profile.protocol),
         unsolicited: spec.profile.protocol.unsolicited,
         keepalive: spec.profile.protocol.keepalive.clone(),
@@ -194,6 +202,7 @@ struct Clock {
     index: u64,
     counted: CounterValues,
     cpu: Duration,
+    wait: Duration,
 }
 
 impl Clock {
@@ -202,6 +211,7 @@ impl Clock {
             index: 0,
             counted: ctx.rec.counters.values(),
             cpu: thread_cpu_time(),
+            wait: thread_cpu_wait(),
         }
     }
 
@@ -214,12 +224,16 @@ impl Clock {
         let cpu = thread_cpu_time();
         let cpu_s = cpu.saturating_sub(self.cpu).as_secs_f64();
         self.cpu = cpu;
+        let wait = thread_cpu_wait();
+        let wait_s = wait.saturating_sub(self.wait).as_secs_f64();
+        self.wait = wait;
         IntervalReport {
             index: self.index,
             snapshot,
             sessions_open: ctx.rec.counters.sessions_open.load(Ordering::Relaxed),
             counts,
             cpu_s,
+            wait_s,
         }
     }
 }

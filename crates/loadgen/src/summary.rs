@@ -18,7 +18,7 @@ use surge_record::{
 };
 
 use crate::errors::ErrorClass;
-use crate::health::bottleneck;
+use crate::health::{Saturation, bottleneck};
 use crate::recording::CounterValues;
 
 /// A threshold to judge the run by: the figure, the comparison, the limit (ms or fraction).
@@ -56,7 +56,8 @@ pub struct Inputs<'a> {
     /// The profile's `[goodput]` SLOs, and (good answers, answers) per store and model.
     pub goodput: &'a Slos,
     pub goodput_by_scope: &'a BTreeMap<String, (u64, u64)>,
-    pub busiest_cpu_share: f64,
+    /// The busiest shard's figures (each the largest over the run's intervals).
+    pub busiest: Saturation,
     pub shards: usize,
     pub dead: &'a [String],
 }
@@ -102,12 +103,14 @@ pub fn build(i: &Inputs<'_>) -> Summary {
         .totals
         .get(&Tag::from(Metric::Lag))
         .map(|h| Duration::from_micros(h.value_at_quantile(0.99)));
-    let note = bottleneck(lag_p99, i.busiest_cpu_share);
+    let note = bottleneck(lag_p99, i.busiest);
     s.extra.insert(
         "generator".into(),
         json!({
             "lag_p99_ms": lag_p99.map(|l| l.as_secs_f64() * 1e3),
-            "cpu_share_max": i.busiest_cpu_share,
+            "cpu_share_max": i.busiest.cpu_share,
+            "cpu_wait_max": i.busiest.wait_share,
+            "paced": i.counts.paced,
             "bottleneck": note.is_some(),
             "note": note,
             "shards": i.shards,
@@ -298,11 +301,21 @@ pub fn render(s: &Summary) -> String {
             .as_f64()
             .map_or("-".to_string(), |l| format!("{l:.1} ms"));
         let cpu = g["cpu_share_max"].as_f64().unwrap_or(0.0);
+        let wait = g["cpu_wait_max"].as_f64().unwrap_or(0.0);
         let _ = writeln!(
             w,
-            "generator: scheduling lag p99 {lag}, busiest shard {:.0}% of its core",
-            cpu * 100.0
+            "generator: scheduling lag p99 {lag}, busiest shard {:.0}% of its core, \
+             waited for a CPU up to {:.0}% of a second",
+            cpu * 100.0,
+            wait * 100.0
         );
+        if let Some(paced) = g["paced"].as_u64().filter(|n| *n > 0) {
+            let _ = writeln!(
+                w,
+                "generator: {paced} messages it sent late itself were paced to the planned \
+                 rate, not sent in a burst"
+            );
+        }
         if let Some(note) = g["note"].as_str() {
             let _ = writeln!(w, "WARNING: {note}");
         }

@@ -78,6 +78,9 @@ pub struct IntervalReport {
     pub counts: CounterValues,
     /// CPU seconds the shard's thread used during the interval (it may use one core).
     pub cpu_s: f64,
+    /// Seconds the shard's thread was ready to run but waited for a CPU (a busy host).
+    #[serde(default)]
+    pub wait_s: f64,
 }
 
 /// A shard's closing figures.
