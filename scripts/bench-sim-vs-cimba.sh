@@ -8,8 +8,9 @@
 # recording every message's latency as it always does. All three are timed the same way:
 # the whole process, from start to exit, customers per second of wall time; each is
 # single-threaded. Each also reports its mean time in the system, checked against the
-# closed form W = 1/(μ − λ) = 10 s (within 5 %: one run of 1 M customers at ρ = 0.9 has
-# a standard error of about 1 %), so a fast wrong model would show.
+# closed form W = 1/(μ − λ) = 10 s (within 10 %: waits at ρ = 0.9 are so correlated that
+# one run of 1 M customers varies by a few percent; Cimba, seeded from the hardware, gave
+# 9.46–10.22 s), so a fast wrong model would show.
 #
 # This machine's speed drifts and other work shares its cores, so the script runs ROUNDS
 # rounds; each round runs Cimba five times, surge five times and SimPy once, right after
@@ -107,8 +108,8 @@ timed() {
             ;;
     esac
     [ -n "$w" ] && [ -n "$count" ] || die 3 "$tool printed no mean time in system: $(head -3 "$work/out")"
-    awk -v w="$w" -v e="$expected_w" 'BEGIN { exit !(w > e * 0.95 && w < e * 1.05) }' \
-        || die 3 "$tool's mean time in system $w s is not within 5 % of $expected_w s"
+    awk -v w="$w" -v e="$expected_w" 'BEGIN { exit !(w > e * 0.9 && w < e * 1.1) }' \
+        || die 3 "$tool's mean time in system $w s is not within 10 % of $expected_w s"
     awk -v n="$count" -v s="$wall" -v w="$w" 'BEGIN { printf "%.0f %.3f\n", n / s, w }'
 }
 
@@ -124,7 +125,7 @@ median5() {
 }
 
 median() { sort -g | sed -n "$(( (rounds + 1) / 2 ))p"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", a / b }'; }
 
 : > "$work/vs-cimba"
 : > "$work/vs-simpy"
