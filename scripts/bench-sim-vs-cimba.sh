@@ -107,7 +107,9 @@ timed() {
             count=$(sed -nE 's/^simulated ([0-9]+) messages in.*/\1/p' "$work/out")
             ;;
     esac
-    [ -n "$w" ] && [ -n "$count" ] || die 3 "$tool printed no mean time in system: $(head -3 "$work/out")"
+    if [ -z "$w" ] || [ -z "$count" ]; then
+        die 3 "$tool printed no mean time in system: $(head -3 "$work/out")"
+    fi
     awk -v w="$w" -v e="$expected_w" 'BEGIN { exit !(w > e * 0.9 && w < e * 1.1) }' \
         || die 3 "$tool's mean time in system $w s is not within 10 % of $expected_w s"
     awk -v n="$count" -v s="$wall" -v w="$w" 'BEGIN { printf "%.0f %.3f\n", n / s, w }'
