@@ -19,15 +19,17 @@ find_surge() {
     [ -x "$surge" ] || die 3 "no surge binary at $surge (set SURGE_BIN or install cargo)"
 }
 
-# Writes FILE: the M/M/10 queue (Poisson arrivals at 9/s, exponential service with mean
-# 1 s, every layer but the orchestrator off) for CUSTOMERS customers, the model that
-# bench-sim-vs-simpy.sh runs against SimPy and bench-builds.sh runs on two builds.
-# Usage: write_mmc_profile FILE CUSTOMERS
+# Writes FILE: the M/M/c queue (Poisson arrivals at RATE per second, exponential service
+# with mean 1 s on SERVERS workers, every layer but the orchestrator off) for CUSTOMERS
+# customers. The default, M/M/10 at 9/s, is the model bench-sim-vs-simpy.sh runs against
+# SimPy and bench-builds.sh runs on two builds; bench-sim-vs-cimba.sh runs M/M/1 at 0.9/s.
+# Usage: write_mmc_profile FILE CUSTOMERS [SERVERS] [RATE]   (default 10 and 9)
 write_mmc_profile() {
-    local file=$1 customers=$2 system
+    local file=$1 customers=$2 servers=${3:-10} rate=${4:-9} system duration
     system=$(realpath profiles/system/mangaassist.toml)
+    duration=$(awk -v n="$customers" -v r="$rate" 'BEGIN { printf "%d", n / r }')
     cat > "$file" <<TOML
-description = "M/M/10 speed check"
+description = "M/M/$servers speed check"
 seed = 1
 
 [system]
@@ -44,9 +46,9 @@ bedrock.enabled = false
 guardrails.enabled = false
 format.enabled = false
 orchestrator.autoscaling.enabled = false
-orchestrator.initial_tasks = 10
-orchestrator.min_tasks = 10
-orchestrator.max_tasks = 10
+orchestrator.initial_tasks = $servers
+orchestrator.min_tasks = $servers
+orchestrator.max_tasks = $servers
 orchestrator.workers_per_task = 1
 orchestrator.cpu_per_message = "exp(mean=1s)"
 
@@ -64,8 +66,8 @@ order_tracking = "100%"
 
 [[traffic.stages]]
 name = "steady"
-duration = "$(( customers / 9 ))s"
+duration = "${duration}s"
 sessions = 100000                       # many users, each rarely busy: Poisson arrivals (M/M/c)
-message_rate = "9/s"
+message_rate = "$rate/s"
 TOML
 }

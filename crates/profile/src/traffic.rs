@@ -413,6 +413,18 @@ impl Schedule {
         })
     }
 
+    /// Where the piece holding `t` ends, if neither sessions nor rate change over it:
+    /// until then [`sessions_at`](Self::sessions_at) and [`rate_at`](Self::rate_at) give
+    /// what they give at `t` (the simulator asks every simulated second and skips the
+    /// search and interpolation within a flat piece).
+    pub fn flat_until(&self, t: Duration) -> Option<Duration> {
+        self.segments
+            .iter()
+            .find(|s| t >= s.start && t < s.end)
+            .filter(|s| s.sessions_from == s.sessions_to && s.rate_from == s.rate_to)
+            .map(|s| s.end)
+    }
+
     /// Index of the stage running at `t`.
     pub fn stage_at(&self, t: Duration) -> Option<usize> {
         self.segment_at(t).map(|s| s.stage)

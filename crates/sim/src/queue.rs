@@ -9,10 +9,13 @@
 //! a ring of buckets, each an unsorted `Vec`; the bucket being run is sorted once when the
 //! clock reaches it. Bucket width is a power of two chosen from the expected event rate
 //! ([`EventQueue::for_rate`]) so that a bucket holds about one event, yet wide enough for
-//! the ring to reach 4 s ahead: 64 µs at the spike's ~10,000 events/s, 34 ms for an M/M/10
-//! queue at 9/s. Most buckets then need no sort at all, and the next occupied one is found
-//! in a bitmap; two or three events per bucket measured slowest (M/M/10 at 268 ms buckets:
-//! 14 % slower), ten about as fast at spike load. Events beyond the ring wait in an
+//! a ring of at most 4,096 buckets to reach 4 s ahead: 34 ms for an M/M/10 queue at 9/s,
+//! 1 ms (~12 events) at the spike's ~12,500 events/s. Most buckets of a quiet run then
+//! need no sort at all, and the next occupied one is found in a bitmap; two or three
+//! events per bucket measured slowest (M/M/10 at 268 ms buckets: 14 % slower). At spike
+//! load a ring of 65,536 one-event buckets cost more than the sorts it saves: its 1.5 MB
+//! of bucket headers missed cache on most pushes (a fifth of the spike's time; 4,096
+//! buckets of 1 ms: −8 % CPU time on the spike). Events beyond the ring wait in an
 //! overflow heap until the ring reaches them. Push is O(1) (or an insertion into the few
 //! events of the current bucket), pop is O(1) after the per-bucket sort.
 //! Memory follows the events pending: a bucket's buffer leaves the ring when the clock
@@ -33,8 +36,9 @@ const HORIZON_NS: f64 = 64e9;
 /// would leave most pending events in the overflow heap, buckets widen instead (hold
 /// benchmark, 1 M events pending ~0.5 s ahead: 59 ns per pop and push instead of 464).
 const MIN_REACH_NS: f64 = 4e9;
-/// Most buckets in a ring (at 64 µs, 2^16 buckets ≈ 4 s), and fewest.
-const MAX_BUCKETS: usize = 1 << 16;
+/// Most buckets in a ring (at ~1 ms, 2^12 buckets ≈ 4 s: 96 KB of headers stay in
+/// cache), and fewest.
+const MAX_BUCKETS: usize = 1 << 12;
 const MIN_BUCKETS: usize = 1 << 6;
 /// Empty buffers kept for reuse, so buckets rarely allocate.
 const SPARE_BUFFERS: usize = 256;
@@ -222,7 +226,7 @@ impl<E: Copy> EventQueue<E> {
             let slot = self.slot(self.cursor);
             if !self.ring[slot].is_empty() {
                 // Take the buffer out of the ring: an idle bucket then holds no memory,
-                // so the ring costs what is pending, not 65,536 × its busiest bucket.
+                // so the ring costs what is pending, not 4,096 × its busiest bucket.
                 let bucket = std::mem::take(&mut self.ring[slot]);
                 self.in_ring -= bucket.len();
                 self.occupied[slot / 64] &= !(1 << (slot % 64));
@@ -246,10 +250,26 @@ impl<E: Copy> EventQueue<E> {
     /// Time of the next event, if any.
     #[inline]
     pub fn peek_time(&mut self) -> Option<Nanos> {
+        self.peek_key().map(|(time, _)| time)
+    }
+
+    /// Time and sequence number of the next event, if any: an event kept outside the
+    /// queue with a number from [`reserve_seq`](Self::reserve_seq) goes first when its
+    /// (time, number) is smaller.
+    #[inline]
+    pub fn peek_key(&mut self) -> Option<(Nanos, u64)> {
         if self.current.is_empty() && !self.advance() {
             return None;
         }
-        self.current.last().map(|e| e.time)
+        self.current.last().map(|e| (e.time, e.seq))
+    }
+
+    /// The sequence number the next push would get, taken for an event the caller keeps
+    /// itself: it is ordered among the queue's events as if it had been pushed now.
+    #[inline]
+    pub fn reserve_seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq - 1
     }
 
     /// Removes and returns the next event.
@@ -302,15 +322,33 @@ mod tests {
     }
 
     #[test]
+    fn a_reserved_number_orders_an_event_kept_outside() {
+        let mut q = EventQueue::new();
+        q.push(5, 'a');
+        let kept = (5, q.reserve_seq());
+        q.push(5, 'b');
+        assert_eq!(q.peek_key(), Some((5, 0)));
+        q.pop();
+        assert!(
+            kept < q.peek_key().unwrap(),
+            "kept before b, pushed after it"
+        );
+    }
+
+    #[test]
     fn bucket_width_follows_the_event_rate() {
         let spike = EventQueue::<u8>::for_rate(12_500.0);
-        assert_eq!((spike.width_bits, spike.buckets()), (16, 1 << 16));
+        assert_eq!(
+            (spike.width_bits, spike.buckets()),
+            (20, 1 << 12),
+            "4 s ahead"
+        );
         let mmc = EventQueue::<u8>::for_rate(27.0);
         assert_eq!((mmc.width_bits, mmc.buckets()), (25, 2_048), "a 64 s ring");
         let crowded = EventQueue::<u8>::for_rate(2e6);
         assert_eq!(
             (crowded.width_bits, crowded.buckets()),
-            (16, 1 << 16),
+            (20, 1 << 12),
             "4 s ahead"
         );
         assert_eq!(EventQueue::<u8>::for_rate(f64::NAN).width_bits, 20);

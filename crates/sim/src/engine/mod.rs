@@ -72,8 +72,6 @@ pub const DRAIN: Nanos = 10 * MINUTE;
 
 #[derive(Debug, Clone, Copy)]
 enum Event {
-    /// Once per simulated second: connections, capacity growth, outputs.
-    Tick,
     /// An autoscaling datapoint.
     Datapoint,
     TaskReady,
@@ -150,6 +148,20 @@ pub(crate) struct Sim<'p> {
     hlog_interval: Nanos,
     /// The next hlog interval or timeline minute boundary (set every tick).
     recording_until: Nanos,
+    /// The next multiple of the hlog interval and of a minute after the last tick (0
+    /// before the first): a tick reaching one closes it, without dividing every second.
+    next_interval: Nanos,
+    next_minute: Nanos,
+    /// Until when `wanted` and `rate` hold: the end of the flat schedule piece they were
+    /// read in (0: read them again at the next tick).
+    levels_until: Nanos,
+    /// Messages per second the schedule wants (read with `wanted`, when idle connections
+    /// can close).
+    rate: f64,
+    /// The next tick's time and sequence number. Ticks are kept beside the event queue,
+    /// one at a time, but ordered among its events by the sequence number the queue
+    /// reserved for them, exactly as if they were in it.
+    next_tick: Option<(Nanos, u64)>,
     reply_timeout: Nanos,
     /// How long users wait from the intended time before giving up.
     abandon_after: Option<Nanos>,
@@ -250,6 +262,11 @@ impl<'p> Sim<'p> {
             warmup,
             hlog_interval: hlog_interval.max(SECOND) / SECOND * SECOND,
             recording_until: 0,
+            next_interval: 0,
+            next_minute: 0,
+            levels_until: 0,
+            rate: 0.0,
+            next_tick: None,
             reply_timeout: nanos(profile.traffic.reply_timeout),
             abandon_after: profile.traffic.abandon_after.map(nanos),
             retry_after: profile.traffic.retry_after_error.clone(),
@@ -297,7 +314,7 @@ impl<'p> Sim<'p> {
             early_stop,
             stopped_early: None,
         };
-        sim.events.push(0, Event::Tick);
+        sim.next_tick = Some((0, sim.events.reserve_seq()));
         if let Some(ecs) = &sim.ecs {
             if ecs.scaling.enabled() {
                 sim.events.push(ecs.scaling.period(), Event::Datapoint);
@@ -317,7 +334,12 @@ impl<'p> Sim<'p> {
                 (None, Some(r)) => (Some(r), true),
                 (s, _) => (s, false),
             };
-            let next = self.events.peek_time();
+            let queued = self.events.peek_key();
+            let tick = self
+                .next_tick
+                .filter(|&t| queued.is_none_or(|e| t < e))
+                .map(|t| t.0);
+            let next = tick.or(queued.map(|e| e.0));
             match due {
                 Some(t0) if next.is_none_or(|e| t0 + self.auth_folded < e) => {
                     if is_retry {
@@ -325,6 +347,11 @@ impl<'p> Sim<'p> {
                     } else {
                         self.arrival(t0);
                     }
+                }
+                _ if tick.is_some() => {
+                    self.next_tick = None;
+                    self.now = tick.expect("checked");
+                    self.tick()?;
                 }
                 _ => {
                     let Some((t, ev)) = self.events.pop() else {
@@ -389,7 +416,6 @@ impl<'p> Sim<'p> {
 
     fn dispatch(&mut self, ev: Event) -> Result<(), SimError> {
         match ev {
-            Event::Tick => self.tick()?,
             Event::Datapoint => self.datapoint(),
             Event::TaskReady => self.task_ready(),
             Event::Orchestrate(m) => self.orchestrate(m),
@@ -534,14 +560,20 @@ impl<'p> Sim<'p> {
 
     fn tick(&mut self) -> Result<(), SimError> {
         let now = self.now;
-        self.wanted = self.schedule.sessions_at(Duration::from_nanos(now));
+        if now >= self.levels_until {
+            let t = Duration::from_nanos(now);
+            self.wanted = self.schedule.sessions_at(t);
+            if self.idle_binds {
+                self.rate = self.schedule.rate_at(t);
+            }
+            self.levels_until = self.schedule.flat_until(t).map_or(0, nanos);
+        }
         let before = self.gateway.connected();
         self.consumption.connection_seconds += before as f64 * (TICK as f64 / SECOND as f64);
         // Each connected session's messages, the only frames that reset its idle clock.
         let heard = self.idle_binds.then(|| {
-            let rate = self.schedule.rate_at(Duration::from_nanos(now));
             if self.wanted >= 1.0 {
-                rate / self.wanted
+                self.rate / self.wanted
             } else {
                 0.0
             }
@@ -567,22 +599,23 @@ impl<'p> Sim<'p> {
         }
         let over = self.stopped_early.is_some()
             || (now >= self.end && (self.msgs.in_use() == 0 || now >= self.end + DRAIN));
-        if now > 0 && (now % MINUTE == 0 || over) {
+        let minute_ends = boundary(&mut self.next_minute, now, MINUTE);
+        let interval_ends = boundary(&mut self.next_interval, now, self.hlog_interval);
+        if now > 0 && (minute_ends || over) {
             self.sample_minute(now)?;
         }
-        if now > 0 && (now % self.hlog_interval == 0 || over) {
+        if now > 0 && (interval_ends || over) {
             if let Some(out) = &mut self.output {
                 self.lat.settle()?;
                 out.close_interval(&mut self.lat.recorder, now)?;
             }
         }
-        let next = |period: Nanos| (now / period + 1) * period;
-        self.recording_until = next(self.hlog_interval).min(next(MINUTE));
+        self.recording_until = self.next_interval.min(self.next_minute);
         self.progress.update(now, self.processed);
         if over {
             self.stopped = true;
         } else {
-            self.at(now + TICK, Event::Tick);
+            self.next_tick = Some((now + TICK, self.events.reserve_seq()));
         }
         Ok(())
     }
@@ -615,6 +648,18 @@ impl<'p> Sim<'p> {
         }
         Ok(())
     }
+}
+
+/// Whether `now` is a multiple of `period`, given `next`, the first multiple after the
+/// previous call's `now` (0 before the first call), which it moves past `now`: one
+/// comparison a call instead of two divisions.
+#[inline]
+fn boundary(next: &mut Nanos, now: Nanos, period: Nanos) -> bool {
+    if now < *next {
+        return false;
+    }
+    *next = (now / period + 1) * period;
+    now % period == 0
 }
 
 fn sys_workers_per_task(sys: &SystemModel) -> u32 {
