@@ -20,7 +20,7 @@
 # shards together) per session, and CPU seconds of the generator and of the mock; exits
 # with `surge run`'s code (0 ok, 1 a threshold failed, 3 could not run).
 #
-# Usage: scripts/rehearse-100k.sh [--profile P] [--port N] [--token-tick D]
+# Usage: scripts/rehearse-100k.sh [--profile P] [--port N] [--token-tick D] [--busy]
 #                                 [extra `surge run` flags...]
 # SURGE_BIN=path uses a prebuilt surge instead of building one.
 set -euo pipefail
@@ -29,12 +29,14 @@ cd "$(dirname "$0")/.."
 profile=profiles/rehearsal-100k.toml
 port=8080
 tick=1s
+busy=false
 workers=6 shards=6
 while [ $# -gt 0 ]; do
     case "$1" in
         --profile) profile="$2"; shift 2 ;;
         --port) port="$2"; shift 2 ;;
         --token-tick) tick="$2"; shift 2 ;;
+        --busy) busy=true; shift ;;
         -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) break ;;
     esac

@@ -27,7 +27,10 @@
 # generator and of the mock; exits with `surge run`'s code (0 ok, 1 a threshold failed,
 # 3 could not run).
 #
-# Usage: scripts/rehearse-25k.sh [--profile P] [--port N] [--token-tick D]
+# --busy takes one core away for the whole run (a process spinning beside it, as a
+# neighbour on a shared host would): the run must then say the generator was the bottleneck.
+#
+# Usage: scripts/rehearse-25k.sh [--profile P] [--port N] [--token-tick D] [--busy]
 #                                [extra `surge run` flags...]
 # SURGE_BIN=path uses a prebuilt surge instead of building one.
 set -euo pipefail
@@ -36,13 +39,15 @@ cd "$(dirname "$0")/.."
 profile=profiles/rehearsal-25k.toml
 port=8080
 tick=50ms
+busy=false
 workers=2 shards=2
 while [ $# -gt 0 ]; do
     case "$1" in
         --profile) profile="$2"; shift 2 ;;
         --port) port="$2"; shift 2 ;;
         --token-tick) tick="$2"; shift 2 ;;
-        -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --busy) busy=true; shift ;;
+        -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) break ;;
     esac
 done

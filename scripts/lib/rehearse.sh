@@ -2,7 +2,8 @@
 # run. Starts `surge mock --workers $workers` on 127.0.0.1:$port with $profile's system
 # model, runs `surge run $profile --shards $shards "$@"` against it, samples once a second
 # from /proc what both sides use, prints it and exits with `surge run`'s code.
-# The sourcing script sets surge, profile, port, tick, workers and shards.
+# The sourcing script sets surge, profile, port, tick, workers, shards and busy (true: one
+# core is taken by a busy loop for the whole run, a shared host's neighbour).
 
 ulimit -n "$(ulimit -Hn)"
 log=$(mktemp)
@@ -10,7 +11,12 @@ echo "== starting the mock: $workers workers on 127.0.0.1:$port"
 "$surge" mock --profile "$profile" --listen "127.0.0.1:$port" --workers "$workers" \
     --token-tick "$tick" >"$log" 2>&1 &
 mock=$!
-trap 'kill -INT "$mock" 2>/dev/null || true; wait "$mock" 2>/dev/null || true; rm -f "$log"' EXIT
+trap 'kill -INT "$mock" 2>/dev/null || true; wait "$mock" 2>/dev/null || true; kill "${hog:-0}" 2>/dev/null || true; rm -f "$log"' EXIT
+if [ "${busy:-false}" = true ]; then
+    echo "== a busy neighbour: one process spinning for the whole run (a core's worth of CPU)"
+    bash -c 'while :; do :; done' &
+    hog=$!
+fi
 for _ in $(seq 1 100); do
     grep -q '^listening on' "$log" && break
     kill -0 "$mock" 2>/dev/null || { cat "$log" >&2; echo "the mock did not start" >&2; exit 3; }

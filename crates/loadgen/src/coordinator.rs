@@ -278,7 +278,9 @@ impl Aggregator {
             s.rec.close_interval(end, log).map_err(io)?;
         }
         let wall = end.saturating_sub(s.last_end).as_secs_f64();
-        let per_wall = |x: f64| if wall > 0.0 { x / wall } else { 0.0 };
+        // A share of the interval, at most all of it: a starved shard reads its clocks
+        // after the interval's nominal end, so its figures may spill over.
+        let per_wall = |x: f64| if wall > 0.0 { (x / wall).min(1.0) } else { 0.0 };
         let share = per_wall(r.cpu_s);
         let wait = per_wall(r.wait_s);
         // Very short closing intervals say little about load.
