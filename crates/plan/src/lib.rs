@@ -10,8 +10,11 @@
 //! does, so a winner is not a lucky seed.
 
 pub mod batch;
+mod descent;
 pub mod knob;
+mod pool;
 mod search;
+mod verdict;
 
 pub use knob::{Knob, KnobError, Setting, Value, apply};
 pub use search::{Candidate, Plan, PlanError, PlanOptions, Slo, SloResult, plan};
