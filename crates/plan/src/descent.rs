@@ -66,6 +66,15 @@ impl Descent {
         Some(at)
     }
 
+    /// The range being lowered (the top counts as the first range's); `None` when over.
+    pub fn stage(&self) -> Option<usize> {
+        match self.step {
+            Step::Top => Some(0),
+            Step::Bottom { knob } | Step::Bisect { knob, .. } => Some(knob),
+            Step::Done => None,
+        }
+    }
+
     /// The verdict on [`Self::trial`].
     pub fn record(&mut self, passed: bool) {
         let Some(at) = self.trial() else { return };

@@ -10,6 +10,7 @@
 //! does, so a winner is not a lucky seed.
 
 pub mod batch;
+mod credit;
 mod descent;
 pub mod knob;
 mod pool;
@@ -17,4 +18,4 @@ mod search;
 mod verdict;
 
 pub use knob::{Knob, KnobError, Setting, Value, apply};
-pub use search::{Candidate, Plan, PlanError, PlanOptions, Slo, SloResult, plan};
+pub use search::{Candidate, Plan, PlanError, PlanOptions, Pruned, Slo, SloResult, plan};

@@ -1,7 +1,7 @@
 //! Running the descents' simulations on the threads there are.
 //!
-//! Each combination of choices is one descent ([`crate::descent`]) that judges one
-//! candidate at a time. A candidate's replications run one after another while other
+//! Each combination of choices is one descent ([`crate::descent`], with passes on credit
+//! by [`crate::credit`]) that simulates one candidate at a time. A candidate's replications run one after another while other
 //! descents keep the other threads busy, so a replication that settles the verdict spares
 //! the rest, and the last one runs with the tightened limits of [`crate::verdict`]. A
 //! thread that would otherwise idle — the other descents are over — starts a further
@@ -17,9 +17,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use surge_profile::Profile;
 use surge_sim::{Estimate, SimOptions, SimOutcome, simulate};
 
-use crate::descent::Descent;
+use crate::credit::{self, Facts, Next};
 use crate::knob::{self, Knob, Setting, Value};
-use crate::search::{Candidate, PlanError, Slo};
+use crate::search::{Candidate, PlanError, Pruned, Slo};
 use crate::verdict;
 
 /// What every descent shares and nobody changes.
@@ -44,6 +44,8 @@ struct Job {
 /// A candidate being judged.
 struct Pending {
     serial: u64,
+    /// Its grid point.
+    at: Vec<usize>,
     settings: Vec<Setting>,
     label: String,
     profile: Arc<Profile>,
@@ -58,40 +60,46 @@ struct Pending {
 /// One combination of choices and its descent.
 struct Track {
     combo: Vec<Setting>,
-    descent: Descent,
+    /// Verdicts of the grid points simulated ([`crate::credit`]).
+    facts: Facts,
     pending: Option<Pending>,
     candidates: Vec<Candidate>,
+    /// Set when the descent is over: the points of its path that were not simulated.
+    pruned: Option<Vec<Pruned>>,
+}
+
+/// What one combination's search found.
+pub(crate) struct Searched {
+    pub candidates: Vec<Candidate>,
+    pub pruned: Vec<Pruned>,
 }
 
 struct State {
     tracks: Vec<Track>,
-    /// Settings label → verdict, so no setting is simulated twice.
-    seen: BTreeMap<String, bool>,
     error: Option<PlanError>,
     running: usize,
     serials: u64,
 }
 
-/// Runs the descent of every combination on `threads` threads and returns each one's
-/// candidates, in the order judged, by combination.
+/// Runs the descent of every combination on `threads` threads and returns what each
+/// one found (candidates in the order judged), by combination.
 pub(crate) fn run(
     cx: &Context<'_>,
     combos: Vec<Vec<Setting>>,
     threads: usize,
     progress: impl FnMut(&Candidate) + Send,
-) -> Result<Vec<Vec<Candidate>>, PlanError> {
-    let sizes: Vec<usize> = cx.ranges.iter().map(|(_, g)| g.len()).collect();
+) -> Result<Vec<Searched>, PlanError> {
     let mut state = State {
         tracks: combos
             .into_iter()
             .map(|combo| Track {
                 combo,
-                descent: Descent::new(&sizes),
+                facts: BTreeMap::new(),
                 pending: None,
                 candidates: Vec::new(),
+                pruned: None,
             })
             .collect(),
-        seen: BTreeMap::new(),
         error: None,
         running: 0,
         serials: 0,
@@ -109,7 +117,14 @@ pub(crate) fn run(
     if let Some(e) = state.error {
         return Err(e);
     }
-    Ok(state.tracks.into_iter().map(|t| t.candidates).collect())
+    Ok(state
+        .tracks
+        .into_iter()
+        .map(|t| Searched {
+            candidates: t.candidates,
+            pruned: t.pruned.unwrap_or_default(),
+        })
+        .collect())
 }
 
 type Shared<P> = (Mutex<State>, Condvar, Mutex<P>);
@@ -261,10 +276,10 @@ fn deliver(
                     .iter()
                     .flatten()
                     .for_each(|c| c.store(true, Ordering::Relaxed));
+                let at = p.at.clone();
                 let candidate = judge(cx, p, settled);
                 progress(&candidate);
-                st.seen.insert(candidate.label(), candidate.passed);
-                track.descent.record(candidate.passed);
+                track.facts.insert(at, candidate.passed);
                 track.candidates.push(candidate);
                 advance(cx, st, job.track);
             }
@@ -320,40 +335,60 @@ fn judge(cx: &Context<'_>, p: Pending, settled: Option<String>) -> Candidate {
     }
 }
 
-/// Names the track's next candidate, taking verdicts already known from `seen`.
+/// Names the track's next candidate, or lists what its finished descent did not simulate.
 fn advance(cx: &Context<'_>, st: &mut State, t: usize) {
     let track = &mut st.tracks[t];
-    while track.pending.is_none() {
-        let Some(at) = track.descent.trial() else {
-            return;
-        };
-        let mut settings = track.combo.clone();
-        settings.extend(cx.ranges.iter().zip(&at).map(|((k, grid), &i)| Setting {
+    if track.pending.is_some() || track.pruned.is_some() {
+        return;
+    }
+    let settings = |at: &[usize]| {
+        let mut s = track.combo.clone();
+        s.extend(cx.ranges.iter().zip(at).map(|((k, grid), &i)| Setting {
             path: k.path.clone(),
             value: Value::Int(grid[i]),
         }));
-        let label = crate::search::label(&settings);
-        if let Some(&passed) = st.seen.get(&label) {
-            track.descent.record(passed);
-            continue;
+        s
+    };
+    let sizes: Vec<usize> = cx.ranges.iter().map(|(_, g)| g.len()).collect();
+    let at = match credit::next(&sizes, &track.facts) {
+        Next::Simulate(at) => at,
+        Next::Done(path) => {
+            let pruned = path
+                .iter()
+                .filter(|(at, _)| !track.facts.contains_key(at))
+                .map(|(at, passed)| {
+                    let by = credit::proof(&track.facts, at, *passed)
+                        .expect("a finished descent proves every verdict it did not simulate");
+                    Pruned {
+                        settings: settings(at),
+                        passed: *passed,
+                        by: crate::search::label(&settings(by)),
+                    }
+                })
+                .collect();
+            track.pruned = Some(pruned);
+            return;
         }
-        let mut profile = cx.profile.clone();
-        profile.system = match knob::apply(&cx.profile.system, &settings) {
-            Ok(s) => s,
-            Err(e) => {
-                st.error = Some(e.into());
-                return;
-            }
-        };
-        st.serials += 1;
-        track.pending = Some(Pending {
-            serial: st.serials,
-            settings,
-            label,
-            profile: Arc::new(profile),
-            done: (0..cx.replications).map(|_| None).collect(),
-            running: vec![None; cx.replications],
-            tightened: vec![false; cx.replications],
-        });
-    }
+    };
+    let settings = settings(&at);
+    let label = crate::search::label(&settings);
+    let mut profile = cx.profile.clone();
+    profile.system = match knob::apply(&cx.profile.system, &settings) {
+        Ok(s) => s,
+        Err(e) => {
+            st.error = Some(e.into());
+            return;
+        }
+    };
+    st.serials += 1;
+    track.pending = Some(Pending {
+        serial: st.serials,
+        at,
+        settings,
+        label,
+        profile: Arc::new(profile),
+        done: (0..cx.replications).map(|_| None).collect(),
+        running: vec![None; cx.replications],
+        tightened: vec![false; cx.replications],
+    });
 }

@@ -89,11 +89,31 @@ pub(crate) fn label(settings: &[Setting]) -> String {
         .join(" ")
 }
 
+/// A setting on the descent's path that was not simulated: a simulated candidate's
+/// verdict implies its own on monotone ranges (see [`crate::credit`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pruned {
+    pub settings: Vec<Setting>,
+    pub passed: bool,
+    /// The label of the simulated candidate that proves it: a pass with at most as much
+    /// of every range, or a failure with at least as much.
+    pub by: String,
+}
+
+impl Pruned {
+    pub fn label(&self) -> String {
+        label(&self.settings)
+    }
+}
+
 /// What the search explored and what it chose.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
-    /// Every candidate simulated, in the order tried.
+    /// Every candidate simulated, in the order tried (grouped by combination of choices).
     pub candidates: Vec<Candidate>,
+    /// Settings the descent judged without simulating them, by the candidate that proves
+    /// each verdict.
+    pub pruned: Vec<Pruned>,
     /// Index of the cheapest candidate that met every SLO.
     pub winner: Option<usize>,
 }
@@ -169,14 +189,23 @@ pub fn plan(
         base_seed: opts.seed.unwrap_or(profile.seed),
     };
     let by_combo = pool::run(&cx, combos, opts.threads, progress)?;
-    let candidates: Vec<Candidate> = by_combo.into_iter().flatten().collect();
+    let mut candidates = Vec::new();
+    let mut pruned = Vec::new();
+    for s in by_combo {
+        candidates.extend(s.candidates);
+        pruned.extend(s.pruned);
+    }
     let winner = candidates
         .iter()
         .enumerate()
         .filter(|(_, c)| c.passed)
         .min_by(|a, b| a.1.cost.total_cmp(&b.1.cost))
         .map(|(i, _)| i);
-    Ok(Plan { candidates, winner })
+    Ok(Plan {
+        candidates,
+        pruned,
+        winner,
+    })
 }
 
 /// Every combination of the choice knobs' values (one empty combination when none).

@@ -301,6 +301,21 @@ fn the_search_agrees_with_simulating_everything() {
                 );
             }
         }
+        // A setting not simulated has the verdict simulating it gives, and names a
+        // simulated candidate that proves it.
+        for p in &result.pruned {
+            let t = truth
+                .iter()
+                .find(|t| t.0 == p.label())
+                .expect("on the grid");
+            assert_eq!(p.passed, t.1, "{p:#?}");
+            assert!(
+                result
+                    .candidates
+                    .iter()
+                    .any(|c| c.label() == p.by && c.passed == p.passed)
+            );
+        }
         for w in ["=1 ", "=2 "] {
             assert!(
                 result.candidates.iter().any(|c| c.label().contains(w)),

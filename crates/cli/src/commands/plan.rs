@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use surge_plan::{Candidate, Knob, PlanOptions, Slo, plan};
+use surge_plan::{Candidate, Knob, PlanOptions, Pruned, Slo, plan};
 use surge_profile::Profile;
 
 use crate::format::{Table, dollars};
@@ -104,6 +104,7 @@ pub fn run(args: &Args) -> Result<Outcome, Failure> {
             "{}",
             render(&result.by_cost(), result.winner(), &slos, args.replications)
         );
+        print!("{}", render_pruned(&result.pruned));
         let runs: u32 = result.candidates.iter().map(|c| c.replications).sum();
         println!(
             "\n{} candidates, {runs} simulations of up to {} replications each, in {:.1} s",
@@ -172,6 +173,26 @@ fn render(
             }
         }
         None => out.push_str("\nno setting explored meets every SLO; widen the ranges\n"),
+    }
+    out
+}
+
+/// The settings the search judged without simulating them, and why.
+fn render_pruned(pruned: &[Pruned]) -> String {
+    if pruned.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\njudged without simulating (more of every range than a simulated pass passes, \
+         less than a simulated miss misses):\n",
+    );
+    for p in pruned {
+        out.push_str(&format!(
+            "  {}  {}  as {}\n",
+            p.label(),
+            if p.passed { "✓ meets" } else { "✗ misses" },
+            p.by
+        ));
     }
     out
 }
