@@ -127,11 +127,11 @@ fn conflicting(facts: &Facts, at: &[usize]) -> bool {
 mod tests {
     use super::*;
 
+    type Path = Vec<(Vec<usize>, bool)>;
+    type Rule = fn(&[usize]) -> bool;
+
     /// Runs the replay against a pass rule: (points simulated in order, final path).
-    fn search(
-        sizes: &[usize],
-        passes: impl Fn(&[usize]) -> bool,
-    ) -> (Vec<Vec<usize>>, Vec<(Vec<usize>, bool)>) {
+    fn search(sizes: &[usize], passes: impl Fn(&[usize]) -> bool) -> (Vec<Vec<usize>>, Path) {
         let mut facts = Facts::new();
         let mut simulated = Vec::new();
         for _ in 0..1_000 {
@@ -148,7 +148,7 @@ mod tests {
     }
 
     /// The plain descent's path.
-    fn plain(sizes: &[usize], passes: impl Fn(&[usize]) -> bool) -> Vec<(Vec<usize>, bool)> {
+    fn plain(sizes: &[usize], passes: impl Fn(&[usize]) -> bool) -> Path {
         let mut d = Descent::new(sizes);
         let mut path = Vec::new();
         while let Some(t) = d.trial() {
@@ -161,7 +161,7 @@ mod tests {
 
     #[test]
     fn monotone_verdicts_give_the_plain_descents_path() {
-        let rules: [(&[usize], fn(&[usize]) -> bool); 6] = [
+        let rules: [(&[usize], Rule); 6] = [
             (&[21, 11], |a| 3 * a[0] + a[1] >= 25),
             (&[21, 11], |a| a[0] >= 5 && a[1] >= 10),
             (&[21, 11], |_| false),

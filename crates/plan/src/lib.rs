@@ -8,6 +8,12 @@
 //! at a time from the top (coordinate descent); choice knobs are enumerated. Each candidate
 //! runs several replications and passes only when the 95 % confidence bound of every SLO
 //! does, so a winner is not a lucky seed.
+//!
+//! Where the time goes: a passing candidate runs every replication to the end, a failing
+//! one usually stops minutes into the spike. So the descent takes passes on credit and
+//! simulates up from the bottom of a range (module `credit`), settings implied by a
+//! simulated one on the monotone ranges are not simulated ([`Plan::pruned`]), a failure
+//! settled by one replication spares the others, and the combinations share the threads.
 
 pub mod batch;
 mod credit;

@@ -90,7 +90,7 @@ pub(crate) fn label(settings: &[Setting]) -> String {
 }
 
 /// A setting on the descent's path that was not simulated: a simulated candidate's
-/// verdict implies its own on monotone ranges (see [`crate::credit`]).
+/// verdict implies its own on monotone ranges (passes on credit, module `credit`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Pruned {
     pub settings: Vec<Setting>,
@@ -160,7 +160,7 @@ pub enum PlanError {
 /// Searches `knobs` for the cheapest setting of `profile` that meets every SLO.
 ///
 /// Combinations of choices are searched side by side on `opts.threads` threads (see
-/// [`crate::pool`]); the candidates judged and the winner do not depend on the threads.
+/// module `pool`); the candidates judged and the winner do not depend on the threads.
 pub fn plan(
     profile: &Profile,
     knobs: &[Knob],
