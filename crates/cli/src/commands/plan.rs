@@ -188,7 +188,7 @@ fn render_pruned(pruned: &[Pruned]) -> String {
     );
     for p in pruned {
         out.push_str(&format!(
-            "  {}  {}  as {}\n",
+            "  {}  {}, implied by {}\n",
             p.label(),
             if p.passed { "✓ meets" } else { "✗ misses" },
             p.by
