@@ -287,6 +287,11 @@ fn plan_reports_the_cheapest_setting_or_exits_1() {
         stdout.contains("cheapest setting that meets every SLO: orchestrator.min_tasks="),
         "{stdout}"
     );
+    // The top of the range passes whenever the answer does: judged, not simulated.
+    assert!(
+        stdout.contains("orchestrator.min_tasks=10  ✓ meets, implied by orchestrator.min_tasks="),
+        "{stdout}"
+    );
     // An SLO nothing can meet: exit 1, not an error.
     let out = surge(&[
         "plan",

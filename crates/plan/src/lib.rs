@@ -8,10 +8,20 @@
 //! at a time from the top (coordinate descent); choice knobs are enumerated. Each candidate
 //! runs several replications and passes only when the 95 % confidence bound of every SLO
 //! does, so a winner is not a lucky seed.
+//!
+//! Where the time goes: a passing candidate runs every replication to the end, a failing
+//! one usually stops minutes into the spike. So the descent takes passes on credit and
+//! simulates up from the bottom of a range (module `credit`), settings implied by a
+//! simulated one on the monotone ranges are not simulated ([`Plan::pruned`]), a failure
+//! settled by one replication spares the others, and the combinations share the threads.
 
 pub mod batch;
+mod credit;
+mod descent;
 pub mod knob;
+mod pool;
 mod search;
+mod verdict;
 
 pub use knob::{Knob, KnobError, Setting, Value, apply};
-pub use search::{Candidate, Plan, PlanError, PlanOptions, Slo, SloResult, plan};
+pub use search::{Candidate, Plan, PlanError, PlanOptions, Pruned, Slo, SloResult, plan};

@@ -2,8 +2,9 @@
 
 use std::path::Path;
 
-use surge_plan::{Knob, PlanOptions, Slo, plan};
+use surge_plan::{Knob, PlanOptions, Setting, Slo, apply, plan};
 use surge_profile::Profile;
+use surge_sim::{Estimate, SimOptions, simulate};
 
 /// Erlang C: the probability that an arrival waits in an M/M/c queue with offered load `a`.
 fn erlang_c(c: u32, a: f64) -> f64 {
@@ -180,4 +181,157 @@ fn hopeless_candidates_stop_early_and_choices_are_searched_in_parallel() {
     // 10 tasks keep p99 near 5.5 s, but two replications give a wide 95% bound (Student t
     // with one degree of freedom is 12.7), which may ask for a task or two more.
     assert!((9..=12).contains(&tasks), "{}", winner.label());
+}
+
+/// Every setting simulated in full with every replication: (label, passed, cost).
+fn exhaustive(
+    profile: &Profile,
+    settings: &[Vec<Setting>],
+    slos: &[Slo],
+    n: u64,
+) -> Vec<(String, bool, f64)> {
+    settings
+        .iter()
+        .map(|s| {
+            let mut p = profile.clone();
+            p.system = apply(&profile.system, s).unwrap();
+            let runs: Vec<_> = (0..n)
+                .map(|i| {
+                    let opts = SimOptions {
+                        seed: Some(p.seed + i),
+                        ..SimOptions::default()
+                    };
+                    simulate(&p, &opts).unwrap()
+                })
+                .collect();
+            let passed = slos.iter().all(|slo| {
+                let values = runs
+                    .iter()
+                    .map(|r| r.summary.measure(&slo.0.metric).unwrap())
+                    .collect();
+                let e = Estimate::from_values("", values);
+                let hw = if e.half_width.is_finite() {
+                    e.half_width
+                } else {
+                    0.0
+                };
+                slo.0.comparison.holds(e.mean + hw, slo.0.limit.value())
+            });
+            let cost = runs.iter().map(|r| r.report.cost.run_total).sum::<f64>() / n as f64;
+            let label = s
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ");
+            (label, passed, cost)
+        })
+        .collect()
+}
+
+#[test]
+fn the_search_agrees_with_simulating_everything() {
+    // workers_per_task is a choice: searched in full for each value, although 2 workers
+    // plainly beat 1 (choices are never taken as monotone). Three replications and two
+    // SLOs exercise every way a failure is settled early: a run stopped on its own
+    // limits, one beyond the limit sparing the rest, the last one stopped on limits
+    // tightened by the others' figures.
+    let knobs: Vec<Knob> = [
+        "orchestrator.initial_tasks=4..14",
+        "orchestrator.workers_per_task=1|2",
+    ]
+    .iter()
+    .map(|k| k.parse().unwrap())
+    .collect();
+    let slos: Vec<Slo> = ["e2e.p99<=8s", "e2e.mean<=1.6s"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let profile = queue_profile();
+    let settings: Vec<Vec<Setting>> = [1, 2]
+        .iter()
+        .flat_map(|w| {
+            (4..=14).map(move |t| {
+                vec![
+                    Setting {
+                        path: "orchestrator.workers_per_task".into(),
+                        value: surge_plan::Value::Int(*w),
+                    },
+                    Setting {
+                        path: "orchestrator.initial_tasks".into(),
+                        value: surge_plan::Value::Int(t),
+                    },
+                ]
+            })
+        })
+        .collect();
+    let truth = exhaustive(&profile, &settings, &slos, 3);
+    let best = truth
+        .iter()
+        .filter(|t| t.1)
+        .min_by(|a, b| a.2.total_cmp(&b.2))
+        .expect("some setting passes");
+    let mut answers = Vec::new();
+    for threads in [1, 2, 3] {
+        let opts = PlanOptions {
+            replications: 3,
+            threads,
+            seed: None,
+        };
+        let result = plan(&profile, &knobs, &slos, &opts, |_| {}).unwrap();
+        let winner = result.winner().expect("a winner");
+        assert_eq!(
+            (&winner.label(), winner.cost),
+            (&best.0, best.2),
+            "{threads} threads"
+        );
+        assert_eq!(winner.replications, 3);
+        for c in &result.candidates {
+            let t = truth
+                .iter()
+                .find(|t| t.0 == c.label())
+                .expect("on the grid");
+            assert_eq!(c.passed, t.1, "{}: {c:#?}", c.label());
+            if c.replications == 3 && c.stopped_early.is_none() {
+                assert_eq!(c.cost, t.2, "{}", c.label());
+            } else {
+                assert!(!c.passed);
+                assert!(
+                    c.stopped_early.is_some() || c.settled_early.is_some(),
+                    "{c:#?}"
+                );
+            }
+        }
+        // A setting not simulated has the verdict simulating it gives, and names a
+        // simulated candidate that proves it.
+        for p in &result.pruned {
+            let t = truth
+                .iter()
+                .find(|t| t.0 == p.label())
+                .expect("on the grid");
+            assert_eq!(p.passed, t.1, "{p:#?}");
+            assert!(
+                result
+                    .candidates
+                    .iter()
+                    .any(|c| c.label() == p.by && c.passed == p.passed)
+            );
+        }
+        for w in ["=1 ", "=2 "] {
+            assert!(
+                result.candidates.iter().any(|c| c.label().contains(w)),
+                "workers{w}searched"
+            );
+        }
+        answers.push(
+            result
+                .candidates
+                .iter()
+                .map(|c| (c.label(), c.passed))
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert!(
+        answers.windows(2).all(|w| w[0] == w[1]),
+        "the threads change nothing: {answers:#?}"
+    );
 }

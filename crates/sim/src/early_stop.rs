@@ -6,7 +6,11 @@
 //! `errors.rate` fails for sure once the errors counted exceed the limit times the most
 //! messages the run can send; an upper limit on an e2e or ttft percentile q (or the max)
 //! once more answers than (1 − q) times that many lie beyond it. Other figures (means,
-//! lower limits, one store's or model's series) never stop a run.
+//! lower limits, one store's or model's series) never stop a run. A run can also be
+//! cancelled from outside, when its answer is no longer needed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use surge_profile::metric::{Comparison, LatencyMetric, MetricRef, RatioMetric, Stat, Threshold};
 
@@ -31,12 +35,20 @@ pub(crate) struct EarlyStop {
     most_messages: f64,
     errors: Option<(f64, String)>,
     latencies: Vec<LatencyRule>,
+    cancel: Option<Arc<AtomicBool>>,
 }
 
+/// What [`EarlyStop::violated`] says of a cancelled run.
+pub(crate) const CANCELLED: &str = "cancelled: its answer was no longer needed";
+
 impl EarlyStop {
-    /// Watches the thresholds of `thresholds` that can fail before the end; `None` when
-    /// none can.
-    pub fn new(thresholds: &[Threshold], expected_messages: f64) -> Option<Self> {
+    /// Watches the thresholds of `thresholds` that can fail before the end, and `cancel`;
+    /// `None` when there is nothing to watch.
+    pub fn new(
+        thresholds: &[Threshold],
+        expected_messages: f64,
+        cancel: Option<Arc<AtomicBool>>,
+    ) -> Option<Self> {
         let upper = |c: Comparison| matches!(c, Comparison::Less | Comparison::LessOrEqual);
         let mut errors = None;
         let mut latencies = Vec::new();
@@ -74,13 +86,14 @@ impl EarlyStop {
                 _ => {}
             }
         }
-        if errors.is_none() && latencies.is_empty() {
+        if errors.is_none() && latencies.is_empty() && cancel.is_none() {
             return None;
         }
         Some(Self {
             most_messages: expected_messages * 1.01 + 6.0 * expected_messages.sqrt() + 100.0,
             errors,
             latencies,
+            cancel,
         })
     }
 
@@ -95,6 +108,13 @@ impl EarlyStop {
 
     /// Why the run cannot meet its thresholds any more, given `errors` so far.
     pub fn violated(&self, errors: u64) -> Option<String> {
+        if self
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+        {
+            return Some(CANCELLED.to_string());
+        }
         if let Some((limit, label)) = &self.errors {
             if errors as f64 > limit * self.most_messages {
                 return Some(format!(
@@ -127,7 +147,7 @@ mod tests {
     #[test]
     fn error_budget_and_percentiles_fail_once_certain() {
         let t = thresholds(&[("errors.rate", "< 1%"), ("e2e.p99", "< 2s")]);
-        let mut s = EarlyStop::new(&t, 10_000.0).unwrap();
+        let mut s = EarlyStop::new(&t, 10_000.0, None).unwrap();
         // At most 10,000 × 1.01 + 600 + 100 = 10,800 messages: 108 errors are allowed.
         assert!(s.violated(108).is_none());
         assert!(s.violated(109).unwrap().contains("errors.rate"));
@@ -146,16 +166,25 @@ mod tests {
             ("ttft:manga_jp.p99", "< 1s"),
             ("e2e.p50", "> 10ms"),
         ]);
-        assert!(EarlyStop::new(&t, 1e6).is_none());
+        assert!(EarlyStop::new(&t, 1e6, None).is_none());
     }
 
     #[test]
     fn at_most_counts_the_limit_itself() {
         let t = thresholds(&[("ttft.max", "<= 1s")]);
-        let mut s = EarlyStop::new(&t, 100.0).unwrap();
+        let mut s = EarlyStop::new(&t, 100.0, None).unwrap();
         s.answered(0, 1_000_000_000);
         assert!(s.violated(0).is_none());
         s.answered(0, 1_000_001_000);
         assert!(s.violated(0).is_some());
+    }
+
+    #[test]
+    fn a_cancelled_run_stops_whatever_its_thresholds() {
+        let flag = Arc::new(AtomicBool::new(false));
+        let s = EarlyStop::new(&[], 100.0, Some(flag.clone())).unwrap();
+        assert!(s.violated(0).is_none());
+        flag.store(true, Ordering::Relaxed);
+        assert_eq!(s.violated(0).as_deref(), Some(CANCELLED));
     }
 }

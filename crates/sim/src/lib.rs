@@ -42,8 +42,8 @@ mod summary;
 mod timeline;
 
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use surge_profile::metric::Threshold;
@@ -95,6 +95,10 @@ pub struct SimOptions {
     /// on e2e/ttft percentiles): the planner's failing candidates end early.
     /// [`SimReport::stopped_early`] says why; the figures then cover the run so far.
     pub stop_when_failed: Vec<Threshold>,
+    /// Stop as soon as this is set (checked once a simulated second): a run started ahead
+    /// of need, such as a planner's replication that another one may make moot.
+    /// [`SimReport::stopped_early`] then says it was cancelled.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for SimOptions {
@@ -108,6 +112,7 @@ impl Default for SimOptions {
             hlog_interval: None,
             warmup: Duration::ZERO,
             stop_when_failed: Vec::new(),
+            cancel: None,
         }
     }
 }
@@ -158,7 +163,11 @@ fn run_one(
         hlog_interval: hlog_interval(profile, opts),
         progress: opts.progress && write,
     };
-    let stop = EarlyStop::new(&opts.stop_when_failed, profile.schedule().total_messages());
+    let stop = EarlyStop::new(
+        &opts.stop_when_failed,
+        profile.schedule().total_messages(),
+        opts.cancel.clone(),
+    );
     let mut finished = Sim::new(profile, plan, seed, settings, output, stop)?.run()?;
     let (report, summary) = summary::assemble(profile, plan, seed, settings.warmup, &finished);
     let run_dir = finished

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use surge_plan::{Candidate, Knob, PlanOptions, Slo, plan};
+use surge_plan::{Candidate, Knob, PlanOptions, Pruned, Slo, plan};
 use surge_profile::Profile;
 
 use crate::format::{Table, dollars};
@@ -26,7 +26,7 @@ pub struct Args {
     /// every SLO does.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub replications: u32,
-    /// Threads for replications (default: all cores).
+    /// Threads for the simulations (default: all cores); the answer does not depend on it.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Seed instead of the profile's.
@@ -82,10 +82,10 @@ pub fn run(args: &Args) -> Result<Outcome, Failure> {
             "{} → {} {}",
             c.label(),
             dollars(c.cost),
-            match (c.passed, &c.stopped_early) {
-                (true, _) => "meets the SLOs".to_string(),
-                (false, Some(why)) => format!("misses: {why}"),
-                (false, None) => "misses".to_string(),
+            match (c.passed, &c.stopped_early, &c.settled_early) {
+                (true, ..) => "meets the SLOs".to_string(),
+                (false, Some(why), _) | (false, None, Some(why)) => format!("misses: {why}"),
+                (false, None, None) => "misses".to_string(),
             }
         ));
     })
@@ -100,9 +100,14 @@ pub fn run(args: &Args) -> Result<Outcome, Failure> {
             serde_json::to_string_pretty(&result).expect("plans serialize")
         );
     } else {
-        print!("{}", render(&result.by_cost(), result.winner(), &slos));
+        print!(
+            "{}",
+            render(&result.by_cost(), result.winner(), &slos, args.replications)
+        );
+        print!("{}", render_pruned(&result.pruned));
+        let runs: u32 = result.candidates.iter().map(|c| c.replications).sum();
         println!(
-            "\n{} candidates × {} replications in {:.1} s",
+            "\n{} candidates, {runs} simulations of up to {} replications each, in {:.1} s",
             result.candidates.len(),
             args.replications,
             started.elapsed().as_secs_f64()
@@ -115,7 +120,12 @@ pub fn run(args: &Args) -> Result<Outcome, Failure> {
     })
 }
 
-fn render(frontier: &[&Candidate], winner: Option<&Candidate>, slos: &[Slo]) -> String {
+fn render(
+    frontier: &[&Candidate],
+    winner: Option<&Candidate>,
+    slos: &[Slo],
+    replications: u32,
+) -> String {
     let mut header = vec!["settings".to_string(), "cost of the run".to_string()];
     header.extend(slos.iter().map(|s| s.0.metric.to_string()));
     header.push("verdict".into());
@@ -129,19 +139,21 @@ fn render(frontier: &[&Candidate], winner: Option<&Candidate>, slos: &[Slo]) -> 
         };
         let mut row = vec![c.label(), cost];
         row.extend(c.slos.iter().map(|s| format_value(&s.slo, s.bound)));
-        row.push(
-            match (c.passed, &c.stopped_early) {
-                (true, _) => "✓ meets",
-                (false, Some(_)) => "✗ misses (stopped early)",
-                (false, None) => "✗ misses",
-            }
-            .into(),
-        );
+        row.push(match (c.passed, &c.stopped_early, &c.settled_early) {
+            (true, ..) => "✓ meets".into(),
+            (false, Some(_), _) => "✗ misses (stopped early)".into(),
+            (false, None, Some(_)) => format!(
+                "✗ misses (sure after {} of {} replications)",
+                c.replications, replications
+            ),
+            (false, None, None) => "✗ misses".into(),
+        });
         t.row(row);
     }
     let mut out = String::from(
         "candidates explored, cheapest first (SLO columns: 95% bound; a candidate stopped \
-         early is shown as far as it ran)\n",
+         early is shown as far as it ran, one sure to miss after fewer replications than \
+         asked over those it ran)\n",
     );
     out.push_str(&t.render());
     match winner {
@@ -161,6 +173,26 @@ fn render(frontier: &[&Candidate], winner: Option<&Candidate>, slos: &[Slo]) -> 
             }
         }
         None => out.push_str("\nno setting explored meets every SLO; widen the ranges\n"),
+    }
+    out
+}
+
+/// The settings the search judged without simulating them, and why.
+fn render_pruned(pruned: &[Pruned]) -> String {
+    if pruned.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\njudged without simulating (more of every range than a simulated pass passes, \
+         less than a simulated miss misses):\n",
+    );
+    for p in pruned {
+        out.push_str(&format!(
+            "  {}  {}, implied by {}\n",
+            p.label(),
+            if p.passed { "✓ meets" } else { "✗ misses" },
+            p.by
+        ));
     }
     out
 }
