@@ -111,6 +111,7 @@ measure() {
   local err; err=$(field "$t" errors)
   if [ "$err" != 0 ]; then
     local first; first=$(field "$t" first_error)
+    first=${first//$'\n'/ }
     echo "$url $mode: $err errors: ${first:0:80}" >&2
   fi
   local count=ok
