@@ -13,7 +13,15 @@
 # target/moto-venv) with `pip install 'moto[server]'`, dynalite into DYNALITE_DIR (default
 # target/dynalite) with `npm install dynalite`, each on first use; a peer that cannot be
 # installed is skipped with a message. SKIP_MOTO=1 / SKIP_DYNALITE=1 leave one out.
+# SURGE_BIN=PATH serves that surge binary instead of building this tree's (an A/B run).
 # Everything runs on 127.0.0.1 and is stopped on exit.
+#
+# Two figures per mode and server: requests (events) per second of wall time with this
+# client, and per CPU-second of the server (its utime + stime over the run, every thread,
+# from /proc/PID/stat). The client shares the machine's cores with the server, so the
+# second is the fair cost figure when the client, not the server, bounds the first. A third
+# line gives the client's own CPU per request: on C cores no server, however cheap, gets
+# more than C / that out of this client.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -28,16 +36,18 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
+TARGET=${CARGO_TARGET_DIR:-target}
 echo "building (release)…" >&2
-cargo build --release -q -p surge-cli
+if [ -z "${SURGE_BIN:-}" ]; then cargo build --release -q -p surge-cli; fi
 cargo build --release -q -p surge-mock --example loadclient
-SURGE=target/release/surge
-CLIENT=target/release/examples/loadclient
+SURGE=${SURGE_BIN:-$TARGET/release/surge}
+CLIENT=$TARGET/release/examples/loadclient
 
 # The mock: one worker, port chosen by the kernel, read from its first line.
 OUT=$(mktemp)
 "$SURGE" mock --profile crates/mock/bench/profile.toml --listen 127.0.0.1:0 >"$OUT" 2>/dev/null &
 PIDS+=($!)
+MOCK_PID=$!
 for _ in $(seq 1 100); do grep -q '^listening on ' "$OUT" && break; sleep 0.1; done
 MOCK="http://$(sed -n 's/^listening on //p' "$OUT" | head -1)"
 echo "surge mock at $MOCK" >&2
@@ -52,6 +62,7 @@ if [ "${SKIP_MOTO:-0}" != 1 ]; then
   if [ -x "$MOTO_VENV/bin/moto_server" ]; then
     "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >/dev/null 2>&1 &
     PIDS+=($!)
+    MOTO_PID=$!
     for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$MOTO_PORT/" && break; sleep 0.2; done
     MOTO="http://127.0.0.1:$MOTO_PORT"
     echo "moto at $MOTO" >&2
@@ -75,9 +86,10 @@ if [ "${SKIP_DYNALITE:-0}" != 1 ]; then
     "$DYNALITE_DIR/node_modules/.bin/dynalite" --port "$DYNALITE_PORT" --host 127.0.0.1 \
       --createTableMs 0 --deleteTableMs 0 --updateTableMs 0 >/dev/null 2>&1 &
     PIDS+=($!)
+    DYNALITE_PID=$!
     for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$DYNALITE_PORT/" && break; sleep 0.1; done
     DYNALITE="http://127.0.0.1:$DYNALITE_PORT"
-    echo "dynalite $(node -p "require('./$DYNALITE_DIR/node_modules/dynalite/package.json').version") at $DYNALITE" >&2
+    echo "dynalite $(node -p "require(require('path').resolve('$DYNALITE_DIR/node_modules/dynalite/package.json')).version") at $DYNALITE" >&2
   fi
 fi
 
@@ -85,31 +97,51 @@ fi
 run() { "$CLIENT" "$1" "$2" "$3" "$CONC"; }
 field() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); print(d['$2'])" "$1"; }
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.1f}x' if b>0 else 'n/a')" "$1" "$2"; }
+# utime + stime of a process, all its threads, in clock ticks.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
 
-# peer NAME URL MODE METRIC MOCK_FIGURE: the peer's figure and the mock's ratio to it, or
-# "- -" without the peer; its errors go to stderr.
-peer() {
-  local name=$1 url=$2 mode=$3 metric=$4 mv=$5
-  if [ -z "$url" ] || { [ "$name" = dynalite ] && [ "$mode" = bedrock-stream ]; }; then
-    echo "- -"
-    return
-  fi
-  local t; t=$(run "$url" "$mode" "$REQ_PEER")
+# measure PID URL MODE REQUESTS METRIC: "rate per_server_cpu_second client_cpu_us_per_request";
+# errors go to stderr.
+measure() {
+  local pid=$1 url=$2 mode=$3 n=$4 metric=$5
+  local t0; t0=$(ticks "$pid")
+  local t; t=$(run "$url" "$mode" "$n")
+  local t1; t1=$(ticks "$pid")
   local err; err=$(field "$t" errors)
   if [ "$err" != 0 ]; then
-    echo "$name $mode: $err errors: $(field "$t" first_error | head -1 | cut -c1-80)" >&2
+    local first; first=$(field "$t" first_error)
+    first=${first//$'\n'/ }
+    echo "$url $mode: $err errors: ${first:0:80}" >&2
   fi
-  echo "$(field "$t" "$metric") $(ratio "$mv" "$(field "$t" "$metric")")"
+  local count=ok
+  [ "$metric" = events_per_second ] && count=events
+  python3 - "$(field "$t" "$metric")" "$(field "$t" "$count")" "$t0" "$t1" "$HZ" \
+    "$(field "$t" client_cpu_seconds)" "$(field "$t" ok)" <<'PY'
+import sys
+rate, n, t0, t1, hz, client, ok = sys.argv[1:]
+server = (int(t1) - int(t0)) / int(hz)
+per_cpu = round(float(n) / server) if server > 0 else "n/a"
+client_us = round(float(client) / int(ok) * 1e6, 1) if int(ok) > 0 else "n/a"
+print(round(float(rate)), per_cpu, client_us)
+PY
 }
 
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 printf '%-16s %12s %12s %8s %12s %8s   %s\n' mode mock moto ratio dynalite ratio unit
 for mode in dynamodb-put dynamodb-get bedrock-stream; do
-  metric=requests_per_second unit=req/s
-  [ "$mode" = bedrock-stream ] && metric=events_per_second unit=events/s
-  m=$(run "$MOCK" "$mode" "$REQ_MOCK")
-  mv=$(field "$m" $metric)
-  [ "$(field "$m" errors)" != 0 ] && echo "mock $mode: $(field "$m" errors) errors" >&2
-  read -r tv tr <<<"$(peer moto "$MOTO" "$mode" "$metric" "$mv")"
-  read -r dv dr <<<"$(peer dynalite "$DYNALITE" "$mode" "$metric" "$mv")"
-  printf '%-16s %12s %12s %8s %12s %8s   %s\n' "$mode" "$mv" "$tv" "$tr" "$dv" "$dr" "$unit"
+  metric=requests_per_second unit=req
+  [ "$mode" = bedrock-stream ] && metric=events_per_second unit=events
+  read -r mv mc mu <<<"$(measure "$MOCK_PID" "$MOCK" "$mode" "$REQ_MOCK" $metric)"
+  tv="-" tc="-" tu="-" dv="-" dc="-" du="-"
+  if [ -n "$MOTO" ]; then
+    read -r tv tc tu <<<"$(measure "$MOTO_PID" "$MOTO" "$mode" "$REQ_PEER" $metric)"
+  fi
+  if [ -n "$DYNALITE" ] && [ "$mode" != bedrock-stream ]; then
+    read -r dv dc du <<<"$(measure "$DYNALITE_PID" "$DYNALITE" "$mode" "$REQ_PEER" $metric)"
+  fi
+  r() { if [ "$2" = - ]; then echo -; else ratio "$1" "$2"; fi; }
+  printf '%-16s %12s %12s %8s %12s %8s   %s\n' "$mode" "$mv" "$tv" "$(r "$mv" "$tv")" "$dv" "$(r "$mv" "$dv")" "$unit/s"
+  printf '%-16s %12s %12s %8s %12s %8s   %s\n' "" "$mc" "$tc" "$(r "$mc" "$tc")" "$dc" "$(r "$mc" "$dc")" "$unit per server CPU-s"
+  printf '%-16s %12s %12s %8s %12s %8s   %s\n' "" "$mu" "$tu" "" "$du" "" "client CPU µs per request"
 done

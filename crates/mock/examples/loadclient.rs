@@ -168,6 +168,19 @@ async fn one(conn: &mut Conn, mode: &str, i: u64, tally: &Tally) -> Result<(), S
     }
 }
 
+/// This process's CPU time (user + system, every thread) so far, in seconds: what the client
+/// itself costs the cores it shares with the server it measures.
+fn own_cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct passed to it.
+    let usage = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        u
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -195,6 +208,7 @@ async fn main() {
 
     let tally = Arc::new(Tally::default());
     let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
+    let cpu_before = own_cpu_seconds();
     let started = Instant::now();
     let tasks: Vec<_> = (0..concurrency)
         .map(|w| {
@@ -230,6 +244,7 @@ async fn main() {
         t.await.unwrap();
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu = own_cpu_seconds() - cpu_before;
     let ok = tally.ok.load(Ordering::Relaxed);
     let events = tally.events.load(Ordering::Relaxed);
     println!(
@@ -240,6 +255,7 @@ async fn main() {
             "seconds": (secs * 1000.0).round() / 1000.0,
             "requests_per_second": (ok as f64 / secs).round(),
             "events": events, "events_per_second": (events as f64 / secs).round(),
+            "client_cpu_seconds": (cpu * 1000.0).round() / 1000.0,
             "first_error": first_error.lock().unwrap().clone(),
         })
     );

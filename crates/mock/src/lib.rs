@@ -25,6 +25,7 @@ pub mod door;
 pub mod dynamodb;
 pub mod eventstream;
 pub mod faults;
+pub mod http1;
 pub mod metrics;
 pub mod pool;
 pub mod prewarm;

@@ -5,13 +5,15 @@
 //! operation name (never a table, a model id or a session); `reason` is one of a fixed set
 //! ([`ChatClose`], [`UpgradeRefused`]).
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use prometheus::{
-    Counter, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Counter, Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+use crate::dynamodb::Operation;
 
 /// The APIs the mock serves, as metric labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -22,6 +24,10 @@ pub enum Api {
 }
 
 impl Api {
+    fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Self::Chat => "chat",
@@ -113,6 +119,12 @@ pub struct Metrics {
     busy_since: Mutex<(Instant, u32)>,
     orchestrator_queue: IntGauge,
     bedrock_reserved: GaugeVec,
+    /// The DynamoDB request counters (one per operation, the last for an unknown one) and
+    /// each API's latency histogram, looked up once each: a label lookup hashes and locks,
+    /// and the DynamoDB API counts every one of tens of thousands of requests a second.
+    /// Filled on first use, so `/metrics` shows the same series as without them.
+    dynamodb_requests: [OnceLock<IntCounter>; Operation::ALL.len() + 1],
+    latencies: [OnceLock<Histogram>; 3],
 }
 
 const BUCKETS: [f64; 16] = [
@@ -277,6 +289,8 @@ impl Metrics {
             orchestrator_busy_seconds,
             busy_since: Mutex::new((Instant::now(), 0)),
             orchestrator_queue,
+            dynamodb_requests: Default::default(),
+            latencies: Default::default(),
             requests,
             errors,
             throttles,
@@ -348,6 +362,17 @@ impl Metrics {
             .inc();
     }
 
+    /// [`Self::request`] of the DynamoDB API: `None` is an unknown operation.
+    pub fn dynamodb_request(&self, op: Option<Operation>) {
+        let (i, name) = op.map_or((Operation::ALL.len(), "unknown"), |o| (o.index(), o.name()));
+        self.dynamodb_requests[i]
+            .get_or_init(|| {
+                self.requests
+                    .with_label_values(&[Api::Dynamodb.label(), name])
+            })
+            .inc();
+    }
+
     pub fn error(&self, api: Api) {
         self.errors.with_label_values(&[api.label()]).inc();
     }
@@ -373,8 +398,8 @@ impl Metrics {
     }
 
     pub fn observe(&self, api: Api, seconds: f64) {
-        self.latency
-            .with_label_values(&[api.label()])
+        self.latencies[api.index()]
+            .get_or_init(|| self.latency.with_label_values(&[api.label()]))
             .observe(seconds);
     }
 

@@ -7,6 +7,9 @@
 //! - `POST /admin/prewarm` → the cache pre-warm of a release (`pre_warm_for_release`);
 //! - `GET /metrics`, `GET /healthz`.
 //!
+//! Plain DynamoDB calls are answered by a lean HTTP/1.1 path ([`crate::http1`]) until a
+//! connection carries anything else; hyper serves the rest.
+//!
 //! Any `Authorization` (SigV4 or bearer) is accepted on the Bedrock and DynamoDB APIs; the
 //! chat WebSocket checks it when `--auth` asks ([`crate::door`]). Request bodies are bounded
 //! (`Config::max_body`), and every malformed request gets the answer the real service
@@ -37,16 +40,24 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 
 /// A random request id in the shape AWS uses.
 pub fn request_id() -> String {
+    let mut id = [0u8; 36];
+    write_request_id(&mut id);
+    String::from_utf8(id.to_vec()).expect("hex digits and dashes")
+}
+
+/// A random request id (`8-4-4-4-12` lowercase hex digits) into `id`, without allocating.
+pub fn write_request_id(id: &mut [u8; 36]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let r: u128 = rand::random();
-    let h = format!("{r:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    let mut digit = 0;
+    for (i, b) in id.iter_mut().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            *b = b'-';
+        } else {
+            *b = HEX[(r >> (124 - 4 * digit)) as usize & 0xf];
+            digit += 1;
+        }
+    }
 }
 
 fn plain(status: StatusCode, text: &str) -> Response<Body> {
@@ -57,7 +68,8 @@ fn plain(status: StatusCode, text: &str) -> Response<Body> {
         .expect("valid response")
 }
 
-/// Accepts connections until the listener fails; each connection is served on its own task.
+/// Accepts connections until the listener fails; each connection is served on its own
+/// task, by [`crate::http1`]'s lean path while it carries plain DynamoDB calls, else hyper.
 pub async fn serve(listener: TcpListener, app: Arc<App>) -> std::io::Result<()> {
     loop {
         let (stream, _) = match listener.accept().await {
@@ -69,19 +81,24 @@ pub async fn serve(listener: TcpListener, app: Arc<App>) -> std::io::Result<()> 
             }
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(route(app, req).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades()
-                .await;
-        });
+        tokio::spawn(crate::http1::serve(stream, app.clone()));
     }
+}
+
+/// Serves a connection with hyper until it ends (every route; upgrades included).
+pub async fn serve_hyper<I>(io: I, app: Arc<App>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let app = app.clone();
+        async move { Ok::<_, Infallible>(route(app, req).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades()
+        .await;
 }
 
 async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
@@ -119,19 +136,23 @@ pub async fn read_body(req: Request<Incoming>, max: usize) -> Option<Bytes> {
         .map(|c| c.to_bytes())
 }
 
-async fn dynamodb(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
-    let started = Instant::now();
-    let target = req
-        .headers()
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let op = Operation::from_target(&target);
-    app.metrics
-        .request(Api::Dynamodb, op.as_ref().map_or("unknown", |o| o.name()));
-    app.faults.before_request(Api::Dynamodb, &app.metrics).await;
-    let result = match (op, read_body(req, app.config.max_body).await) {
+/// The first step of a DynamoDB request, on either HTTP path: its operation, counted.
+pub(crate) fn dynamodb_begin(app: &App, target: &str) -> Result<Operation, DynamoError> {
+    let op = Operation::from_target(target);
+    app.metrics.dynamodb_request(op.as_ref().ok().copied());
+    op
+}
+
+/// The last step: runs the operation on `body` (`None`: larger than `Config::max_body` or
+/// broken), counts the outcome and writes the JSON answer into `out`. Returns the status.
+pub(crate) fn dynamodb_finish(
+    app: &App,
+    op: Result<Operation, DynamoError>,
+    body: Option<&[u8]>,
+    started: Instant,
+    out: &mut Vec<u8>,
+) -> u16 {
+    let result = match (op, body) {
         (Err(e), _) => Err(e),
         (Ok(_), None) => Err(DynamoError::Validation(format!(
             "Request size exceeded {} bytes",
@@ -140,26 +161,47 @@ async fn dynamodb(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
         (Ok(_), Some(_)) if app.faults.inject_error(Api::Dynamodb, &app.metrics) => Err(
             DynamoError::Internal("Internal server error (injected fault)".into()),
         ),
-        (Ok(op), Some(body)) => app.dynamo.call(op, &body),
+        (Ok(op), Some(body)) => app.dynamo.call(op, body),
     };
-    let (status, body) = match result {
-        Ok(v) => (200, v.to_string()),
+    let status = match result {
+        Ok(v) => {
+            serde_json::to_writer(&mut *out, &v).expect("a JSON value serializes");
+            200
+        }
         Err(e) => {
             if e == DynamoError::ProvisionedThroughputExceeded {
                 app.metrics.throttle(Api::Dynamodb);
             } else {
                 app.metrics.error(Api::Dynamodb);
             }
-            (e.status(), e.body())
+            out.extend_from_slice(e.body().as_bytes());
+            e.status()
         }
     };
     app.metrics
         .observe(Api::Dynamodb, started.elapsed().as_secs_f64());
+    status
+}
+
+async fn dynamodb(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
+    let started = Instant::now();
+    let target = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let op = dynamodb_begin(&app, &target);
+    app.faults.before_request(Api::Dynamodb, &app.metrics).await;
+    let body = read_body(req, app.config.max_body).await;
+    let mut out = Vec::new();
+    let status = dynamodb_finish(&app, op, body.as_deref(), started, &mut out);
+    let crc = crc32fast::hash(&out);
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/x-amz-json-1.0")
         .header("x-amzn-RequestId", request_id())
-        .header("x-amz-crc32", crc32fast::hash(body.as_bytes()).to_string())
-        .body(full(body))
+        .header("x-amz-crc32", crc.to_string())
+        .body(full(out))
         .expect("valid response")
 }

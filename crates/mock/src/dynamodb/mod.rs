@@ -71,6 +71,11 @@ impl Operation {
             .ok_or(DynamoError::UnknownOperation)
     }
 
+    /// Where this operation stands in [`Self::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Self::CreateTable => "CreateTable",

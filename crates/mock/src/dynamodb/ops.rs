@@ -184,10 +184,10 @@ impl Expressions {
         }
     }
 
-    fn project(&self, item: &Item) -> Item {
+    fn project<'i>(&self, item: &'i Item) -> std::borrow::Cow<'i, Item> {
         match &self.projection {
-            Some(p) => project(item, p),
-            None => item.clone(),
+            Some(p) => std::borrow::Cow::Owned(project(item, p)),
+            None => std::borrow::Cow::Borrowed(item),
         }
     }
 }
@@ -369,12 +369,16 @@ impl Dynamo {
         let ex = Expressions::parse(req)?;
         let mut table = lock(&t);
         let key = table.key_of(&key_attrs, true)?;
-        let found = table.get(&key).cloned();
-        table.take_read(&key, found.as_ref().map_or(0, item_size), consistent)?;
-        Ok(match found {
-            Some(item) => json!({ "Item": item_to_json(&ex.project(&item)) }),
+        // One lookup, and the answer built from the stored item in place (no copy of it):
+        // a throttled read discards it.
+        let found = table.get(&key);
+        let size = found.map_or(0, item_size);
+        let answer = match found {
+            Some(item) => json!({ "Item": item_to_json(&ex.project(item)) }),
             None => json!({}),
-        })
+        };
+        table.take_read(&key, size, consistent)?;
+        Ok(answer)
     }
 
     pub(super) fn update_item(&self, req: Request<'_>) -> Result<Value, DynamoError> {
@@ -746,7 +750,7 @@ impl Page {
                 None => true,
             };
             if keep {
-                page.items.push(ex.project(item));
+                page.items.push(ex.project(item).into_owned());
             }
             let full = limit.is_some_and(|l| page.scanned >= l) || page.bytes >= PAGE_BYTES;
             if full && items.peek().is_some() {
