@@ -92,8 +92,9 @@ fn every_shipped_profile_loads() {
         }
     }
     assert_eq!(
-        count, 15,
-        "the nine profiles of DESIGN.md, the two everyday levels of the README, the two \
+        count, 16,
+        "the nine profiles of DESIGN.md, the 100,000-session rehearsal, the two everyday levels \
+         of the README, the two \
          staging examples of \"Against API Gateway\" (IAM and query-token auth), the \
          trace replay example and the midnight release"
     );
