@@ -11,7 +11,7 @@ echo "== starting the mock: $workers workers on 127.0.0.1:$port"
 "$surge" mock --profile "$profile" --listen "127.0.0.1:$port" --workers "$workers" \
     --token-tick "$tick" >"$log" 2>&1 &
 mock=$!
-trap 'kill -INT "$mock" 2>/dev/null || true; wait "$mock" 2>/dev/null || true; kill "${hog:-0}" 2>/dev/null || true; rm -f "$log"' EXIT
+trap 'kill -INT "$mock" 2>/dev/null || true; wait "$mock" 2>/dev/null || true; if [ -n "${hog:-}" ]; then kill "$hog" 2>/dev/null || true; fi; rm -f "$log"' EXIT
 if [ "${busy:-false}" = true ]; then
     echo "== a busy neighbour: one process spinning for the whole run (a core's worth of CPU)"
     bash -c 'while :; do :; done' &

@@ -55,7 +55,10 @@ struct ShardState {
     sessions_open: u64,
     cpu_s: f64,
     wall_s: f64,
-    busiest: Saturation,
+    /// The largest share of its core the shard used in one interval.
+    busiest_cpu: f64,
+    /// Seconds the shard waited for a CPU over the run.
+    wait_s: f64,
 }
 
 /// Why the run goes on without a shard.
@@ -141,7 +144,8 @@ impl Aggregator {
                 sessions_open: 0,
                 cpu_s: 0.0,
                 wall_s: 0.0,
-                busiest: Saturation::default(),
+                busiest_cpu: 0.0,
+                wait_s: 0.0,
             });
         }
         let scraped = scraper.as_ref().map_or(&[][..], |s| s.columns());
@@ -285,12 +289,10 @@ impl Aggregator {
         let wait = per_wall(r.wait_s);
         // Very short closing intervals say little about load.
         if wall >= 0.5 {
-            s.busiest = s.busiest.max(Saturation {
-                cpu_share: share,
-                wait_share: wait,
-            });
+            s.busiest_cpu = s.busiest_cpu.max(share);
         }
         s.cpu_s += r.cpu_s;
+        s.wait_s += r.wait_s;
         s.wall_s += wall;
         s.last_index = r.index;
         s.last_end = end;
@@ -418,7 +420,14 @@ impl Aggregator {
                 add_scopes(&mut goodput_by_scope, scopes);
             }
             duration = duration.max(s.last_end);
-            busiest = busiest.max(s.busiest);
+            busiest = busiest.max(Saturation {
+                cpu_share: s.busiest_cpu,
+                wait_share: if s.wall_s > 0.0 {
+                    (s.wait_s / s.wall_s).min(1.0)
+                } else {
+                    0.0
+                },
+            });
             if let Some(h) = s.hlog.take() {
                 h.finish().map_err(io)?;
             }

@@ -136,7 +136,7 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<(PathBuf, Summary, RunSta
         counts.paced += generator["paced"].as_u64().unwrap_or(0);
         busiest = busiest.max(Saturation {
             cpu_share: generator["cpu_share_max"].as_f64().unwrap_or(0.0),
-            wait_share: generator["cpu_wait_max"].as_f64().unwrap_or(0.0),
+            wait_share: generator["cpu_wait_share"].as_f64().unwrap_or(0.0),
         });
         duration = duration.max(s.duration_s);
     }

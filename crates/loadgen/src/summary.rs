@@ -56,7 +56,7 @@ pub struct Inputs<'a> {
     /// The profile's `[goodput]` SLOs, and (good answers, answers) per store and model.
     pub goodput: &'a Slos,
     pub goodput_by_scope: &'a BTreeMap<String, (u64, u64)>,
-    /// The busiest shard's figures (each the largest over the run's intervals).
+    /// The busiest shards' figures (health.rs).
     pub busiest: Saturation,
     pub shards: usize,
     pub dead: &'a [String],
@@ -109,7 +109,7 @@ pub fn build(i: &Inputs<'_>) -> Summary {
         json!({
             "lag_p99_ms": lag_p99.map(|l| l.as_secs_f64() * 1e3),
             "cpu_share_max": i.busiest.cpu_share,
-            "cpu_wait_max": i.busiest.wait_share,
+            "cpu_wait_share": i.busiest.wait_share,
             "paced": i.counts.paced,
             "bottleneck": note.is_some(),
             "note": note,
@@ -301,11 +301,11 @@ pub fn render(s: &Summary) -> String {
             .as_f64()
             .map_or("-".to_string(), |l| format!("{l:.1} ms"));
         let cpu = g["cpu_share_max"].as_f64().unwrap_or(0.0);
-        let wait = g["cpu_wait_max"].as_f64().unwrap_or(0.0);
+        let wait = g["cpu_wait_share"].as_f64().unwrap_or(0.0);
         let _ = writeln!(
             w,
             "generator: scheduling lag p99 {lag}, busiest shard {:.0}% of its core, \
-             waited for a CPU up to {:.0}% of a second",
+             waited for a CPU {:.0}% of the run",
             cpu * 100.0,
             wait * 100.0
         );
