@@ -18,7 +18,7 @@ use surge_record::{
 };
 
 use crate::errors::ErrorClass;
-use crate::health::{Saturation, bottleneck};
+use crate::health::{CPU_WAIT_EXPLAINS, Saturation, bottleneck};
 use crate::recording::CounterValues;
 
 /// A threshold to judge the run by: the figure, the comparison, the limit (ms or fraction).
@@ -112,6 +112,7 @@ pub fn build(i: &Inputs<'_>) -> Summary {
             "cpu_wait_share": i.busiest.wait_share,
             "paced": i.counts.paced,
             "bottleneck": note.is_some(),
+            "host_busy": i.busiest.wait_share >= CPU_WAIT_EXPLAINS,
             "note": note,
             "shards": i.shards,
             "shards_failed": i.dead,
@@ -318,6 +319,14 @@ pub fn render(s: &Summary) -> String {
         }
         if let Some(note) = g["note"].as_str() {
             let _ = writeln!(w, "WARNING: {note}");
+        } else if g["host_busy"].as_bool() == Some(true) {
+            let _ = writeln!(
+                w,
+                "NOTE: the host was busy (a generator shard waited {:.0}% of the run for a CPU \
+                 other processes held), but the generator kept its schedule (lag p99 {lag}): \
+                 its figures stand",
+                wait * 100.0
+            );
         }
     }
     for t in &s.thresholds {
