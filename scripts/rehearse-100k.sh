@@ -29,25 +29,6 @@ cd "$(dirname "$0")/.."
 profile=profiles/rehearsal-100k.toml
 port=8080
 tick=1s
-busy=false
 workers=6 shards=6
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --profile) profile="$2"; shift 2 ;;
-        --port) port="$2"; shift 2 ;;
-        --token-tick) tick="$2"; shift 2 ;;
-        --busy) busy=true; shift ;;
-        -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) break ;;
-    esac
-done
-
-if [ -n "${SURGE_BIN:-}" ]; then
-    surge=$SURGE_BIN
-else
-    echo "== building surge (release)"
-    cargo build --release --locked -p surge-cli
-    surge=target/release/surge
-fi
-
+help_lines='2,25p'
 . scripts/lib/rehearse.sh

@@ -2,8 +2,30 @@
 # run. Starts `surge mock --workers $workers` on 127.0.0.1:$port with $profile's system
 # model, runs `surge run $profile --shards $shards "$@"` against it, samples once a second
 # from /proc what both sides use, prints it and exits with `surge run`'s code.
-# The sourcing script sets surge, profile, port, tick, workers, shards and busy (true: one
-# core is taken by a busy loop for the whole run, a shared host's neighbour).
+# The sourcing script sets the defaults of profile, port, tick, workers and shards, and
+# help_lines (its usage text, for sed -n); this reads --profile, --port, --token-tick and
+# --busy (one core taken by a busy loop for the whole run, a shared host's neighbour) from
+# "$@", builds surge unless SURGE_BIN names one, and passes the rest to `surge run`.
+
+busy=false
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --profile) profile="$2"; shift 2 ;;
+        --port) port="$2"; shift 2 ;;
+        --token-tick) tick="$2"; shift 2 ;;
+        --busy) busy=true; shift ;;
+        -h|--help) sed -n "$help_lines" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) break ;;
+    esac
+done
+
+if [ -n "${SURGE_BIN:-}" ]; then
+    surge=$SURGE_BIN                 # a prebuilt binary (e.g. in CI artifacts)
+else
+    echo "== building surge (release)"
+    cargo build --release --locked -p surge-cli
+    surge=target/release/surge
+fi
 
 ulimit -n "$(ulimit -Hn)"
 log=$(mktemp)
