@@ -40,10 +40,15 @@ impl CatchUp {
     }
 
     /// The instant a message that is `lag` late at `now` may go out, when the shard's
-    /// planned rate is `per_second`: `now` when it is not late enough to pace (or nothing
-    /// is planned), else the next free slot, one planned gap after the previous one.
-    pub fn slot(&self, now: Instant, lag: Duration, per_second: f64) -> Instant {
-        if lag <= LAG_BOUND || per_second <= 0.0 {
+    /// planned rate is `per_second()` (asked only for a message late enough to pace): `now`
+    /// when it is not late enough (or nothing is planned), else the next free slot, one
+    /// planned gap after the previous one.
+    pub fn slot(&self, now: Instant, lag: Duration, per_second: impl FnOnce() -> f64) -> Instant {
+        if lag <= LAG_BOUND {
+            return now;
+        }
+        let per_second = per_second();
+        if per_second <= 0.0 {
             return now;
         }
         let gap = Duration::from_secs_f64(1.0 / per_second);
@@ -65,7 +70,7 @@ mod tests {
         let stalled = Duration::from_millis(500);
         // 1,000 messages that fell due during a 0.5 s stall, at 2,000 msg/s planned.
         let slots: Vec<Instant> = (0..1_000)
-            .map(|_| gate.slot(now, stalled, 2_000.0))
+            .map(|_| gate.slot(now, stalled, || 2_000.0))
             .collect();
         assert_eq!(slots[0], now, "the first goes at once");
         for pair in slots.windows(2) {
@@ -73,12 +78,12 @@ mod tests {
         }
         assert_eq!(*slots.last().unwrap() - now, Duration::from_micros(499_500));
         // A message on time, or late by less than the bound, is not held back.
-        assert_eq!(gate.slot(now, Duration::from_millis(2), 2_000.0), now);
-        assert_eq!(gate.slot(now, LAG_BOUND, 2_000.0), now);
+        assert_eq!(gate.slot(now, Duration::from_millis(2), || 2_000.0), now);
+        assert_eq!(gate.slot(now, LAG_BOUND, || 2_000.0), now);
         // Nothing planned: nothing to pace against.
-        assert_eq!(gate.slot(now, stalled, 0.0), now);
+        assert_eq!(gate.slot(now, stalled, || 0.0), now);
         // Once the backlog has drained, a new late message goes at once.
         let later = now + Duration::from_secs(1);
-        assert_eq!(gate.slot(later, stalled, 2_000.0), later);
+        assert_eq!(gate.slot(later, stalled, || 2_000.0), later);
     }
 }

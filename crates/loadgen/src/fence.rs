@@ -53,10 +53,6 @@ impl<S> Fenced<S> {
         }
     }
 
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
     /// Whether everything read so far up to the head's end has been handed out, so the
     /// reader has consumed nothing past it.
     pub fn at_head_end(&self) -> bool {

@@ -349,7 +349,7 @@ impl<'a> Session<'a> {
                 let lag = now - intended;
                 ctx.rec.lag(lag);
                 // Late because the generator stalled: paced, not sent in a burst.
-                let slot = ctx.catch_up.slot(now, lag, ctx.planned_rate(now));
+                let slot = ctx.catch_up.slot(now, lag, || ctx.planned_rate(now));
                 if slot > now {
                     ctx.rec.counters.paced.fetch_add(1, Ordering::Relaxed);
                     wake.as_mut().reset(slot);
