@@ -161,13 +161,10 @@ pub(crate) fn dynamodb_finish(
         (Ok(_), Some(_)) if app.faults.inject_error(Api::Dynamodb, &app.metrics) => Err(
             DynamoError::Internal("Internal server error (injected fault)".into()),
         ),
-        (Ok(op), Some(body)) => app.dynamo.call(op, body),
+        (Ok(op), Some(body)) => app.dynamo.call(op, body, out),
     };
     let status = match result {
-        Ok(v) => {
-            serde_json::to_writer(&mut *out, &v).expect("a JSON value serializes");
-            200
-        }
+        Ok(()) => 200,
         Err(e) => {
             if e == DynamoError::ProvisionedThroughputExceeded {
                 app.metrics.throttle(Api::Dynamodb);

@@ -111,8 +111,9 @@ impl Dynamo {
         }
     }
 
-    /// Runs one operation on a JSON body.
-    pub fn call(&self, op: Operation, body: &[u8]) -> Result<Value, DynamoError> {
+    /// Runs one operation on a JSON body and appends its answer's JSON to `out`, which an
+    /// error leaves as it was.
+    pub fn call(&self, op: Operation, body: &[u8], out: &mut Vec<u8>) -> Result<(), DynamoError> {
         let body: Value = serde_json::from_slice(body).map_err(|e| {
             DynamoError::Serialization(format!(
                 "Start of structure or map found where not expected: {e}"
@@ -123,9 +124,29 @@ impl Dynamo {
                 "Start of structure or map expected".into(),
             ));
         }
-        self.call_json(op, &body)
+        let mark = out.len();
+        let written = match op {
+            // The hot read: its item is written from the table, not first made a JSON tree.
+            Operation::GetItem => self.get_item_with(ops::Request(&body), |item| {
+                serde_json::to_writer(&mut *out, &ops::ItemAnswer(item))
+            }),
+            _ => self
+                .call_json(op, &body)
+                .map(|answer| serde_json::to_writer(&mut *out, &answer)),
+        };
+        match written {
+            Ok(w) => {
+                w.expect("JSON writes to memory");
+                Ok(())
+            }
+            Err(e) => {
+                out.truncate(mark);
+                Err(e)
+            }
+        }
     }
 
+    /// Runs one operation in process (the chat pipeline's memory), its answer as JSON.
     pub fn call_json(&self, op: Operation, body: &Value) -> Result<Value, DynamoError> {
         let req = ops::Request(body);
         match op {
@@ -151,5 +172,68 @@ impl Dynamo {
             .get(name)
             .cloned()
             .ok_or(DynamoError::ResourceNotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dynamo(partition_reads: &str) -> Dynamo {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../profiles/local.toml");
+        let mut m = surge_profile::Profile::load(path).unwrap().system.memory;
+        m.partition_reads = partition_reads.parse().unwrap();
+        let d = Dynamo::new(Some(m), 1);
+        let create =
+            br#"{"TableName": "turns", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "BillingMode": "PAY_PER_REQUEST"}"#;
+        d.call(Operation::CreateTable, create, &mut Vec::new())
+            .unwrap();
+        let put = br#"{"TableName": "turns", "Item": {"pk": {"S": "a"}, "n": {"N": "1"}}}"#;
+        d.call(Operation::PutItem, put, &mut Vec::new()).unwrap();
+        d
+    }
+
+    const GET: &[u8] =
+        br#"{"TableName": "turns", "Key": {"pk": {"S": "a"}}, "ConsistentRead": true}"#;
+
+    #[test]
+    fn get_item_writes_the_item_as_the_json_path_answers_it() {
+        let d = dynamo("1000/s");
+        let mut out = b"<before>".to_vec();
+        d.call(Operation::GetItem, GET, &mut out).unwrap();
+        let tree = d
+            .call_json(Operation::GetItem, &serde_json::from_slice(GET).unwrap())
+            .unwrap();
+        assert_eq!(
+            out,
+            [b"<before>".as_slice(), tree.to_string().as_bytes()].concat()
+        );
+        assert_eq!(
+            tree,
+            serde_json::json!({"Item": {"pk": {"S": "a"}, "n": {"N": "1"}}})
+        );
+        let missing = br#"{"TableName": "turns", "Key": {"pk": {"S": "b"}}}"#;
+        let mut out = Vec::new();
+        d.call(Operation::GetItem, missing, &mut out).unwrap();
+        assert_eq!(out, b"{}");
+    }
+
+    #[test]
+    fn a_throttled_get_item_leaves_the_answer_buffer_as_it_was() {
+        let d = dynamo("2/s");
+        let mut throttled = None;
+        for attempt in 0..50 {
+            let mut out = b"<before>".to_vec();
+            if let Err(e) = d.call(Operation::GetItem, GET, &mut out) {
+                throttled = Some((attempt, e, out));
+                break;
+            }
+        }
+        let (attempt, e, out) = throttled.expect("a partition of 2 reads/s throttles");
+        assert!(attempt >= 1, "the first read is served");
+        assert_eq!(e, DynamoError::ProvisionedThroughputExceeded);
+        assert_eq!(out, b"<before>");
     }
 }

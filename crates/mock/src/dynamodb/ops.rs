@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 
 use super::Dynamo;
@@ -211,6 +212,19 @@ fn lock(t: &Arc<Mutex<Table>>) -> std::sync::MutexGuard<'_, Table> {
     t.lock().expect("table lock")
 }
 
+/// GetItem's answer: `{"Item": …}` for an item found, `{}` for none.
+pub(super) struct ItemAnswer<'a>(pub Option<&'a Item>);
+
+impl Serialize for ItemAnswer<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut m = serializer.serialize_map(Some(usize::from(self.0.is_some())))?;
+        if let Some(item) = self.0 {
+            m.serialize_entry("Item", item)?;
+        }
+        m.end()
+    }
+}
+
 fn attributes(item: Option<Item>) -> Value {
     match item {
         Some(item) if !item.is_empty() => json!({"Attributes": item_to_json(&item)}),
@@ -362,23 +376,31 @@ impl Dynamo {
         Ok(attributes(old.filter(|_| rv == "ALL_OLD")))
     }
 
-    pub(super) fn get_item(&self, req: Request<'_>) -> Result<Value, DynamoError> {
+    /// GetItem, its answer made by `render` from the item found (projected) while the
+    /// table's lock is held: the stored item is read in place, never copied. A throttled
+    /// read discards what `render` made.
+    pub(super) fn get_item_with<R>(
+        &self,
+        req: Request<'_>,
+        render: impl FnOnce(Option<&Item>) -> R,
+    ) -> Result<R, DynamoError> {
         let t = self.table(req.required_str("TableName")?)?;
         let key_attrs = req.required_item("Key")?;
         let consistent = req.bool("ConsistentRead")?.unwrap_or(false);
         let ex = Expressions::parse(req)?;
         let mut table = lock(&t);
         let key = table.key_of(&key_attrs, true)?;
-        // One lookup, and the answer built from the stored item in place (no copy of it):
-        // a throttled read discards it.
         let found = table.get(&key);
         let size = found.map_or(0, item_size);
-        let answer = match found {
-            Some(item) => json!({ "Item": item_to_json(&ex.project(item)) }),
-            None => json!({}),
-        };
+        let answer = render(found.map(|item| ex.project(item)).as_deref());
         table.take_read(&key, size, consistent)?;
         Ok(answer)
+    }
+
+    pub(super) fn get_item(&self, req: Request<'_>) -> Result<Value, DynamoError> {
+        self.get_item_with(req, |item| {
+            serde_json::to_value(ItemAnswer(item)).expect("an item serializes")
+        })
     }
 
     pub(super) fn update_item(&self, req: Request<'_>) -> Result<Value, DynamoError> {
@@ -486,13 +508,12 @@ impl Dynamo {
         let mut table = lock(&t);
         let start = start.map(|s| table.key_of(&s, true)).transpose()?;
         let items: Vec<&Item> = table
-            .all()
-            .skip_while(|(k, _)| start.as_ref().is_some_and(|s| k <= s))
+            .scan_after(start.as_ref())
             .map(|(_, item)| item)
             .collect();
         let page = Page::collect(&table, items.into_iter(), req.limit()?, &ex)?;
         let key = table
-            .all()
+            .scan_after(None)
             .next()
             .map(|(k, _)| k)
             .unwrap_or_else(|| (super::table::KeyValue::S(String::new()), None));

@@ -4,6 +4,8 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::hash::BuildHasher;
+use std::ops::Bound;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -105,13 +107,31 @@ pub struct KeySchema {
 /// The primary key of one item.
 pub type PrimaryKey = (KeyValue, Option<KeyValue>);
 
+/// A partition key where the table keeps it: ordered by a hash of its value first, as the
+/// service spreads partitions (so Scan, too, walks them in hash order), then by the value.
+/// A lookup then compares one integer at each level of the tree, not the key's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Slot {
+    hash: u64,
+    key: KeyValue,
+}
+
+impl Slot {
+    fn new(key: KeyValue) -> Self {
+        // A fixed hash, not a per-process random one: the same items scan in the same order
+        // on every run and every worker.
+        let hash = rustc_hash::FxBuildHasher.hash_one(&key);
+        Self { hash, key }
+    }
+}
+
 #[derive(Debug)]
 pub struct Table {
     pub name: String,
     pub schema: KeySchema,
     created: f64,
     /// Partition key → sort key (or `None`) → item.
-    items: BTreeMap<KeyValue, BTreeMap<Option<KeyValue>, Item>>,
+    items: BTreeMap<Slot, BTreeMap<Option<KeyValue>, Item>>,
     count: usize,
     pub capacity: Option<Capacity>,
 }
@@ -186,21 +206,26 @@ impl Table {
     }
 
     pub fn get(&self, key: &PrimaryKey) -> Option<&Item> {
-        self.items.get(&key.0)?.get(&key.1)
+        self.items.get(&Slot::new(key.0.clone()))?.get(&key.1)
     }
 
     /// Stores `item` under `key`, returning the item it replaced.
     pub fn put(&mut self, key: PrimaryKey, item: Item) -> Option<Item> {
-        let old = self.items.entry(key.0).or_default().insert(key.1, item);
+        let old = self
+            .items
+            .entry(Slot::new(key.0))
+            .or_default()
+            .insert(key.1, item);
         self.count += usize::from(old.is_none());
         old
     }
 
     pub fn delete(&mut self, key: &PrimaryKey) -> Option<Item> {
-        let part = self.items.get_mut(&key.0)?;
+        let slot = Slot::new(key.0.clone());
+        let part = self.items.get_mut(&slot)?;
         let old = part.remove(&key.1);
         if part.is_empty() {
-            self.items.remove(&key.0);
+            self.items.remove(&slot);
         }
         self.count -= usize::from(old.is_some());
         old
@@ -211,15 +236,34 @@ impl Table {
         &self,
         hash: &KeyValue,
     ) -> impl DoubleEndedIterator<Item = (&Option<KeyValue>, &Item)> {
-        self.items.get(hash).into_iter().flat_map(|p| p.iter())
+        self.items
+            .get(&Slot::new(hash.clone()))
+            .into_iter()
+            .flat_map(|p| p.iter())
     }
 
-    /// Every item, partition by partition.
-    pub fn all(&self) -> impl Iterator<Item = (PrimaryKey, &Item)> {
-        self.items.iter().flat_map(|(h, p)| {
-            p.iter()
-                .map(move |(r, item)| ((h.clone(), r.clone()), item))
-        })
+    /// Every item in Scan order (partition by partition, in sort-key order within one),
+    /// from just after `start` when given.
+    pub fn scan_after(
+        &self,
+        start: Option<&PrimaryKey>,
+    ) -> impl Iterator<Item = (PrimaryKey, &Item)> {
+        let start = start.map(|(hash, range)| (Slot::new(hash.clone()), range.clone()));
+        let from = match &start {
+            Some((slot, _)) => Bound::Included(slot.clone()),
+            None => Bound::Unbounded,
+        };
+        self.items
+            .range((from, Bound::Unbounded))
+            .flat_map(move |(slot, part)| {
+                // In the start's own partition, only the sort keys after the start's.
+                let after = match &start {
+                    Some((s, range)) if s == slot => Bound::Excluded(range.clone()),
+                    _ => Bound::Unbounded,
+                };
+                part.range((after, Bound::Unbounded))
+                    .map(move |(range, item)| ((slot.key.clone(), range.clone()), item))
+            })
     }
 
     /// The `TableDescription` structure of DescribeTable and friends.
@@ -247,5 +291,75 @@ impl Table {
                 "NumberOfDecreasesToday": 0, "ReadCapacityUnits": 0, "WriteCapacityUnits": 0
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Table {
+        let schema = KeySchema {
+            hash: ("pk".into(), KeyType::S),
+            range: Some(("sk".into(), KeyType::N)),
+        };
+        let mut t = Table::new("t".into(), schema, None);
+        for p in 0..40 {
+            for r in 0..3 {
+                let key = (
+                    KeyValue::S(format!("p{p}")),
+                    Some(KeyValue::N(r.to_string())),
+                );
+                t.put(key, Item::new());
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn a_scan_resumed_after_any_key_yields_exactly_the_rest() {
+        let t = table();
+        let all: Vec<PrimaryKey> = t.scan_after(None).map(|(k, _)| k).collect();
+        assert_eq!(all.len(), 120);
+        let mut distinct = all.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 120, "each item once");
+        // Partitions in hash order, not key order (as the service walks them)…
+        let partitions: Vec<&KeyValue> = all.iter().step_by(3).map(|k| &k.0).collect();
+        assert!(partitions.windows(2).any(|w| w[0] > w[1]));
+        // …and sort keys in order within one.
+        assert!(
+            all.chunks(3)
+                .all(|c| c[0].0 == c[2].0 && c[0].1 < c[1].1 && c[1].1 < c[2].1)
+        );
+        for (i, start) in all.iter().enumerate() {
+            let rest: Vec<PrimaryKey> = t.scan_after(Some(start)).map(|(k, _)| k).collect();
+            assert_eq!(rest, all[i + 1..], "resumed after {start:?}");
+        }
+        // A start key the table no longer holds still resumes where it stood.
+        let mut t = t;
+        t.delete(&all[4]);
+        let rest: Vec<PrimaryKey> = t.scan_after(Some(&all[4])).map(|(k, _)| k).collect();
+        assert_eq!(rest, all[5..]);
+    }
+
+    #[test]
+    fn lookups_find_what_was_put_and_nothing_else() {
+        let mut t = table();
+        let key = (KeyValue::S("p7".into()), Some(KeyValue::N("2".into())));
+        assert!(t.get(&key).is_some());
+        assert!(
+            t.get(&(KeyValue::S("p7".into()), Some(KeyValue::N("3".into()))))
+                .is_none()
+        );
+        assert!(
+            t.get(&(KeyValue::S("p70".into()), Some(KeyValue::N("2".into()))))
+                .is_none()
+        );
+        assert_eq!(t.partition(&KeyValue::S("p7".into())).count(), 3);
+        assert!(t.delete(&key).is_some());
+        assert!(t.get(&key).is_none());
+        assert_eq!(t.partition(&KeyValue::S("p7".into())).count(), 2);
     }
 }

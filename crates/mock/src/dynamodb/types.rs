@@ -7,8 +7,10 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use base64::Engine;
+use base64::display::Base64Display;
 use base64::engine::general_purpose::STANDARD as B64;
-use serde_json::{Map, Value};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
 
 use super::error::DynamoError;
 
@@ -206,26 +208,9 @@ impl AttributeValue {
         })
     }
 
-    /// Encodes as `{"<type>": value}`.
+    /// Encodes as `{"<type>": value}` (the [`Serialize`] form, as a JSON tree).
     pub fn to_json(&self) -> Value {
-        let (ty, v) = match self {
-            Av::S(s) => ("S", Value::from(s.as_str())),
-            Av::N(n) => ("N", Value::from(n.as_str())),
-            Av::B(b) => ("B", Value::from(B64.encode(b))),
-            Av::Bool(b) => ("BOOL", Value::from(*b)),
-            Av::Null => ("NULL", Value::from(true)),
-            Av::M(m) => ("M", item_to_json(m)),
-            Av::L(l) => ("L", Value::Array(l.iter().map(Self::to_json).collect())),
-            Av::Ss(s) => ("SS", Value::from(s.clone())),
-            Av::Ns(s) => ("NS", Value::from(s.clone())),
-            Av::Bs(s) => (
-                "BS",
-                Value::Array(s.iter().map(|b| Value::from(B64.encode(b))).collect()),
-            ),
-        };
-        let mut m = Map::new();
-        m.insert(ty.to_string(), v);
-        Value::Object(m)
+        serde_json::to_value(self).expect("an attribute value serializes")
     }
 
     /// The type descriptor (`S`, `N`, `BOOL`, …) used by `attribute_type` and errors.
@@ -300,7 +285,45 @@ pub fn item_from_json(v: &Value) -> Result<Item, DynamoError> {
 }
 
 pub fn item_to_json(item: &Item) -> Value {
-    Value::Object(item.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+    serde_json::to_value(item).expect("an item serializes")
+}
+
+/// The wire form, `{"<type>": value}`, written straight to the answer: a read's item goes
+/// out without first becoming a tree of JSON values.
+impl Serialize for AttributeValue {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut m = serializer.serialize_map(Some(1))?;
+        match self {
+            Av::S(s) => m.serialize_entry("S", s)?,
+            Av::N(n) => m.serialize_entry("N", n)?,
+            Av::B(b) => m.serialize_entry("B", &Base64Text(b))?,
+            Av::Bool(b) => m.serialize_entry("BOOL", b)?,
+            Av::Null => m.serialize_entry("NULL", &true)?,
+            Av::M(item) => m.serialize_entry("M", item)?,
+            Av::L(l) => m.serialize_entry("L", l)?,
+            Av::Ss(s) => m.serialize_entry("SS", s)?,
+            Av::Ns(s) => m.serialize_entry("NS", s)?,
+            Av::Bs(s) => m.serialize_entry("BS", &Base64List(s))?,
+        }
+        m.end()
+    }
+}
+
+/// Binary data as its base64 text.
+struct Base64Text<'a>(&'a [u8]);
+
+impl Serialize for Base64Text<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&Base64Display::new(self.0, &B64))
+    }
+}
+
+struct Base64List<'a>(&'a [Vec<u8>]);
+
+impl Serialize for Base64List<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|b| Base64Text(b)))
+    }
 }
 
 /// Size of an item: attribute names plus values.
@@ -322,6 +345,8 @@ mod tests {
         });
         let item = item_from_json(&v).unwrap();
         assert_eq!(item_to_json(&item), v);
+        // Written straight from the item, the text is the tree's text.
+        assert_eq!(serde_json::to_string(&item).unwrap(), v.to_string());
     }
 
     #[test]
