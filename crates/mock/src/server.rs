@@ -96,6 +96,9 @@ where
     });
     let _ = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
+        // A client that shuts down its sending side once its request is sent still gets
+        // the answer (hyper's default would drop the request at that end of stream).
+        .half_close(true)
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades()
         .await;

@@ -379,3 +379,25 @@ async fn large_bodies_are_read_whole_and_the_limit_holds() {
         a.json()
     );
 }
+
+#[tokio::test]
+async fn a_client_that_half_closes_after_its_request_still_gets_the_answer() {
+    let mut config = Config::new(common::system());
+    config.max_body = 600 * 1024;
+    let s = server_with_table(config).await;
+    // A body hyper reads over many reads, so the end of the stream comes while it does.
+    let text = "h".repeat(300 * 1024);
+    for via_hyper in [false, true] {
+        let mut c = Raw::open(s.addr).await;
+        if via_hyper {
+            c.send(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                .await;
+            assert_eq!(c.answer().await.unwrap().body, b"ok\n");
+        }
+        c.send(&put("half", &text)).await;
+        c.write.take().unwrap().shutdown().await.unwrap();
+        let a = c.answer().await.expect("answered after the half-close");
+        assert_eq!(a.status, 200, "via hyper: {via_hyper}");
+        assert!(c.closed().await, "then closed (via hyper: {via_hyper})");
+    }
+}

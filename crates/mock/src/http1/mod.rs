@@ -15,6 +15,7 @@
 
 mod answer;
 pub mod head;
+mod linger;
 mod rewind;
 
 use std::sync::Arc;
@@ -105,7 +106,7 @@ async fn lean(stream: &mut TcpStream, app: &App) -> End {
             return End::Closed;
         }
         if close {
-            let _ = stream.shutdown().await;
+            let _ = linger::Linger::close(stream).await;
             return End::Closed;
         }
         if start == inbuf.len() {

@@ -1,5 +1,6 @@
 //! A connection handed to hyper with the bytes the lean path already read from it: hyper
 //! reads those first, then the socket, so it sees the connection as if it had read it all.
+//! When hyper closes it, it closes lingering ([`Linger`]).
 
 use std::io;
 use std::pin::Pin;
@@ -7,11 +8,14 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::linger::Linger;
+
 pub struct Rewind<S> {
     /// Read already, not yet consumed; `pos` bytes of it passed on so far.
     read: Vec<u8>,
     pos: usize,
     inner: S,
+    linger: Linger,
 }
 
 impl<S> Rewind<S> {
@@ -20,6 +24,7 @@ impl<S> Rewind<S> {
             read,
             pos: 0,
             inner,
+            linger: Linger::default(),
         }
     }
 }
@@ -45,7 +50,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -71,7 +76,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let this = &mut *self;
+        this.linger.poll_close(&mut this.inner, cx)
     }
 }
 
