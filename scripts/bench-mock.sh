@@ -16,6 +16,12 @@
 # SURGE_BIN=PATH serves that surge binary instead of building this tree's (an A/B run).
 # Everything runs on 127.0.0.1 and is stopped on exit.
 #
+# Beside them runs the floor (crates/mock/examples/floor.rs): a server that parses each
+# request's head and answers a canned GetItem item, on the mock's runtime, doing nothing
+# else. Its per-CPU-second figure is what the kernel and the runtime leave to any server
+# here, so the "of floor" column says how much of the machine's limit the mock reaches, and
+# "10x dynalite" can be read against what is possible at all.
+#
 # Two figures per mode and server: requests (events) per second of wall time with this
 # client, and per CPU-second of the server (its utime + stime over the run, every thread,
 # from /proc/PID/stat). The client shares the machine's cores with the server, so the
@@ -39,7 +45,7 @@ trap cleanup EXIT
 TARGET=${CARGO_TARGET_DIR:-target}
 echo "building (release)…" >&2
 if [ -z "${SURGE_BIN:-}" ]; then cargo build --release -q -p surge-cli; fi
-cargo build --release -q -p surge-mock --example loadclient
+cargo build --release -q -p surge-mock --example loadclient --example floor
 SURGE=${SURGE_BIN:-$TARGET/release/surge}
 CLIENT=$TARGET/release/examples/loadclient
 
@@ -51,6 +57,15 @@ MOCK_PID=$!
 for _ in $(seq 1 100); do grep -q '^listening on ' "$OUT" && break; sleep 0.1; done
 MOCK="http://$(sed -n 's/^listening on //p' "$OUT" | head -1)"
 echo "surge mock at $MOCK" >&2
+
+# The floor: a server with no work of its own, port chosen the same way.
+FLOOR_OUT=$(mktemp)
+"$TARGET/release/examples/floor" >"$FLOOR_OUT" 2>/dev/null &
+PIDS+=($!)
+FLOOR_PID=$!
+for _ in $(seq 1 100); do grep -q '^listening on ' "$FLOOR_OUT" && break; sleep 0.1; done
+FLOOR="http://$(sed -n 's/^listening on //p' "$FLOOR_OUT" | head -1)"
+echo "floor at $FLOOR" >&2
 
 MOTO=""
 if [ "${SKIP_MOTO:-0}" != 1 ]; then
@@ -128,20 +143,24 @@ PY
 }
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-printf '%-16s %12s %12s %8s %12s %8s   %s\n' mode mock moto ratio dynalite ratio unit
+printf '%-16s %12s %12s %8s %12s %8s %12s %8s   %s\n' mode mock moto ratio dynalite ratio floor "of floor" unit
 for mode in dynamodb-put dynamodb-get bedrock-stream; do
   metric=requests_per_second unit=req
   [ "$mode" = bedrock-stream ] && metric=events_per_second unit=events
   read -r mv mc mu <<<"$(measure "$MOCK_PID" "$MOCK" "$mode" "$REQ_MOCK" $metric)"
-  tv="-" tc="-" tu="-" dv="-" dc="-" du="-"
+  tv="-" tc="-" tu="-" dv="-" dc="-" du="-" fv="-" fc="-" fu="-"
   if [ -n "$MOTO" ]; then
     read -r tv tc tu <<<"$(measure "$MOTO_PID" "$MOTO" "$mode" "$REQ_PEER" $metric)"
   fi
   if [ -n "$DYNALITE" ] && [ "$mode" != bedrock-stream ]; then
     read -r dv dc du <<<"$(measure "$DYNALITE_PID" "$DYNALITE" "$mode" "$REQ_PEER" $metric)"
   fi
+  if [ "$mode" = dynamodb-get ]; then
+    read -r fv fc fu <<<"$(measure "$FLOOR_PID" "$FLOOR" "$mode" "$REQ_MOCK" $metric)"
+  fi
   r() { if [ "$2" = - ]; then echo -; else ratio "$1" "$2"; fi; }
-  printf '%-16s %12s %12s %8s %12s %8s   %s\n' "$mode" "$mv" "$tv" "$(r "$mv" "$tv")" "$dv" "$(r "$mv" "$dv")" "$unit/s"
-  printf '%-16s %12s %12s %8s %12s %8s   %s\n' "" "$mc" "$tc" "$(r "$mc" "$tc")" "$dc" "$(r "$mc" "$dc")" "$unit per server CPU-s"
-  printf '%-16s %12s %12s %8s %12s %8s   %s\n' "" "$mu" "$tu" "" "$du" "" "client CPU µs per request"
+  pct() { if [ "$2" = - ]; then echo -; else python3 -c "import sys; print(f'{100*float(sys.argv[1])/float(sys.argv[2]):.0f}%')" "$1" "$2"; fi; }
+  printf '%-16s %12s %12s %8s %12s %8s %12s %8s   %s\n' "$mode" "$mv" "$tv" "$(r "$mv" "$tv")" "$dv" "$(r "$mv" "$dv")" "$fv" "$(pct "$mv" "$fv")" "$unit/s"
+  printf '%-16s %12s %12s %8s %12s %8s %12s %8s   %s\n' "" "$mc" "$tc" "$(r "$mc" "$tc")" "$dc" "$(r "$mc" "$dc")" "$fc" "$(pct "$mc" "$fc")" "$unit per server CPU-s"
+  printf '%-16s %12s %12s %8s %12s %8s %12s %8s   %s\n' "" "$mu" "$tu" "" "$du" "" "$fu" "" "client CPU µs per request"
 done
