@@ -5,6 +5,8 @@
 #   surge      surge run (one process)
 #   Tsung      apt-get install tsung       (Erlang; websocket sessions, ts_websocket)
 #   Artillery  npm install artillery       (Node.js; engine: ws)
+#   bare       crates/loadgen/examples/bare_client.rs: tokio and tungstenite as surge,
+#              sending on a timer and dropping every frame, measuring nothing
 #
 # Every tool opens SESSIONS WebSocket sessions over RAMP seconds and sends MESSAGES
 # messages per session, one every GAP seconds (rate = SESSIONS / GAP msg/s), all the same
@@ -14,19 +16,21 @@
 # it answers every message at this rate instead of queueing them behind the everyday
 # model's 10 orchestrator tasks. CPU time and peak memory come from getrusage of the
 # tool's own process tree (Python's resource module, so GNU time is not needed); the mock
-# is a separate process tree and is not counted. Messages are what each tool reports
+# is a separate process tree and is not counted; "kernel µs per message" is the tree's
+# system time over its messages, the part no user-space work can remove (on loopback it
+# includes the mock's side of each TCP exchange). Messages are what each tool reports
 # sending (surge: summary.json; Artillery: websocket.messages_sent; Tsung: its
 # request_noack count), next to what the mock's own counter says it answered for that
 # tool's run. surge's users wait for each answer before the next message (open model with
 # late messages) and time every frame (e2e, ttft, itl, service, lag); Tsung and Artillery
-# here send on a timer and time nothing. A tool that is not installed is skipped unless
-# --install.
+# (and the bare client) here send on a timer and time nothing. A tool that is not
+# installed is skipped unless --install.
 #
 # Usage: scripts/bench-loadgen-peers.sh [--sessions N] [--messages M] [--gap S]
-#        [--ramp S] [--port P] [--install] [--only surge|tsung|artillery]
+#        [--ramp S] [--port P] [--install] [--only surge|tsung|artillery|bare]
 # Results: a table on stdout and results/peers-<UTC timestamp>.md.
-# SURGE_BIN=path uses a prebuilt surge instead of building one; ARTILLERY_BIN=path a
-# prebuilt artillery.
+# SURGE_BIN=path uses a prebuilt surge instead of building one, BARE_BIN=path a prebuilt
+# bare_client, ARTILLERY_BIN=path a prebuilt artillery.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,7 +68,7 @@ url="ws://127.0.0.1:$port/chat"
 # The one message every tool sends (a product_info sample of the system model).
 text="When is the new One Piece volume released?"
 
-# measure NAME CMD...: runs CMD, prints "cpu_s maxrss_kb wall_s".
+# measure NAME CMD...: runs CMD, prints "cpu_s maxrss_kb wall_s system_s".
 measure() {
     python3 - "$@" <<'PY'
 import resource, subprocess, sys, time
@@ -72,7 +76,7 @@ t = time.monotonic()
 subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=sys.stderr.fileno())
 wall = time.monotonic() - t
 r = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(f"{r.ru_utime + r.ru_stime:.2f} {r.ru_maxrss} {wall:.1f}")
+print(f"{r.ru_utime + r.ru_stime:.2f} {r.ru_maxrss} {wall:.1f} {r.ru_stime:.2f}")
 PY
 }
 
@@ -87,12 +91,12 @@ PY
 }
 
 rows=()
-record() { # tool messages "cpu rss wall" served_before
-    read -r cpu rss wall <<<"$3"
+record() { # tool messages "cpu rss wall system" served_before
+    read -r cpu rss wall sys <<<"$3"
     local after; after=$(served)
     rows+=("$(python3 -c "
-m,c,r,s,v=$2,$cpu,$rss,$sessions,$after-$4
-print(f'| $1 | {s} | {m} | {v} | {c:.1f} | {m/max(c,0.01):,.0f} | {r/1024:.0f} | {r/s:.1f} | $wall |')")")
+m,c,r,s,v,k=$2,$cpu,$rss,$sessions,$after-$4,$sys
+print(f'| $1 | {s} | {m} | {v} | {c:.1f} | {m/max(c,0.01):,.0f} | {1e6*k/max(m,1):.1f} | {r/1024:.0f} | {r/s:.1f} | $wall |')")")
 }
 
 want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
@@ -121,6 +125,19 @@ TOML
     m=$(measure "$surge" run "$profile" --target "$url" --out "$out" --no-progress)
     sent=$(python3 -c "import json,glob;print(json.load(open(glob.glob('$out/*/*/summary.json')[0]))['counts']['sent'])")
     record surge "$sent" "$m" "$before"
+fi
+
+if want bare; then
+    bare=${BARE_BIN:-}
+    if [ -z "$bare" ]; then
+        cargo build --release --locked -q -p surge-loadgen --example bare_client
+        bare=$PWD/target/release/examples/bare_client
+    fi
+    echo "== bare client: $sessions sessions, one message every ${gap}s each, nothing measured"
+    before=$(served)
+    m=$(measure sh -c "exec '$bare' '$url' $sessions $messages $gap $ramp '$text' >'$work/bare.out'")
+    sent=$(sed -n 's/^messages //p' "$work/bare.out")
+    record bare "${sent:-0}" "$m" "$before"
 fi
 
 if want tsung; then
@@ -197,7 +214,7 @@ report="results/peers-$stamp.md"
     echo
     echo "$sessions sessions over ${ramp}s, $messages messages each, one every ${gap}s; local mock; $(nproc) cores."
     echo
-    echo "| tool | sessions | messages (tool) | answered (mock) | CPU s | messages per CPU-second | peak RSS MB | KB per session | wall s |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| tool | sessions | messages (tool) | answered (mock) | CPU s | messages per CPU-second | kernel µs per message | peak RSS MB | KB per session | wall s |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${rows[@]}"
 } | tee "$report"
