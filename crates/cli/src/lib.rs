@@ -50,7 +50,7 @@ pub enum Command {
     /// measured run directory and its HTML report, then simulates the same profile and
     /// prints predicted against measured. Exits 1 when the measured run fails a threshold.
     ///
-    /// Example: surge bench            (profiles/local.toml, about two minutes)
+    /// Example: surge bench            (the built-in local profile, about two minutes)
     Bench(commands::bench::Args),
 
     /// Predict a profile with the discrete-event simulation.

@@ -7,6 +7,7 @@
 pub mod burst;
 pub mod diag;
 pub mod dist;
+pub mod embedded;
 pub mod goodput;
 pub mod metric;
 pub mod overview;

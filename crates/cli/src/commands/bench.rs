@@ -23,16 +23,30 @@ const SESSIONS_PER_PROCESS: f64 = 15_000.0;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The profile to benchmark.
-    #[arg(default_value = "profiles/local.toml")]
-    pub profile: PathBuf,
+    /// The profile to benchmark [default: the built-in `local` profile, the copy of
+    /// profiles/local.toml and its system model made when surge was built: 200 sessions
+    /// for 90 s, about two minutes in all, from any directory]
+    pub profile: Option<PathBuf>,
     /// Where run directories go: OUT/<profile>/<UTC timestamp>/.
     #[arg(long, default_value = "results", value_name = "DIR")]
     pub out: PathBuf,
 }
 
 pub async fn run(args: &Args) -> Result<Outcome, Failure> {
-    let profile = Profile::load(&args.profile)?;
+    // The built-in profile goes to a directory of its own for the run (the mock is a
+    // separate process and reads its profile from a file), removed when the run ends.
+    let (profile_path, _builtin) = match &args.profile {
+        Some(path) => (path.clone(), None),
+        None => {
+            let cannot = |e: std::io::Error| {
+                Failure::could_not_run(format!("cannot write the built-in profile: {e}"))
+            };
+            let dir = tempfile::tempdir().map_err(cannot)?;
+            let path = surge_profile::embedded::write_local(dir.path()).map_err(cannot)?;
+            (path, Some(dir))
+        }
+    };
+    let profile = Profile::load(&profile_path)?;
     let processes = (profile.schedule().peak_sessions() / SESSIONS_PER_PROCESS)
         .ceil()
         .max(1.0) as u32;
@@ -43,7 +57,7 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
         "surge bench: {} against the local mock ({processes} mock process(es))",
         profile.name
     );
-    let (mut mock, addr) = start_mock(&exe, &args.profile, processes).await?;
+    let (mut mock, addr) = start_mock(&exe, &profile_path, processes).await?;
     let measured = measure(&exe, &profile, &addr, processes, &args.out).await;
     stop_mock(&mut mock).await;
     let (dir, summary_passed, status) = measured?;
