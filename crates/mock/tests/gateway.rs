@@ -19,7 +19,7 @@ use surge_profile::SystemModel;
 use surge_profile::system::Posts;
 use surge_protocol::ChatMessage;
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -337,4 +337,58 @@ async fn answers_posted_per_chunk_arrive_in_chunks_and_use_up_the_account() {
 
     let whole = answer_then_next(Posts::PerAnswer, 5).await;
     assert_eq!(whole.last().unwrap()["type"], "done", "{whole:?}");
+}
+
+/// A connection the gateway ends while the client is still sending ends with the closing
+/// handshake, as API Gateway's do: the mock reads what the client sent until the client's
+/// own close frame, then closes. Dropping the socket with the client's frames unread would
+/// reset the connection: the client would see an I/O error after the 1001 (or, on some
+/// stacks, lose the 1001 itself) and could not tell a gateway close from a crash.
+#[tokio::test]
+async fn a_gateway_close_completes_the_closing_handshake_while_the_client_sends() {
+    let server = common::start(system("1h", "300ms")).await;
+    let ws = connect(server.addr).await;
+    let (mut tx, mut rx) = ws.split();
+    // Frames the mock must read and answer (each with an error frame), sent faster than it
+    // answers, so that some are unread when the connection's time is up.
+    let sender = tokio::spawn(async move {
+        for _ in 0..200_000 {
+            if tx
+                .send(Message::Binary(vec![7u8; 200].into()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let mut code = None;
+    for _ in 0..1_000_000 {
+        match tokio::time::timeout(Duration::from_secs(10), rx.next()).await {
+            Err(_) => panic!("not closed within 10 s"),
+            Ok(Some(Ok(Message::Close(c)))) => {
+                code = c.map(|c| u16::from(c.code));
+                break;
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(other) => panic!("ended without a close frame: {other:?}"),
+        }
+    }
+    assert_eq!(code, Some(1001));
+    // After the close frame the connection ends cleanly: the end of the stream, not a reset.
+    let after = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match rx.next().await {
+                Some(Ok(_)) => {}
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("the connection ends within 10 s of the close frame");
+    sender.abort();
+    assert!(
+        matches!(after, None | Some(Err(WsError::ConnectionClosed))),
+        "the connection was not closed cleanly after 1001: {after:?}"
+    );
 }

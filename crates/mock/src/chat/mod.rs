@@ -249,7 +249,12 @@ pub fn upgrade(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
 /// How long a closing handshake may take before the socket is dropped anyway.
 const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Sends a close frame, waiting at most [`CLOSE_GRACE`] for a client that does not read.
+/// Closes the connection as API Gateway does, with the closing handshake (RFC 6455 §7.1.1):
+/// sends the close frame, then reads and drops whatever the client sent before it saw it,
+/// until the client's own close frame; the socket is closed after. Dropped with the
+/// client's frames unread, the socket would send a reset instead of a FIN, and the client
+/// would see an I/O error after the 1001 (or, on some stacks, lose the 1001 with the
+/// reset). A client that neither reads nor answers gets [`CLOSE_GRACE`] in all.
 async fn close<S>(ws: &mut WebSocketStream<S>, code: CloseCode, reason: &str)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -258,7 +263,12 @@ where
         code,
         reason: reason.into(),
     };
-    let _ = tokio::time::timeout(CLOSE_GRACE, ws.close(Some(frame))).await;
+    let handshake = async {
+        if ws.close(Some(frame)).await.is_ok() {
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_GRACE, handshake).await;
 }
 
 /// One connection, counted open while it lasts and by why it ended.
