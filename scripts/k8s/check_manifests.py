@@ -8,6 +8,7 @@ it, that the profile is mounted where the pod reads it, and runs each pod's shel
 under /bin/sh with a stand-in `surge` to check the command line it builds.
 """
 
+import base64
 import os
 import shlex
 import subprocess
@@ -58,6 +59,17 @@ def main() -> None:
           "the coordinator's claim is rendered")
     check("persistentVolumeClaim" not in str(others["spec"]["template"]["spec"]["volumes"]),
           "the other shards hold no claim")
+    secrets = [s for s in by_kind.get("Secret", [])
+               if s["metadata"]["name"].startswith("surge-rendezvous-")]
+    check(len(secrets) == 1, "the run has one rendezvous key Secret")
+    secret = secrets[0]
+    check(len(base64.b64decode(secret["data"]["key"])) >= 16,
+          "the rendezvous key is at least 16 bytes (surge refuses shorter ones)")
+    for job in (coord, others):
+        env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+        refs = [e["valueFrom"]["secretKeyRef"] for e in env if e["name"] == "SURGE_RENDEZVOUS_KEY"]
+        check(refs == [{"name": secret["metadata"]["name"], "key": "key"}],
+              "every pod reads the run's rendezvous key from its Secret")
 
     with tempfile.TemporaryDirectory() as tmp:
         fake = os.path.join(tmp, "surge")

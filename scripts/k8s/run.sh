@@ -14,9 +14,10 @@
 # Needs kubectl (KUBECTL to use another), an image with surge (default surge:latest; see
 # scripts/image.sh), and optionally the Secrets surge-target-token (key token: the target's
 # bearer token) and surge-aws (AWS_* variables, for --upload without IAM roles for pods).
+# Each run gets a fresh rendezvous key of its own (Secret surge-rendezvous-RUN_ID-…).
 set -euo pipefail
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 die() { echo "run.sh: $*" >&2; exit 2; }
 [ $# -ge 3 ] || usage
 profile=$1 target=$2 shards=$3
@@ -90,6 +91,11 @@ JOIN_TIMEOUT=$join_timeout
 MIN_SHARDS=$min_shards
 UPLOAD=$upload
 ENV
+# The run's rendezvous key, fresh for every run, lives only in the cluster's Secret (and
+# in the overlay's temporary directory until this script exits).
+key=$(head -c 24 /dev/urandom | base64 | tr -d '\n')
+printf 'key=%s\n' "$key" >"$overlay/rendezvous.env"
+chmod 600 "$overlay/rendezvous.env"
 cat >"$overlay/kustomization.yaml" <<YAML
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
@@ -106,6 +112,9 @@ configMapGenerator:
     envs: [run.env]
   - name: surge-profile
     files: [profile.toml, system.toml]
+secretGenerator:
+  - name: surge-rendezvous
+    envs: [rendezvous.env]
 replacements:
   - path: replacements.yaml
 YAML

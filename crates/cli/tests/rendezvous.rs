@@ -30,6 +30,10 @@ fn profile(dir: &Path, name: &str, secs: u32, thresholds: &str) -> PathBuf {
     .write(dir)
 }
 
+/// Every shard of these runs holds the same rendezvous key, as run.sh's pods do: every
+/// run below also proves the key both ways before its shards join.
+const RUN_KEY: &str = "rendezvous key of the tests, 0123456789";
+
 /// A free loopback port for the coordinator.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -70,6 +74,7 @@ impl Shard {
             .arg("--out")
             .arg(&out)
             .args(extra)
+            .env("SURGE_RENDEZVOUS_KEY", RUN_KEY)
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(work.join(format!("{name}.stdout"))).unwrap())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -262,6 +267,37 @@ fn shards_started_seconds_apart_begin_together_and_the_live_merge_equals_the_off
     assert!(merge.status.success(), "{merge:?}");
     let again = json(&merged_dir(&offline, "together").join("summary.json"));
     assert_eq!(comparable(summary), comparable(again));
+    // The key went through every handshake and into no file: run directories, logs, output.
+    let leaked = files_under(work.path())
+        .into_iter()
+        .filter(|f| {
+            std::fs::read(f)
+                .is_ok_and(|b| b.windows(RUN_KEY.len()).any(|w| w == RUN_KEY.as_bytes()))
+        })
+        .collect::<Vec<_>>();
+    assert!(
+        leaked.is_empty(),
+        "the rendezvous key was written to {leaked:?}"
+    );
+}
+
+/// Every file below `dir` (bounded: a run writes a few dozen).
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    for _ in 0..10_000 {
+        let Some(d) = dirs.pop() else { break };
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    assert!(!files.is_empty());
+    files
 }
 
 #[test]
@@ -539,4 +575,31 @@ fn the_coordinators_ctrl_c_stops_every_shard_and_its_loss_fails_them_cleanly() {
     for class in ["dropped", "closed_mid_answer"] {
         assert_eq!(summary["errors"][class], 0, "{class}: {summary}");
     }
+}
+
+/// A key too short to guard anything is refused before the run, without repeating it.
+#[test]
+fn a_rendezvous_key_too_short_is_a_usage_error() {
+    let work = tempfile::tempdir().unwrap();
+    let profile = profile(work.path(), "short-key", 2, "");
+    let out = Command::new(SURGE)
+        .args(["run", profile.to_str().unwrap(), "--no-progress"])
+        .args(["--target", "ws://127.0.0.1:9/chat", "--shard", "1/2"])
+        .args(["--rendezvous", &format!("127.0.0.1:{}", free_port())])
+        .arg("--out")
+        .arg(work.path().join("out"))
+        .env("SURGE_RENDEZVOUS_KEY", "hunter2")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "usage error; stderr: {stderr}");
+    assert!(
+        stderr.contains("SURGE_RENDEZVOUS_KEY") && stderr.contains("at least 16"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("hunter2"),
+        "the key is not repeated: {stderr}"
+    );
 }

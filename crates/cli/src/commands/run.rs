@@ -59,7 +59,11 @@ pub struct Args {
     /// and it merges every shard live into one run directory under --out, serving the
     /// merged /metrics and judging thresholds and aborts on all shards. Each shard also
     /// keeps OUT/shard-NNN/. A shard silent for two intervals is lost (status degraded);
-    /// a lost coordinator stops every shard cleanly.
+    /// a lost coordinator stops every shard cleanly. With SURGE_RENDEZVOUS_KEY in the
+    /// environment of every machine (16 bytes or more; on Kubernetes a Secret, as
+    /// scripts/k8s/run.sh makes one per run), shards and coordinator prove the key to each
+    /// other before a shard joins: nothing without it can join the run or be reported to.
+    /// The key is never printed or written; the link is not encrypted.
     #[arg(long, value_name = "HOST:PORT", requires = "shard")]
     pub rendezvous: Option<String>,
     /// How long shards wait for each other at the rendezvous (and for the coordinator).
@@ -209,17 +213,22 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
         .as_deref()
         .map(|s| surge_loadgen::wire::parse_start_at(s).map_err(Failure::Usage))
         .transpose()?;
+    let rendezvous = match &args.rendezvous {
+        Some(address) => Some(Rendezvous {
+            address: address.clone(),
+            join_timeout: args.join_timeout.to_std(),
+            min_shards: args.min_shards,
+            key: surge_loadgen::rendezvous::Key::from_env().map_err(failure)?,
+        }),
+        None => None,
+    };
     let opts = RunOptions {
         metrics_addr: args.metrics_addr,
         pushgateway: args.pushgateway.clone(),
         shard,
         start_at,
         scrape: args.scrape.clone(),
-        rendezvous: args.rendezvous.as_ref().map(|address| Rendezvous {
-            address: address.clone(),
-            join_timeout: args.join_timeout.to_std(),
-            min_shards: args.min_shards,
-        }),
+        rendezvous,
         ..args.load.options(profile, path)?
     };
     let outcome = surge_loadgen::run(opts, interrupted())

@@ -11,6 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
+use super::key::{self, Key, Role};
 use super::{Down, LineReader, Options, Up, send, wall_us};
 use crate::RunError;
 use crate::wire::ShardId;
@@ -103,9 +104,10 @@ pub async fn gather(
         tokio::select! {
             accepted = listener.accept() => {
                 if let Ok((stream, addr)) = accepted {
-                    let (tx, fp) = (tx.clone(), fingerprint.to_string());
+                    let (tx, fp, key) = (tx.clone(), fingerprint.to_string(), opts.key.clone());
                     tokio::spawn(async move {
-                        let r = timeout(HANDSHAKE_LIMIT, handshake(stream, addr, me.count, &fp))
+                        let run = Run { count: me.count, fingerprint: &fp, key: key.as_ref() };
+                        let r = timeout(HANDSHAKE_LIMIT, handshake(stream, addr, run))
                             .await
                             .unwrap_or_else(|_| Err((addr, "no hello within 15 s".into())));
                         let _ = tx.send(r);
@@ -198,13 +200,25 @@ fn list(shards: &[u32]) -> String {
         .join(", ")
 }
 
-/// A connecting shard: hello checked, clock probed, welcomed.
+/// What a connecting shard must match: the run's shard count, fingerprint and key.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    count: u32,
+    fingerprint: &'a str,
+    key: Option<&'a Key>,
+}
+
+/// A connecting shard: hello checked, key proved both ways, clock probed, welcomed.
 async fn handshake(
     stream: TcpStream,
     addr: SocketAddr,
-    count: u32,
-    fingerprint: &str,
+    run: Run<'_>,
 ) -> Result<Peer, (SocketAddr, String)> {
+    let Run {
+        count,
+        fingerprint,
+        key,
+    } = run;
     let _ = stream.set_nodelay(true);
     let (read, mut writer) = stream.into_split();
     let mut reader = LineReader::new(read);
@@ -214,6 +228,7 @@ async fn handshake(
             shard,
             fingerprint: theirs,
             version,
+            nonce: their_nonce,
         }) => {
             let refusal = if version != env!("CARGO_PKG_VERSION") {
                 Some(format!(
@@ -239,6 +254,18 @@ async fn handshake(
             if let Some(why) = refusal {
                 let _ = send(&mut writer, &Down::Refused { why: why.clone() }).await;
                 return Err(fail(why));
+            }
+            if let Some(key) = key {
+                challenge(
+                    key,
+                    &their_nonce,
+                    shard.index,
+                    fingerprint,
+                    &mut reader,
+                    &mut writer,
+                )
+                .await
+                .map_err(fail)?;
             }
             shard.index
         }
@@ -270,6 +297,46 @@ async fn handshake(
         rtt,
         offset_ms,
     })
+}
+
+/// A coordinator with a key proves it over the shard's nonce and asks the shard to prove it
+/// over a fresh one of its own; a shard that cannot is refused.
+async fn challenge(
+    key: &Key,
+    their_nonce: &str,
+    shard: u32,
+    fingerprint: &str,
+    reader: &mut LineReader,
+    writer: &mut OwnedWriteHalf,
+) -> Result<(), String> {
+    let nonce = key::nonce();
+    let proof = key.prove(Role::Coordinator, their_nonce, shard, fingerprint);
+    send(
+        writer,
+        &Down::Challenge {
+            nonce: nonce.clone(),
+            proof,
+        },
+    )
+    .await?;
+    let why = match reader.next::<Up>().await? {
+        Some(Up::Proof { proof })
+            if key.verify(Role::Shard, &nonce, shard, fingerprint, &proof) =>
+        {
+            return Ok(());
+        }
+        Some(Up::Proof { .. }) => format!(
+            "shard {shard} holds another {} than this coordinator",
+            key::KEY_ENV
+        ),
+        Some(_) => format!("shard {shard} did not answer the key challenge"),
+        None => format!(
+            "shard {shard} closed at the key challenge (does it have {}?)",
+            key::KEY_ENV
+        ),
+    };
+    let _ = send(writer, &Down::Refused { why: why.clone() }).await;
+    Err(why)
 }
 
 /// Shard I > 0: connects to the coordinator (retrying until it listens), answers its
@@ -315,16 +382,20 @@ pub async fn join(
             opts.address
         ))
     };
+    let my_nonce = key::nonce();
     send(
         &mut writer,
         &Up::Hello {
             shard: me,
             fingerprint: fingerprint.to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            nonce: my_nonce.clone(),
         },
     )
     .await
     .map_err(lost)?;
+    // With a key, nothing goes to a coordinator that has not proved it.
+    let mut proved = opts.key.is_none();
     // The coordinator may wait up to its own join timeout for the other shards.
     let release = deadline + opts.join_timeout;
     loop {
@@ -336,6 +407,35 @@ pub async fn join(
         .map_err(|_| lost("no start signal in time".into()))?
         .map_err(lost)?;
         match next {
+            Some(Down::Challenge { nonce, proof }) => {
+                let Some(key) = &opts.key else {
+                    return Err(RunError::CouldNotRun(format!(
+                        "the coordinator at {} requires {}: give this shard the run's key",
+                        opts.address,
+                        key::KEY_ENV
+                    )));
+                };
+                if !key.verify(Role::Coordinator, &my_nonce, me.index, fingerprint, &proof) {
+                    return Err(RunError::CouldNotRun(format!(
+                        "the coordinator at {} holds another {} than this shard",
+                        opts.address,
+                        key::KEY_ENV
+                    )));
+                }
+                proved = true;
+                let proof = key.prove(Role::Shard, &nonce, me.index, fingerprint);
+                send(&mut writer, &Up::Proof { proof })
+                    .await
+                    .map_err(lost)?;
+            }
+            _ if !proved && !matches!(next, Some(Down::Refused { .. }) | None) => {
+                return Err(RunError::CouldNotRun(format!(
+                    "the coordinator at {} did not prove {}: this shard has the key, the \
+                     coordinator has none (give every machine of the run the same key)",
+                    opts.address,
+                    key::KEY_ENV
+                )));
+            }
             Some(Down::Ping { seq }) => {
                 let pong = Up::Pong {
                     seq,
@@ -371,6 +471,157 @@ pub async fn join(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const KEY: &str = "a key for this run only, 0123";
+
+    fn options(port: u16, key: Option<&str>) -> Options {
+        Options {
+            address: format!("127.0.0.1:{port}"),
+            join_timeout: Duration::from_secs(2),
+            min_shards: None,
+            key: key.map(|k| Key::new(k).unwrap()),
+        }
+    }
+
+    /// A coordinator with `coordinator_key` and one shard with `shard_key` meet on loopback:
+    /// how each side came out (the shard's error, the coordinator's error), and what the
+    /// coordinator noted.
+    async fn meet(
+        coordinator_key: Option<&str>,
+        shard_key: Option<&str>,
+    ) -> (Result<(), String>, Result<(), String>, Vec<String>) {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let notes = std::sync::Mutex::new(Vec::new());
+        let note = |line: &str| notes.lock().unwrap().push(line.to_string());
+        let (coordinator_opts, shard_opts) =
+            (options(port, coordinator_key), options(port, shard_key));
+        let (gathered, joined) = tokio::join!(
+            gather(
+                &coordinator_opts,
+                ShardId { index: 0, count: 2 },
+                "fp",
+                &note
+            ),
+            join(
+                &shard_opts,
+                ShardId { index: 1, count: 2 },
+                "fp",
+                &|_: &str| {}
+            ),
+        );
+        let notes = notes.into_inner().unwrap();
+        (
+            joined.map(|_| ()).map_err(|e| e.to_string()),
+            gathered.map(|_| ()).map_err(|e| e.to_string()),
+            notes,
+        )
+    }
+
+    #[tokio::test]
+    async fn shards_with_the_run_key_join() {
+        let (shard, coordinator, _) = meet(Some(KEY), Some(KEY)).await;
+        assert_eq!(shard, Ok(()));
+        assert_eq!(coordinator, Ok(()));
+        let (shard, coordinator, _) = meet(None, None).await;
+        assert_eq!((shard, coordinator), (Ok(()), Ok(())), "no key, no check");
+    }
+
+    #[tokio::test]
+    async fn a_shard_with_another_key_neither_joins_nor_proves_anything() {
+        let (shard, coordinator, notes) = meet(Some(KEY), Some("a different key, 0123456")).await;
+        let shard = shard.unwrap_err();
+        assert!(
+            shard.contains("holds another SURGE_RENDEZVOUS_KEY"),
+            "{shard}"
+        );
+        assert!(
+            coordinator
+                .unwrap_err()
+                .contains("only 1 of 2 shards joined")
+        );
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("closed at the key challenge")),
+            "{notes:?}"
+        );
+        let all = format!("{shard} {notes:?}");
+        assert!(
+            !all.contains(KEY) && !all.contains("different key"),
+            "{all}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_key_on_one_side_only_is_refused_on_both() {
+        let (shard, coordinator, notes) = meet(Some(KEY), None).await;
+        let shard = shard.unwrap_err();
+        assert!(shard.contains("requires SURGE_RENDEZVOUS_KEY"), "{shard}");
+        assert!(coordinator.is_err());
+        assert!(
+            notes.iter().any(|n| n.contains("refused")),
+            "the coordinator says why: {notes:?}"
+        );
+
+        let (shard, coordinator, _) = meet(None, Some(KEY)).await;
+        let shard = shard.unwrap_err();
+        assert!(
+            shard.contains("did not prove SURGE_RENDEZVOUS_KEY"),
+            "{shard}"
+        );
+        assert!(coordinator.is_err(), "the shard never answered its probes");
+    }
+
+    /// Something that knows the run's fingerprint but not its key, speaking the protocol by
+    /// hand, is turned away at the challenge.
+    #[tokio::test]
+    async fn a_forged_proof_is_refused() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let opts = options(port, Some(KEY));
+        let intruder = async {
+            let mut stream = None;
+            for _ in 0..50 {
+                if let Ok(s) = TcpStream::connect(("127.0.0.1", port)).await {
+                    stream = Some(s);
+                    break;
+                }
+                sleep(Duration::from_millis(20)).await;
+            }
+            let (read, mut writer) = stream.expect("the coordinator listens").into_split();
+            let mut reader = LineReader::new(read);
+            let hello = Up::Hello {
+                shard: ShardId { index: 1, count: 2 },
+                fingerprint: "fp".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                nonce: key::nonce(),
+            };
+            send(&mut writer, &hello).await.unwrap();
+            let Some(Down::Challenge { nonce, .. }) = reader.next::<Down>().await.unwrap() else {
+                panic!("expected a challenge");
+            };
+            let guess = Key::new("not the run's key at all").unwrap();
+            let proof = guess.prove(Role::Shard, &nonce, 1, "fp");
+            send(&mut writer, &Up::Proof { proof }).await.unwrap();
+            reader.next::<Down>().await.unwrap()
+        };
+        let notes = std::sync::Mutex::new(Vec::new());
+        let note = |line: &str| notes.lock().unwrap().push(line.to_string());
+        let (gathered, answer) = tokio::join!(
+            gather(&opts, ShardId { index: 0, count: 2 }, "fp", &note),
+            intruder
+        );
+        assert!(
+            matches!(&answer, Some(Down::Refused { why }) if why.contains("holds another")),
+            "{answer:?}"
+        );
+        assert!(gathered.is_err(), "nobody joined");
+    }
 
     #[test]
     fn addresses_need_a_host_and_a_port() {

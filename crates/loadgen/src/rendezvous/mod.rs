@@ -17,10 +17,15 @@
 //! together, and a shard that falls silent for two intervals declared lost. Every shard
 //! also keeps its own directory, so a lost coordinator loses nothing ([`link`]).
 //!
+//! With `SURGE_RENDEZVOUS_KEY` set on every machine, shard and coordinator prove to each
+//! other that they hold it before the shard joins ([`key`]); a coordinator with a key turns
+//! away shards without it, and a shard with a key will not report to a coordinator without.
+//!
 //! The wire is JSON lines over TCP, one [`Up`] or [`Down`] per line.
 
 mod barrier;
 pub mod hub;
+pub mod key;
 pub mod link;
 
 use std::hash::{Hash, Hasher};
@@ -32,6 +37,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 pub use barrier::{Gathered, Joined, check_address, gather, join};
+pub use key::Key;
 
 use crate::wire::{ShardId, ShardMessage};
 
@@ -53,6 +59,8 @@ pub struct Options {
     pub join_timeout: Duration,
     /// Start with this many shards if not all have joined by the timeout (default: all).
     pub min_shards: Option<u32>,
+    /// The run's shared key ([`key`]), from `SURGE_RENDEZVOUS_KEY`.
+    pub key: Option<Key>,
 }
 
 /// Shard → coordinator.
@@ -63,6 +71,14 @@ pub enum Up {
         shard: ShardId,
         fingerprint: String,
         version: String,
+        /// The shard's challenge to a coordinator with a key (empty from surge versions
+        /// before keys, which are refused by version anyway).
+        #[serde(default)]
+        nonce: String,
+    },
+    /// The answer to [`Down::Challenge`]: the shard's proof of the key.
+    Proof {
+        proof: String,
     },
     /// The answer to a clock probe: this shard's wall clock when it read the probe.
     Pong {
@@ -78,6 +94,9 @@ pub enum Up {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Down {
+    /// A coordinator with a key: its proof of the key over the shard's nonce, and its own
+    /// nonce for the shard to answer ([`Up::Proof`]).
+    Challenge { nonce: String, proof: String },
     /// A clock probe.
     Ping { seq: u32 },
     /// Joined; wait for the start.
@@ -153,6 +172,7 @@ mod tests {
             shard: ShardId { index: 2, count: 3 },
             fingerprint: "ab".into(),
             version: "0.1.0".into(),
+            nonce: "00ff".into(),
         };
         let line = serde_json::to_string(&up).unwrap();
         assert!(!line.contains('\n'));
