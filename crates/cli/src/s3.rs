@@ -73,6 +73,17 @@ impl Runs {
             .fold(text.to_string(), |t, (path, url)| t.replace(path, url))
     }
 
+    /// Each run directory with its name: the URL it was downloaded from, or its path.
+    pub(crate) fn sources(&self) -> Vec<surge_loadgen::merge::Source> {
+        self.paths
+            .iter()
+            .map(|dir| surge_loadgen::merge::Source {
+                name: self.unmask(&dir.display().to_string()),
+                dir: dir.clone(),
+            })
+            .collect()
+    }
+
     /// `report` naming URLs where it names downloads: its runs (before rendering, so tables
     /// are as wide as the URLs) and its warnings.
     pub(crate) fn rename(&self, report: &mut surge_analyze::Report) {

@@ -327,3 +327,66 @@ fn an_unreachable_store_fails_the_upload_and_keeps_the_run() {
     // No credential in anything surge printed.
     assert!(!e.stdout.contains(testkit::SECRET_KEY) && !e.stderr.contains(testkit::SECRET_KEY));
 }
+
+/// Shards that uploaded their own directories merge from the bucket as from disk: a lost
+/// coordinator's run put together from S3 alone, its messages naming the URLs.
+#[test]
+fn shard_directories_merge_from_s3_as_from_disk() {
+    let Some(python) = support::python::or_skip(&support::python::MOTO) else {
+        return;
+    };
+    let moto = Moto::start(&python);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(testkit::create_bucket(&moto.client(), "bucket"));
+    let aws = moto.env();
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = profile_of(dir.path(), "sharded", "2s");
+    let mock = Mock::start(&p);
+    let shared = dir.path().join("shared");
+    for shard in ["0/2", "1/2"] {
+        let url = format!("s3://bucket/sharded/shard-00{}", &shard[..1]);
+        let mut args = run_args(&p, &mock, &shared, &url);
+        args.extend(["--shard".into(), shard.into()]);
+        let e = surge(&strs(&args), &aws, dir.path());
+        assert_eq!(e.code, Some(0), "{}", e.text());
+    }
+    let merge = |sources: [String; 2], out: &Path| {
+        let mut args = vec!["run".to_string(), "--merge".into()];
+        args.extend(sources);
+        args.extend(["--out".into(), out.display().to_string()]);
+        surge(&strs(&args), &aws, dir.path())
+    };
+    let (local, from_s3) = (
+        dir.path().join("merged-local"),
+        dir.path().join("merged-s3"),
+    );
+    let on_disk = merge(
+        ["shard-000", "shard-001"].map(|s| shared.join(s).display().to_string()),
+        &local,
+    );
+    assert_eq!(on_disk.code, Some(0), "{}", on_disk.text());
+    let urls = ["shard-000", "shard-001"].map(|s| format!("s3://bucket/sharded/{s}"));
+    let e = merge(urls.clone(), &from_s3);
+    assert_eq!(e.code, Some(0), "{}", e.text());
+    let (a, b) = (only_run(&local), only_run(&from_s3));
+    assert_eq!(json(&a.join("summary.json")), json(&b.join("summary.json")));
+    assert_eq!(
+        testkit::files(&a),
+        testkit::files(&b),
+        "the same files, byte for byte"
+    );
+    assert!(json(&b.join("summary.json"))["counts"]["sent"].as_u64() > Some(0));
+
+    // A shard missing from the bucket is named by its URL, not a temporary path.
+    let gone = merge(
+        [urls[0].clone(), "s3://bucket/sharded/shard-009".into()],
+        &dir.path().join("merged-gone"),
+    );
+    assert_eq!(gone.code, Some(2), "{}", gone.text());
+    assert!(
+        gone.stderr.contains("s3://bucket/sharded/shard-009") && !gone.stderr.contains("surge-s3-"),
+        "{}",
+        gone.text()
+    );
+}

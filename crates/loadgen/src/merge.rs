@@ -35,24 +35,46 @@ struct ShardDir {
     dir: RunDir,
     info: RunInfo,
     summary: Summary,
+    name: String,
+}
+
+/// A shard directory to merge, and its name in what the merged run says (its path, or the
+/// URL it was downloaded from).
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub dir: PathBuf,
+    pub name: String,
+}
+
+impl Source {
+    /// A local directory, named by its path.
+    pub fn local(dir: PathBuf) -> Self {
+        let name = dir.display().to_string();
+        Self { dir, name }
+    }
 }
 
 /// Merges the shard directories `shards` into a new run directory under `out`; returns its
 /// path and the merged summary.
-pub fn merge(shards: &[PathBuf], out: &Path) -> Result<(PathBuf, Summary, RunStatus), RunError> {
+pub fn merge(shards: &[Source], out: &Path) -> Result<(PathBuf, Summary, RunStatus), RunError> {
     if shards.is_empty() {
         return Err(RunError::Usage(
             "--merge needs at least one shard directory".into(),
         ));
     }
     let mut parts = Vec::new();
-    for path in shards {
-        let dir = RunDir::open(path).map_err(err)?;
+    for source in shards {
+        let dir = RunDir::open(&source.dir).map_err(err)?;
         let info = dir.read_run_info().map_err(err)?;
         let summary = dir.read_summary().map_err(|e| {
-            RunError::CouldNotRun(format!("{e} (did shard {} finish?)", path.display()))
+            RunError::CouldNotRun(format!("{e} (did shard {} finish?)", source.name))
         })?;
-        parts.push(ShardDir { dir, info, summary });
+        parts.push(ShardDir {
+            dir,
+            info,
+            summary,
+            name: source.name.clone(),
+        });
     }
     let first = &parts[0].info;
     let start = parts.iter().map(|p| p.info.started_at).min().expect("one");
@@ -155,7 +177,7 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<(PathBuf, Summary, RunSta
     let dead: Vec<String> = parts
         .iter()
         .filter(|p| p.info.status == RunStatus::Failed)
-        .map(|p| format!("{} failed", p.dir.path().display()))
+        .map(|p| format!("{} failed", p.name))
         .collect();
     let summary = build(&Inputs {
         thresholds: &thresholds,

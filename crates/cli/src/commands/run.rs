@@ -79,7 +79,9 @@ pub struct Args {
     #[arg(long, value_name = "K", requires = "rendezvous", value_parser = clap::value_parser!(u32).range(1..))]
     pub min_shards: Option<u32>,
     /// Merge the shard directories of a multi-machine run (OUT/shard-NNN/ written by
-    /// --shard I/N) into one run directory under --out, instead of running load.
+    /// --shard I/N) into one run directory under --out, instead of running load. A
+    /// SHARD_DIR may be s3://BUCKET/PREFIX/shard-NNN, where a rendezvous run's --upload
+    /// put each shard's own directory (read with AWS's credential chain).
     #[arg(long, num_args = 1.., value_name = "SHARD_DIR", conflicts_with_all = ["profile", "target", "shard"])]
     pub merge: Vec<PathBuf>,
     /// Internal: run as a worker of a sharded run (brief on stdin, reports on stdout).
@@ -195,8 +197,14 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
         return worker().await;
     }
     if !args.merge.is_empty() {
-        let (dir, summary, status) =
-            surge_loadgen::merge::merge(&args.merge, &args.load.out).map_err(failure)?;
+        let shards = crate::s3::fetch(&args.merge).await?;
+        let (dir, summary, status) = surge_loadgen::merge::merge(&shards.sources(), &args.load.out)
+            .map_err(|e| {
+                failure(match e {
+                    RunError::Usage(m) => RunError::Usage(shards.unmask(&m)),
+                    RunError::CouldNotRun(m) => RunError::CouldNotRun(shards.unmask(&m)),
+                })
+            })?;
         println!("{}", surge_loadgen::summary::render(&summary));
         println!("run directory: {}", dir.display());
         let verdict = verdict(status, summary.passed(), &dir);
