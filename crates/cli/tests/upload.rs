@@ -137,16 +137,31 @@ fn json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
+/// A moto server with an empty `bucket`, a runtime to inspect it with, and the AWS
+/// settings that point child processes at it; `None` (the test skips) without moto.
+struct Bucket {
+    moto: Moto,
+    rt: tokio::runtime::Runtime,
+    aws: [(&'static str, String); 4],
+}
+
+impl Bucket {
+    fn start() -> Option<Self> {
+        let python = support::python::or_skip(&support::python::MOTO)?;
+        let moto = Moto::start(&python);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(testkit::create_bucket(&moto.client(), "bucket"));
+        let aws = moto.env();
+        Some(Self { moto, rt, aws })
+    }
+}
+
 #[test]
 fn a_run_goes_to_s3_byte_for_byte_and_reports_from_there() {
-    let Some(python) = support::python::or_skip(&support::python::MOTO) else {
+    let Some(Bucket { moto, rt, aws }) = Bucket::start() else {
         return;
     };
-    let moto = Moto::start(&python);
-    let rt = tokio::runtime::Runtime::new().unwrap();
     let client = moto.client();
-    rt.block_on(testkit::create_bucket(&client, "bucket"));
-    let aws = moto.env();
 
     let dir = tempfile::tempdir().unwrap();
     let p = profile(dir.path());
@@ -332,13 +347,13 @@ fn an_unreachable_store_fails_the_upload_and_keeps_the_run() {
 /// coordinator's run put together from S3 alone, its messages naming the URLs.
 #[test]
 fn shard_directories_merge_from_s3_as_from_disk() {
-    let Some(python) = support::python::or_skip(&support::python::MOTO) else {
+    // The server lives as long as `_moto`.
+    let Some(Bucket {
+        moto: _moto, aws, ..
+    }) = Bucket::start()
+    else {
         return;
     };
-    let moto = Moto::start(&python);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(testkit::create_bucket(&moto.client(), "bucket"));
-    let aws = moto.env();
 
     let dir = tempfile::tempdir().unwrap();
     let p = profile_of(dir.path(), "sharded", "2s");
