@@ -435,6 +435,11 @@ impl Gateway {
         self.connected
     }
 
+    /// Whether the gateway is modelled at all (off: every wanted session is connected).
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     /// Share of the wanted sessions that are connected (1 when the gateway is off).
     pub fn connected_share(&self, wanted: f64) -> f64 {
         if !self.enabled || wanted < 1.0 {

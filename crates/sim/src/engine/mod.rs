@@ -155,6 +155,8 @@ pub(crate) struct Sim<'p> {
     /// Until when `wanted` and `rate` hold: the end of the flat schedule piece they were
     /// read in (0: read them again at the next tick).
     levels_until: Nanos,
+    /// Ticks before this are light ([`Sim::tick`]): nothing per second changes until then.
+    light_until: Nanos,
     /// Messages per second the schedule wants (read with `wanted`, when idle connections
     /// can close).
     rate: f64,
@@ -265,6 +267,7 @@ impl<'p> Sim<'p> {
             next_interval: 0,
             next_minute: 0,
             levels_until: 0,
+            light_until: 0,
             rate: 0.0,
             next_tick: None,
             reply_timeout: nanos(profile.traffic.reply_timeout),
@@ -558,8 +561,22 @@ impl<'p> Sim<'p> {
 
     // ---- once per simulated second -------------------------------------------------
 
+    /// Once a simulated second. Without a gateway, a table or an early stop, a second inside
+    /// a flat piece of the schedule, before the next minute, interval, warm-up or end,
+    /// changes nothing but the connection-seconds it adds: such a tick is light. An M/M/1
+    /// run simulates as many seconds as customers, so its full ticks cost as much as its
+    /// customers did. A light tick still takes its place in the event order (its sequence
+    /// number), so runs are the same to the bit; answers recorded ahead of the clock free
+    /// their sessions at the next full tick instead, which no arrival can tell (see
+    /// [`Sessions::forget_landed`]).
     fn tick(&mut self) -> Result<(), SimError> {
         let now = self.now;
+        if now < self.light_until {
+            self.consumption.connection_seconds +=
+                self.gateway.connected() as f64 * (TICK as f64 / SECOND as f64);
+            self.next_tick = Some((now + TICK, self.events.reserve_seq()));
+            return Ok(());
+        }
         if now >= self.levels_until {
             let t = Duration::from_nanos(now);
             self.wanted = self.schedule.sessions_at(t);
@@ -617,7 +634,21 @@ impl<'p> Sim<'p> {
         } else {
             self.next_tick = Some((now + TICK, self.events.reserve_seq()));
         }
+        self.light_until = self.quiet_until(now);
         Ok(())
+    }
+
+    /// Until when the seconds after `now` change nothing but connection-seconds (0: the
+    /// next one may).
+    fn quiet_until(&self, now: Nanos) -> Nanos {
+        if self.gateway.enabled() || self.table.is_some() || self.early_stop.is_some() {
+            return 0;
+        }
+        let mut until = self.levels_until.min(self.recording_until).min(self.end);
+        if now < self.warmup {
+            until = until.min(self.warmup);
+        }
+        until
     }
 
     fn sample_minute(&mut self, now: Nanos) -> Result<(), SimError> {
