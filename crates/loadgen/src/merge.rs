@@ -46,14 +46,6 @@ pub struct Source {
     pub name: String,
 }
 
-impl Source {
-    /// A local directory, named by its path.
-    pub fn local(dir: PathBuf) -> Self {
-        let name = dir.display().to_string();
-        Self { dir, name }
-    }
-}
-
 /// Merges the shard directories `shards` into a new run directory under `out`; returns its
 /// path and the merged summary.
 pub fn merge(shards: &[Source], out: &Path) -> Result<(PathBuf, Summary, RunStatus), RunError> {

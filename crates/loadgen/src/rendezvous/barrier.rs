@@ -474,6 +474,12 @@ mod tests {
 
     const KEY: &str = "a key for this run only, 0123";
 
+    /// A loopback port nothing listens on, for a coordinator to bind.
+    fn free_port() -> u16 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }
+
     fn options(port: u16, key: Option<&str>) -> Options {
         Options {
             address: format!("127.0.0.1:{port}"),
@@ -490,10 +496,7 @@ mod tests {
         coordinator_key: Option<&str>,
         shard_key: Option<&str>,
     ) -> (Result<(), String>, Result<(), String>, Vec<String>) {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
+        let port = free_port();
         let notes = std::sync::Mutex::new(Vec::new());
         let note = |line: &str| notes.lock().unwrap().push(line.to_string());
         let (coordinator_opts, shard_opts) =
@@ -579,10 +582,7 @@ mod tests {
     /// hand, is turned away at the challenge.
     #[tokio::test]
     async fn a_forged_proof_is_refused() {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
+        let port = free_port();
         let opts = options(port, Some(KEY));
         let intruder = async {
             let mut stream = None;
