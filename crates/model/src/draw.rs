@@ -64,8 +64,8 @@ pub fn chance<R: RngCore + ?Sized>(rng: &mut R, p: f64) -> bool {
     unit(rng) < p
 }
 
-/// One latency drawn from `d`, in nanoseconds.
-#[inline]
+/// One latency drawn from `d`, in nanoseconds (inlined, as [`Dist::sample`] is).
+#[inline(always)]
 pub fn latency<R: Rng + ?Sized>(d: &Dist<Duration>, rng: &mut R) -> Nanos {
     nanos(d.sample(rng))
 }
