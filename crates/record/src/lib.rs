@@ -53,6 +53,7 @@ pub mod run_dir;
 pub mod run_info;
 pub mod summary;
 pub mod tag;
+pub mod tally;
 pub mod time;
 pub mod timeline;
 
@@ -70,6 +71,7 @@ pub use summary::{
     ThresholdOp, ThresholdVerdict,
 };
 pub use tag::{Metric, Tag};
+pub use tally::Tally;
 pub use time::UtcTime;
 pub use timeline::{Timeline, TimelineColumns, TimelineRow, TimelineWriter};
 

@@ -32,6 +32,7 @@ use crate::error::{Error, Result};
 use crate::hlog::HlogWriter;
 use crate::summary::LatencyStats;
 use crate::tag::Tag;
+use crate::tally::Tally;
 
 /// Lowest discernible value, µs.
 pub const LOWEST_DISCERNIBLE_US: u64 = 1;
@@ -168,6 +169,22 @@ impl IntervalRecorder {
     /// Record `count` occurrences of one value in microseconds.
     pub fn record_n(&mut self, id: TagId, micros: u64, count: u64) {
         record_n(&mut self.slot_mut(id).current, micros, count);
+    }
+
+    /// Adds the counts of `tally` into the current interval of each of `ids` and forgets
+    /// them: values counted ahead ([`Tally`]), recorded as if one by one.
+    ///
+    /// # Panics
+    /// If an id was issued by a different recorder.
+    pub fn drain_tally(&mut self, tally: &mut Tally, ids: &[TagId]) {
+        for &id in ids {
+            self.index_of(id);
+        }
+        tally.drain(|micros, count| {
+            for id in ids {
+                record_n(&mut self.slots[id.index as usize].current, micros, count);
+            }
+        });
     }
 
     /// Add the current interval of `from` into the current interval of `into`: for a tag

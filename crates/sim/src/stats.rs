@@ -2,11 +2,14 @@
 //!
 //! Nothing here grows with the number of messages: latencies go into fixed-size HDR
 //! histograms (the run directory's per-interval ones, plus per-stage and queue-wait
-//! histograms for the report), everything else is a counter.
+//! histograms for the report), everything else is a counter. Values are counted per
+//! histogram bucket as they come ([`Tally`], an index and an add) and handed to their
+//! histograms once per interval by [`Latencies::settle`], which leaves the histograms as
+//! recording each value would.
 
 use hdrhistogram::Histogram;
 use surge_profile::goodput::{AnswerTimes, Slos};
-use surge_record::{IntervalRecorder, Metric, Tag, TagId, new_histogram};
+use surge_record::{IntervalRecorder, Metric, Tag, TagId, Tally, new_histogram};
 
 use crate::plan::Plan;
 use surge_model::time::{Nanos, as_f64, micros};
@@ -119,43 +122,55 @@ impl Counters {
     }
 }
 
-/// The e2e and ttft series of one qualifier (a store, a model or none).
+/// e2e and ttft values counted ahead of their histograms.
 ///
 /// Most answers are not streamed, and their first token is the whole answer: ttft equals
-/// e2e. Such a value goes once into `same`, which [`Latencies::settle`] adds to both
-/// series per interval: one histogram record per answer instead of two.
+/// e2e. Such a value is counted once, in `same`, which goes to both series when settled.
+#[derive(Default)]
+struct Counted {
+    e2e: Tally,
+    ttft: Tally,
+    same: Tally,
+}
+
+impl Counted {
+    #[inline]
+    fn record(&mut self, e2e: u64, ttft: u64) {
+        if e2e == ttft {
+            self.same.record(e2e);
+        } else {
+            self.e2e.record(e2e);
+            self.ttft.record(ttft);
+        }
+    }
+}
+
+/// The e2e and ttft series of one qualifier (a store, a model or none).
 struct Pair {
     e2e: TagId,
     ttft: TagId,
-    same: Histogram<u64>,
+    counted: Counted,
 }
 
 impl Pair {
     #[inline]
-    fn record(&mut self, rec: &mut IntervalRecorder, e2e: u64, ttft: u64) {
-        if e2e == ttft {
-            let _ = self.same.record(e2e);
-        } else {
-            rec.record(self.e2e, e2e);
-            rec.record(self.ttft, ttft);
-        }
+    fn record(&mut self, e2e: u64, ttft: u64) {
+        self.counted.record(e2e, ttft);
     }
 
-    fn settle(&mut self, rec: &mut IntervalRecorder) -> Result<(), surge_record::Error> {
-        if !self.same.is_empty() {
-            rec.add_to_current(self.e2e, &self.same)?;
-            rec.add_to_current(self.ttft, &self.same)?;
-            self.same.reset();
-        }
-        Ok(())
+    fn settle(&mut self, rec: &mut IntervalRecorder) {
+        let c = &mut self.counted;
+        rec.drain_tally(&mut c.e2e, &[self.e2e]);
+        rec.drain_tally(&mut c.ttft, &[self.ttft]);
+        rec.drain_tally(&mut c.same, &[self.e2e, self.ttft]);
     }
 }
 
-/// e2e and ttft of one traffic stage, for the report, with the same shortcut as `Pair`.
+/// e2e and ttft of one traffic stage, for the report (complete once settled).
 pub struct StageLatencies {
     pub e2e: Histogram<u64>,
     pub ttft: Histogram<u64>,
-    same: Histogram<u64>,
+    counted: Counted,
 }
 
 impl StageLatencies {
@@ -163,27 +178,18 @@ impl StageLatencies {
         Self {
             e2e: new_histogram(),
             ttft: new_histogram(),
-            same: new_histogram(),
-        }
-    }
-
-    #[inline]
-    fn record(&mut self, e2e: u64, ttft: u64) {
-        if e2e == ttft {
-            let _ = self.same.record(e2e);
-        } else {
-            let _ = self.e2e.record(e2e);
-            let _ = self.ttft.record(ttft);
+            counted: Counted::default(),
         }
     }
 
     fn settle(&mut self) {
-        if !self.same.is_empty() {
-            // Same bounds and auto-resize on all three: adding cannot fail.
-            let _ = self.e2e.add(&self.same);
-            let _ = self.ttft.add(&self.same);
-            self.same.reset();
-        }
+        let c = &mut self.counted;
+        c.e2e.drain_into(&mut self.e2e);
+        c.ttft.drain_into(&mut self.ttft);
+        c.same.drain(|value, count| {
+            surge_record::record_n(&mut self.e2e, value, count);
+            surge_record::record_n(&mut self.ttft, value, count);
+        });
     }
 }
 
@@ -213,6 +219,9 @@ pub struct Latencies {
     itl: TagId,
     tpot: TagId,
     tokens: TagId,
+    itl_counted: Tally,
+    tpot_counted: Tally,
+    tokens_counted: Tally,
     slos: Slos,
     /// (good answers, answers) per store and per model, when goodput is judged.
     good_by_store: Vec<(u64, u64)>,
@@ -222,8 +231,10 @@ pub struct Latencies {
     /// e2e and ttft per traffic stage (for the report; complete after [`settle`](Self::settle)).
     /// Empty when the profile has one stage: its figures are the overall ones.
     pub stages: Vec<StageLatencies>,
-    /// Orchestrator queue waits, µs, of every message a worker served.
+    /// Orchestrator queue waits, µs, of every message a worker served (complete once
+    /// settled).
     pub queue_wait: Histogram<u64>,
+    queue_wait_counted: Tally,
     /// Exact sum of the waits, ns.
     pub queue_wait_sum: f64,
     /// Served messages that waited at all.
@@ -244,7 +255,7 @@ fn pair(rec: &mut IntervalRecorder, q: Option<&str>) -> Pair {
     Pair {
         e2e: tag(Metric::E2e),
         ttft: tag(Metric::Ttft),
-        same: new_histogram(),
+        counted: Counted::default(),
     }
 }
 
@@ -271,6 +282,9 @@ impl Latencies {
             itl,
             tpot,
             tokens,
+            itl_counted: Tally::new(),
+            tpot_counted: Tally::new(),
+            tokens_counted: Tally::new(),
             slos: plan.goodput,
             good_by_store: vec![(0, 0); plan.stores.len()],
             good_by_model: vec![(0, 0); plan.models.len()],
@@ -282,6 +296,7 @@ impl Latencies {
                 Vec::new()
             },
             queue_wait: new_histogram(),
+            queue_wait_counted: Tally::new(),
             queue_wait_sum: 0.0,
             waited: 0,
             unqueued: 0,
@@ -305,18 +320,17 @@ impl Latencies {
         self.ttft_sum += as_f64(ttft);
         self.answers += 1;
         let (e2e, ttft) = (micros(e2e), micros(ttft));
-        let rec = &mut self.recorder;
         if !self.all_from_stores {
-            self.all.record(rec, e2e, ttft);
+            self.all.record(e2e, ttft);
         }
         if let Some(p) = &mut self.stores[store] {
-            p.record(rec, e2e, ttft);
+            p.record(e2e, ttft);
         }
         if let Some(p) = model.and_then(|m| self.models[m].as_mut()) {
-            p.record(rec, e2e, ttft);
+            p.record(e2e, ttft);
         }
         if let Some(s) = self.stages.get_mut(stage) {
-            s.record(e2e, ttft);
+            s.counted.record(e2e, ttft);
         }
     }
 
@@ -325,9 +339,12 @@ impl Latencies {
     pub fn settle(&mut self) -> Result<(), surge_record::Error> {
         let rec = &mut self.recorder;
         for p in self.stores.iter_mut().chain(&mut self.models).flatten() {
-            p.settle(rec)?;
+            p.settle(rec);
         }
-        self.all.settle(rec)?;
+        self.all.settle(rec);
+        rec.drain_tally(&mut self.itl_counted, &[self.itl]);
+        rec.drain_tally(&mut self.tpot_counted, &[self.tpot]);
+        rec.drain_tally(&mut self.tokens_counted, &[self.tokens]);
         if self.all_from_stores {
             for p in self.stores.iter().flatten() {
                 rec.add_current(p.e2e, self.all.e2e)?;
@@ -335,6 +352,7 @@ impl Latencies {
             }
         }
         self.stages.iter_mut().for_each(StageLatencies::settle);
+        self.queue_wait_counted.drain_into(&mut self.queue_wait);
         let _ = self
             .queue_wait
             .record_n(0, std::mem::take(&mut self.unqueued));
@@ -346,10 +364,10 @@ impl Latencies {
     pub fn judge(&mut self, a: &Judged) -> bool {
         let tpot = a.tpot.map(micros);
         if a.measured && a.tokens > 0 {
-            self.recorder.record(self.tokens, u64::from(a.tokens));
+            self.tokens_counted.record(u64::from(a.tokens));
         }
         if let Some(t) = tpot.filter(|_| a.measured) {
-            self.recorder.record(self.tpot, t);
+            self.tpot_counted.record(t);
         }
         if !self.slos.any() {
             return false;
@@ -389,7 +407,7 @@ impl Latencies {
     /// `count` inter-token gaps of `gap`.
     pub fn itl(&mut self, gap: Nanos, count: u64) {
         if count > 0 {
-            self.recorder.record_n(self.itl, micros(gap), count);
+            self.itl_counted.record_n(micros(gap), count);
         }
     }
 
@@ -399,7 +417,7 @@ impl Latencies {
             self.unqueued += 1;
             return;
         }
-        let _ = self.queue_wait.record(micros(wait));
+        self.queue_wait_counted.record(micros(wait));
         self.queue_wait_sum += as_f64(wait);
         self.waited += 1;
     }
