@@ -10,14 +10,15 @@
 # scripts/k8s/base with an overlay naming the run, applies it (kubectl's current context
 # and namespace), waits for the coordinator, prints its log and exits with its exit code:
 # 0 ok, 1 thresholds failed or aborted, 3 could not run (2: bad usage of this script).
-# --render-only prints the manifests and stops: no cluster needed (scripts/k8s/validate.sh).
+# --render-only prints the manifests and stops: no cluster needed (scripts/k8s/validate.sh);
+# they hold a fresh rendezvous key, so keep them out of logs if you mean to apply them.
 # Needs kubectl (KUBECTL to use another), an image with surge (default surge:latest; see
 # scripts/image.sh), and optionally the Secrets surge-target-token (key token: the target's
 # bearer token) and surge-aws (AWS_* variables, for --upload without IAM roles for pods).
 # Each run gets a fresh rendezvous key of its own (Secret surge-rendezvous-RUN_ID-…).
 set -euo pipefail
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 die() { echo "run.sh: $*" >&2; exit 2; }
 [ $# -ge 3 ] || usage
 profile=$1 target=$2 shards=$3
@@ -121,6 +122,8 @@ YAML
 manifests=$overlay/manifests.yaml
 "$kubectl" kustomize "$overlay" >"$manifests"
 if $render_only; then
+    echo "run.sh: the manifests below hold this run's fresh rendezvous key (Secret" \
+         "surge-rendezvous-$run_id-…): apply them from a file, not from a log" >&2
     cat "$manifests"
     exit 0
 fi

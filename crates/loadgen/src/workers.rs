@@ -46,6 +46,8 @@ impl Workers {
             let index = spec.shard.index;
             let mut child = Command::new(program)
                 .args(args)
+                // Local workers report over their pipes: the rendezvous key is not theirs.
+                .env_remove(crate::rendezvous::key::KEY_ENV)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())

@@ -8,10 +8,10 @@ use std::time::{Duration, SystemTime};
 use surge_record::{JoinedShard, Rendezvous};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
-use super::key::{self, Key, Role};
+use super::key::{self, Key, Nonces, Role};
 use super::{Down, LineReader, Options, Up, send, wall_us};
 use crate::RunError;
 use crate::wire::ShardId;
@@ -20,6 +20,8 @@ use crate::wire::ShardId;
 const PROBES: u32 = 5;
 /// A connecting shard must finish its hello and probes within this.
 const HANDSHAKE_LIMIT: Duration = Duration::from_secs(15);
+/// Handshakes the coordinator runs at once; a connection beyond them is closed unread.
+const MAX_HANDSHAKES: usize = 64;
 /// Time zero is at least this long after the start decision, plus two round trips.
 const MIN_LEAD: Duration = Duration::from_millis(300);
 
@@ -92,6 +94,7 @@ pub async fn gather(
         ))
     })?;
     let want = me.count - 1;
+    unguarded(opts, note);
     note(&format!(
         "rendezvous: shard 0 of {} waiting on {ip}:{port} for {want} shard(s) (up to {:.0} s)",
         me.count,
@@ -99,17 +102,28 @@ pub async fn gather(
     ));
     let deadline = Instant::now() + opts.join_timeout;
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let handshakes = std::sync::Arc::new(Semaphore::new(MAX_HANDSHAKES));
     let mut peers: BTreeMap<u32, Peer> = BTreeMap::new();
     while (peers.len() as u32) < want {
         tokio::select! {
             accepted = listener.accept() => {
                 if let Ok((stream, addr)) = accepted {
+                    let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+                        note(&format!(
+                            "rendezvous: closed {addr} unread: {MAX_HANDSHAKES} handshakes \
+                             are under way"
+                        ));
+                        continue;
+                    };
                     let (tx, fp, key) = (tx.clone(), fingerprint.to_string(), opts.key.clone());
                     tokio::spawn(async move {
                         let run = Run { count: me.count, fingerprint: &fp, key: key.as_ref() };
                         let r = timeout(HANDSHAKE_LIMIT, handshake(stream, addr, run))
                             .await
-                            .unwrap_or_else(|_| Err((addr, "no hello within 15 s".into())));
+                            .unwrap_or_else(|_| {
+                                Err((addr, "did not finish its handshake within 15 s".into()))
+                            });
+                        drop(permit);
                         let _ = tx.send(r);
                     });
                 }
@@ -190,6 +204,18 @@ pub async fn gather(
         missing,
         listener,
     })
+}
+
+/// Says so when the rendezvous runs without a key: nothing then checks who joins.
+fn unguarded(opts: &Options, note: &(dyn Fn(&str) + Sync)) {
+    if opts.key.is_none() {
+        note(&format!(
+            "rendezvous: no {} set: anything that reaches {} and knows the profile can take \
+             part (give every machine the same random key to close it)",
+            key::KEY_ENV,
+            opts.address
+        ));
+    }
 }
 
 fn list(shards: &[u32]) -> String {
@@ -292,15 +318,16 @@ async fn handshake(
     Ok(Peer {
         shard,
         addr,
-        reader,
+        reader: reader.joined(),
         writer,
         rtt,
         offset_ms,
     })
 }
 
-/// A coordinator with a key proves it over the shard's nonce and asks the shard to prove it
-/// over a fresh one of its own; a shard that cannot is refused.
+/// A coordinator with a key sends the shard a fresh nonce; the shard proves the key over
+/// both nonces, and only then does the coordinator prove it back. A shard that cannot is
+/// refused, having learnt nothing of the key.
 async fn challenge(
     key: &Key,
     their_nonce: &str,
@@ -310,30 +337,37 @@ async fn challenge(
     writer: &mut OwnedWriteHalf,
 ) -> Result<(), String> {
     let nonce = key::nonce();
-    let proof = key.prove(Role::Coordinator, their_nonce, shard, fingerprint);
-    send(
-        writer,
-        &Down::Challenge {
-            nonce: nonce.clone(),
-            proof,
-        },
-    )
-    .await?;
-    let why = match reader.next::<Up>().await? {
-        Some(Up::Proof { proof })
-            if key.verify(Role::Shard, &nonce, shard, fingerprint, &proof) =>
-        {
-            return Ok(());
+    let nonces = Nonces {
+        shard: their_nonce,
+        coordinator: &nonce,
+    };
+    let why = if !key::is_nonce(their_nonce) {
+        format!("shard {shard} sent no nonce to prove the key over")
+    } else {
+        send(
+            writer,
+            &Down::Challenge {
+                nonce: nonce.clone(),
+            },
+        )
+        .await?;
+        match reader.next::<Up>().await? {
+            Some(Up::Proof { proof })
+                if key.verify(Role::Shard, nonces, shard, fingerprint, &proof) =>
+            {
+                let proof = key.prove(Role::Coordinator, nonces, shard, fingerprint);
+                return send(writer, &Down::Proof { proof }).await;
+            }
+            Some(Up::Proof { .. }) => format!(
+                "shard {shard} holds another {} than this coordinator",
+                key::KEY_ENV
+            ),
+            Some(_) => format!("shard {shard} did not answer the key challenge"),
+            None => format!(
+                "shard {shard} closed at the key challenge (does it have {}?)",
+                key::KEY_ENV
+            ),
         }
-        Some(Up::Proof { .. }) => format!(
-            "shard {shard} holds another {} than this coordinator",
-            key::KEY_ENV
-        ),
-        Some(_) => format!("shard {shard} did not answer the key challenge"),
-        None => format!(
-            "shard {shard} closed at the key challenge (does it have {}?)",
-            key::KEY_ENV
-        ),
     };
     let _ = send(writer, &Down::Refused { why: why.clone() }).await;
     Err(why)
@@ -348,6 +382,7 @@ pub async fn join(
     note: &(dyn Fn(&str) + Sync),
 ) -> Result<Joined, RunError> {
     split_address(&opts.address)?;
+    unguarded(opts, note);
     let deadline = Instant::now() + opts.join_timeout;
     let mut told = false;
     let stream = loop {
@@ -394,8 +429,9 @@ pub async fn join(
     )
     .await
     .map_err(lost)?;
-    // With a key, nothing goes to a coordinator that has not proved it.
+    // With a key, nothing but its own proof goes to a coordinator that has not proved it.
     let mut proved = opts.key.is_none();
+    let mut challenged: Option<String> = None;
     // The coordinator may wait up to its own join timeout for the other shards.
     let release = deadline + opts.join_timeout;
     loop {
@@ -407,7 +443,7 @@ pub async fn join(
         .map_err(|_| lost("no start signal in time".into()))?
         .map_err(lost)?;
         match next {
-            Some(Down::Challenge { nonce, proof }) => {
+            Some(Down::Challenge { nonce }) => {
                 let Some(key) = &opts.key else {
                     return Err(RunError::CouldNotRun(format!(
                         "the coordinator at {} requires {}: give this shard the run's key",
@@ -415,7 +451,28 @@ pub async fn join(
                         key::KEY_ENV
                     )));
                 };
-                if !key.verify(Role::Coordinator, &my_nonce, me.index, fingerprint, &proof) {
+                if challenged.is_some() || !key::is_nonce(&nonce) {
+                    return Err(lost("a malformed key challenge".into()));
+                }
+                let nonces = Nonces {
+                    shard: &my_nonce,
+                    coordinator: &nonce,
+                };
+                let proof = key.prove(Role::Shard, nonces, me.index, fingerprint);
+                send(&mut writer, &Up::Proof { proof })
+                    .await
+                    .map_err(lost)?;
+                challenged = Some(nonce);
+            }
+            Some(Down::Proof { proof }) => {
+                let (Some(key), Some(nonce)) = (&opts.key, &challenged) else {
+                    return Err(lost("a key proof it did not ask for".into()));
+                };
+                let nonces = Nonces {
+                    shard: &my_nonce,
+                    coordinator: nonce,
+                };
+                if !key.verify(Role::Coordinator, nonces, me.index, fingerprint, &proof) {
                     return Err(RunError::CouldNotRun(format!(
                         "the coordinator at {} holds another {} than this shard",
                         opts.address,
@@ -423,10 +480,6 @@ pub async fn join(
                     )));
                 }
                 proved = true;
-                let proof = key.prove(Role::Shard, &nonce, me.index, fingerprint);
-                send(&mut writer, &Up::Proof { proof })
-                    .await
-                    .map_err(lost)?;
             }
             _ if !proved && !matches!(next, Some(Down::Refused { .. }) | None) => {
                 return Err(RunError::CouldNotRun(format!(
@@ -452,7 +505,7 @@ pub async fn join(
                 return Ok(Joined {
                     start: Instant::now() + lead,
                     start_at: SystemTime::now() + lead,
-                    reader,
+                    reader: reader.joined(),
                     writer,
                 });
             }
@@ -546,10 +599,8 @@ mod tests {
                 .contains("only 1 of 2 shards joined")
         );
         assert!(
-            notes
-                .iter()
-                .any(|n| n.contains("closed at the key challenge")),
-            "{notes:?}"
+            notes.iter().any(|n| n.contains("holds another")),
+            "the coordinator refused it after its proof: {notes:?}"
         );
         let all = format!("{shard} {notes:?}");
         assert!(
@@ -578,49 +629,140 @@ mod tests {
         assert!(coordinator.is_err(), "the shard never answered its probes");
     }
 
+    /// A connection to the coordinator at `port`, retried while it starts listening.
+    async fn dial(port: u16) -> TcpStream {
+        for _ in 0..50 {
+            if let Ok(s) = TcpStream::connect(("127.0.0.1", port)).await {
+                return s;
+            }
+            sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the coordinator does not listen on {port}");
+    }
+
+    fn hello(nonce: String) -> Up {
+        Up::Hello {
+            shard: ShardId { index: 1, count: 2 },
+            fingerprint: "fp".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            nonce,
+        }
+    }
+
     /// Something that knows the run's fingerprint but not its key, speaking the protocol by
-    /// hand, is turned away at the challenge.
+    /// hand, is turned away at the challenge, and gets no proof of the key to guess it from:
+    /// the coordinator's challenge is a nonce alone, and its proof goes only to a shard
+    /// whose own held.
     #[tokio::test]
-    async fn a_forged_proof_is_refused() {
+    async fn a_forged_proof_is_refused_and_learns_nothing() {
         let port = free_port();
         let opts = options(port, Some(KEY));
         let intruder = async {
-            let mut stream = None;
-            for _ in 0..50 {
-                if let Ok(s) = TcpStream::connect(("127.0.0.1", port)).await {
-                    stream = Some(s);
-                    break;
-                }
-                sleep(Duration::from_millis(20)).await;
-            }
-            let (read, mut writer) = stream.expect("the coordinator listens").into_split();
+            let (read, mut writer) = dial(port).await.into_split();
             let mut reader = LineReader::new(read);
-            let hello = Up::Hello {
-                shard: ShardId { index: 1, count: 2 },
-                fingerprint: "fp".into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-                nonce: key::nonce(),
-            };
-            send(&mut writer, &hello).await.unwrap();
-            let Some(Down::Challenge { nonce, .. }) = reader.next::<Down>().await.unwrap() else {
+            let mine = key::nonce();
+            send(&mut writer, &hello(mine.clone())).await.unwrap();
+            let Some(Down::Challenge { nonce }) = reader.next::<Down>().await.unwrap() else {
                 panic!("expected a challenge");
             };
             let guess = Key::new("not the run's key at all").unwrap();
-            let proof = guess.prove(Role::Shard, &nonce, 1, "fp");
+            let nonces = Nonces {
+                shard: &mine,
+                coordinator: &nonce,
+            };
+            let proof = guess.prove(Role::Shard, nonces, 1, "fp");
             send(&mut writer, &Up::Proof { proof }).await.unwrap();
-            reader.next::<Down>().await.unwrap()
+            let mut answers = Vec::new();
+            while let Ok(Some(down)) = reader.next::<Down>().await {
+                answers.push(down);
+                assert!(answers.len() < 10, "{answers:?}");
+            }
+            answers
         };
         let notes = std::sync::Mutex::new(Vec::new());
         let note = |line: &str| notes.lock().unwrap().push(line.to_string());
-        let (gathered, answer) = tokio::join!(
+        let (gathered, answers) = tokio::join!(
             gather(&opts, ShardId { index: 0, count: 2 }, "fp", &note),
             intruder
         );
         assert!(
-            matches!(&answer, Some(Down::Refused { why }) if why.contains("holds another")),
-            "{answer:?}"
+            matches!(&answers[..], [Down::Refused { why }] if why.contains("holds another")),
+            "refused, and nothing else: {answers:?}"
         );
         assert!(gathered.is_err(), "nobody joined");
+    }
+
+    /// A hello whose nonce could not be what a shard makes (here one that would put a line
+    /// break into the signed text) is refused before any challenge.
+    #[tokio::test]
+    async fn a_hello_with_a_malformed_nonce_is_refused() {
+        let port = free_port();
+        let opts = options(port, Some(KEY));
+        let intruder = async {
+            let (read, mut writer) = dial(port).await.into_split();
+            let mut reader = LineReader::new(read);
+            let bent = format!("{}\nshard", &key::nonce()[..26]);
+            send(&mut writer, &hello(bent)).await.unwrap();
+            reader.next::<Down>().await.unwrap()
+        };
+        let (gathered, answer) = tokio::join!(
+            gather(&opts, ShardId { index: 0, count: 2 }, "fp", &|_: &str| {}),
+            intruder
+        );
+        assert!(
+            matches!(&answer, Some(Down::Refused { why }) if why.contains("no nonce")),
+            "{answer:?}"
+        );
+        assert!(gathered.is_err());
+    }
+
+    /// A peer that streams a line without end is cut off at 64 KiB, not buffered until the
+    /// coordinator runs out of memory, and the run's own shard still joins.
+    #[tokio::test]
+    async fn an_endless_line_is_cut_off_and_the_shard_still_joins() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let port = free_port();
+        let opts = options(port, Some(KEY));
+        let notes = std::sync::Mutex::new(Vec::new());
+        let note = |line: &str| notes.lock().unwrap().push(line.to_string());
+        let flood = async {
+            let mut stream = dial(port).await;
+            let chunk = vec![b'a'; 16 << 10];
+            let mut sent = 0usize;
+            // Bounded: 16 MiB at most; the coordinator closes long before.
+            while sent < 16 << 20 {
+                match stream.write_all(&chunk).await {
+                    Ok(()) => sent += chunk.len(),
+                    Err(_) => break,
+                }
+            }
+            let mut rest = Vec::new();
+            let _ = stream.read_to_end(&mut rest).await;
+            sent
+        };
+        let shard = async {
+            sleep(Duration::from_millis(200)).await;
+            join(
+                &options(port, Some(KEY)),
+                ShardId { index: 1, count: 2 },
+                "fp",
+                &|_: &str| {},
+            )
+            .await
+        };
+        let (gathered, sent, joined) = tokio::join!(
+            gather(&opts, ShardId { index: 0, count: 2 }, "fp", &note),
+            flood,
+            shard
+        );
+        assert!(joined.is_ok(), "{:?}", joined.err());
+        assert!(gathered.is_ok(), "{:?}", gathered.err());
+        assert!(sent < 16 << 20, "the coordinator read all {sent} bytes");
+        let notes = notes.into_inner().unwrap();
+        assert!(
+            notes.iter().any(|n| n.contains("longer than 64 KiB")),
+            "{notes:?}"
+        );
     }
 
     #[test]

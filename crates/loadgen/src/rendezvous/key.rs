@@ -2,14 +2,22 @@
 //! reports to.
 //!
 //! Without a key, anything that reaches the coordinator's port and knows the profile could
-//! join a run, take a shard's place or feed the merged figures; a shard could report to
-//! anything that answers at the address. With a key on every machine, each side of a
-//! connection answers the other's fresh random nonce with an HMAC-SHA256 of it, its role,
-//! the shard index and the run's fingerprint before the shard joins: a proof cannot be
-//! replayed on another connection, for another shard or run, or in the other direction.
+//! join a run and take a shard's place; a shard could report to anything that answers at
+//! the address. With a key on every machine, each side sends a fresh random nonce and
+//! proves the key with an HMAC-SHA256 over both nonces, its role, the shard index and the
+//! run's fingerprint before the shard joins: a proof cannot be replayed on another
+//! connection, for another shard or run, or in the other direction.
+//!
+//! The shard, which dialled, proves first, and the coordinator proves only to a shard that
+//! did: whatever reaches the coordinator's port learns no value of the key's HMAC to guess
+//! the key from offline. (Whoever proves first can be made to by an impostor of the other
+//! side; a shard dials only the address it was given.) Any MAC over known text can be
+//! guessed against, so the key must be random, not a word: `run.sh` makes one per run.
+//!
 //! The key comes from the environment only (on Kubernetes, a Secret), and is never printed,
-//! logged or written to a run directory. The link itself is not encrypted: keep it on the
-//! cluster's own network.
+//! logged or written to a run directory. It guards who joins, not the link after: the
+//! reports are neither encrypted nor signed, so keep the link on the cluster's own network,
+//! where nothing can sit between two pods.
 
 use std::fmt;
 use std::sync::Arc;
@@ -74,42 +82,64 @@ impl Key {
         }
     }
 
-    fn mac(&self, role: Role, nonce: &str, shard: u32, fingerprint: &str) -> Hmac<Sha256> {
+    fn mac(&self, role: Role, nonces: Nonces<'_>, shard: u32, fingerprint: &str) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        // Nonces are checked to be hex ([`is_nonce`]), so no field can forge a line break.
         let signed = format!(
-            "surge rendezvous\n{}\n{nonce}\n{shard}\n{fingerprint}",
-            role.label()
+            "surge rendezvous 2\n{}\n{}\n{}\n{shard}\n{fingerprint}",
+            role.label(),
+            nonces.shard,
+            nonces.coordinator
         );
         mac.update(signed.as_bytes());
         mac
     }
 
-    /// What `role` answers to `nonce` for `shard` of the run `fingerprint`.
-    pub(crate) fn prove(&self, role: Role, nonce: &str, shard: u32, fingerprint: &str) -> String {
+    /// What `role` proves for the handshake of `nonces`, `shard` of the run `fingerprint`.
+    pub(crate) fn prove(
+        &self,
+        role: Role,
+        nonces: Nonces<'_>,
+        shard: u32,
+        fingerprint: &str,
+    ) -> String {
         hex(&self
-            .mac(role, nonce, shard, fingerprint)
+            .mac(role, nonces, shard, fingerprint)
             .finalize()
             .into_bytes())
     }
 
-    /// Whether `proof` is what `role` holding this key answers (compared in constant time).
+    /// Whether `proof` is what `role` holding this key proves (compared in constant time).
     pub(crate) fn verify(
         &self,
         role: Role,
-        nonce: &str,
+        nonces: Nonces<'_>,
         shard: u32,
         fingerprint: &str,
         proof: &str,
     ) -> bool {
         unhex(proof).is_some_and(|bytes| {
-            self.mac(role, nonce, shard, fingerprint)
+            self.mac(role, nonces, shard, fingerprint)
                 .verify_slice(&bytes)
                 .is_ok()
         })
     }
 }
 
-/// A fresh nonce: 128 bits from the operating system's generator.
+/// The two nonces of one handshake, each side's fresh challenge to the other; both proofs
+/// cover both.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Nonces<'a> {
+    pub shard: &'a str,
+    pub coordinator: &'a str,
+}
+
+/// Whether `text` is a nonce as [`nonce`] makes them: 32 lowercase hex digits.
+pub(crate) fn is_nonce(text: &str) -> bool {
+    text.len() == 32 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// A fresh nonce: 128 bits from a cryptographic generator seeded by the operating system.
 pub(crate) fn nonce() -> String {
     let mut bytes = [0u8; 16];
     rand::fill(&mut bytes);
@@ -137,23 +167,46 @@ mod tests {
     const SECRET: &str = "correct horse battery staple";
 
     #[test]
-    fn a_proof_holds_for_its_role_nonce_shard_and_run_only() {
+    fn a_proof_holds_for_its_role_nonces_shard_and_run_only() {
         let key = Key::new(SECRET).unwrap();
-        let proof = key.prove(Role::Shard, "n1", 3, "fp");
+        let (a, b, c) = (nonce(), nonce(), nonce());
+        let nonces = Nonces {
+            shard: &a,
+            coordinator: &b,
+        };
+        let proof = key.prove(Role::Shard, nonces, 3, "fp");
         assert_eq!(proof.len(), 64, "hex of a SHA-256 HMAC");
-        assert!(key.verify(Role::Shard, "n1", 3, "fp", &proof));
+        assert!(key.verify(Role::Shard, nonces, 3, "fp", &proof));
         assert!(
-            !key.verify(Role::Coordinator, "n1", 3, "fp", &proof),
+            !key.verify(Role::Coordinator, nonces, 3, "fp", &proof),
             "role"
         );
-        assert!(!key.verify(Role::Shard, "n2", 3, "fp", &proof), "nonce");
-        assert!(!key.verify(Role::Shard, "n1", 4, "fp", &proof), "shard");
-        assert!(!key.verify(Role::Shard, "n1", 3, "fq", &proof), "run");
+        for other in [
+            Nonces {
+                shard: &c,
+                coordinator: &b,
+            },
+            Nonces {
+                shard: &a,
+                coordinator: &c,
+            },
+            Nonces {
+                shard: &b,
+                coordinator: &a,
+            },
+        ] {
+            assert!(
+                !key.verify(Role::Shard, other, 3, "fp", &proof),
+                "{other:?}"
+            );
+        }
+        assert!(!key.verify(Role::Shard, nonces, 4, "fp", &proof), "shard");
+        assert!(!key.verify(Role::Shard, nonces, 3, "fq", &proof), "run");
         let other = Key::new("another key of some length").unwrap();
-        assert!(!other.verify(Role::Shard, "n1", 3, "fp", &proof), "key");
+        assert!(!other.verify(Role::Shard, nonces, 3, "fp", &proof), "key");
         for garbage in ["", "zz", "abc", &proof[..62], "é"] {
             assert!(
-                !key.verify(Role::Shard, "n1", 3, "fp", garbage),
+                !key.verify(Role::Shard, nonces, 3, "fp", garbage),
                 "{garbage:?}"
             );
         }
@@ -189,5 +242,11 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert_ne!(a, b);
         assert_eq!(unhex(&a).map(|v| v.len()), Some(16));
+        assert!(is_nonce(&a) && is_nonce(&b));
+        let line_break = format!("{}\n", &a[..31]);
+        let (upper, not_hex) = ("0123456789ABCDEF0123456789abcdef", "g".repeat(32));
+        for bad in ["", "00ff", &a[..31], &line_break, upper, &not_hex] {
+            assert!(!is_nonce(bad), "{bad:?}");
+        }
     }
 }

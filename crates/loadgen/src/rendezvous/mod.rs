@@ -21,7 +21,9 @@
 //! other that they hold it before the shard joins ([`key`]); a coordinator with a key turns
 //! away shards without it, and a shard with a key will not report to a coordinator without.
 //!
-//! The wire is JSON lines over TCP, one [`Up`] or [`Down`] per line.
+//! The wire is JSON lines over TCP, one [`Up`] or [`Down`] per line. Lines are bounded (64
+//! KiB until a shard is in, then 64 MiB for reports), and the coordinator runs at most 64
+//! handshakes at once: whatever reaches its port cannot make it hold more than a few MiB.
 
 mod barrier;
 pub mod hub;
@@ -33,7 +35,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use surge_record::Breach;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 pub use barrier::{Gathered, Joined, check_address, gather, join};
@@ -76,7 +78,7 @@ pub enum Up {
         #[serde(default)]
         nonce: String,
     },
-    /// The answer to [`Down::Challenge`]: the shard's proof of the key.
+    /// The answer to [`Down::Challenge`]: the shard's proof of the key, over both nonces.
     Proof {
         proof: String,
     },
@@ -94,9 +96,11 @@ pub enum Up {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Down {
-    /// A coordinator with a key: its proof of the key over the shard's nonce, and its own
-    /// nonce for the shard to answer ([`Up::Proof`]).
-    Challenge { nonce: String, proof: String },
+    /// A coordinator with a key: its own nonce, for the shard to prove the key over both
+    /// ([`Up::Proof`]) before the coordinator proves anything.
+    Challenge { nonce: String },
+    /// The coordinator's proof of the key over both nonces, sent once the shard's held.
+    Proof { proof: String },
     /// A clock probe.
     Ping { seq: u32 },
     /// Joined; wait for the start.
@@ -122,29 +126,69 @@ pub fn fingerprint(resolved_profile: &serde_json::Value, count: u32) -> String {
     format!("{:016x}", h.finish())
 }
 
-/// Reads JSON lines of `T`.
+/// Longest line before a shard has joined: a hello, a proof or a probe's answer is a few
+/// hundred bytes.
+const HANDSHAKE_LINE_LIMIT: usize = 64 << 10;
+/// Longest line from a shard that joined: an interval's histograms, a run's closing figures.
+const REPORT_LINE_LIMIT: usize = 64 << 20;
+
+/// Reads JSON lines of `T`, none longer than its limit.
 pub(crate) struct LineReader {
-    lines: Lines<BufReader<OwnedReadHalf>>,
+    half: BufReader<OwnedReadHalf>,
+    line: Vec<u8>,
+    limit: usize,
 }
 
 impl LineReader {
+    /// A reader for the handshake: lines of at most [`HANDSHAKE_LINE_LIMIT`].
     pub(crate) fn new(half: OwnedReadHalf) -> Self {
         Self {
-            lines: BufReader::new(half).lines(),
+            half: BufReader::new(half),
+            line: Vec::new(),
+            limit: HANDSHAKE_LINE_LIMIT,
         }
     }
 
-    /// The next message; `Ok(None)` at the end of the stream.
+    /// The peer has joined: its reports may be long.
+    pub(crate) fn joined(mut self) -> Self {
+        self.limit = REPORT_LINE_LIMIT;
+        self
+    }
+
+    /// The next message; `Ok(None)` at the end of the stream. Cancel-safe: a line read in
+    /// part is kept for the next call.
     pub(crate) async fn next<T: serde::de::DeserializeOwned>(
         &mut self,
     ) -> Result<Option<T>, String> {
-        match self.lines.next_line().await {
-            Ok(Some(line)) => serde_json::from_str(&line)
-                .map(Some)
-                .map_err(|e| format!("unreadable rendezvous message: {e}")),
-            Ok(None) => Ok(None),
-            Err(e) => Err(e.to_string()),
+        loop {
+            let buffered = self.half.fill_buf().await.map_err(|e| e.to_string())?;
+            if buffered.is_empty() {
+                return match self.line.is_empty() {
+                    true => Ok(None),
+                    false => Err("the connection closed in the middle of a message".into()),
+                };
+            }
+            let (take, done) = match buffered.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (buffered.len(), false),
+            };
+            if self.line.len() + take > self.limit + 1 {
+                return Err(format!(
+                    "a rendezvous message longer than {} KiB",
+                    self.limit >> 10
+                ));
+            }
+            self.line.extend_from_slice(&buffered[..take]);
+            self.half.consume(take);
+            if done {
+                break;
+            }
         }
+        let message = serde_json::from_slice(&self.line)
+            .map(Some)
+            .map_err(|e| format!("unreadable rendezvous message: {e}"));
+        self.line.clear();
+        message
     }
 }
 
