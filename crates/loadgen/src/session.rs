@@ -50,8 +50,6 @@ use crate::recording::{Answer, Recording, micros};
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// Shortest token stream whose rate is recorded (tokens/s per answer).
 const MIN_STREAMING_S: f64 = 0.001;
-/// How often a session looks again while no messages are due (rate 0).
-const IDLE_POLL: Duration = Duration::from_millis(100);
 /// Stands for the text of a binary frame: unreadable, as a frame that is not JSON.
 const BINARY: &str = "<binary frame>";
 
@@ -190,21 +188,10 @@ impl<'a> Session<'a> {
         if let Some(feed) = &self.ctx.feed {
             return feed.next(self.k, from, close);
         }
-        let mut t = from;
-        while t < close {
-            let gap = if first {
-                self.ctx.plan.first_gap(t, &mut self.rng)
-            } else {
-                self.ctx.plan.gap(t, &mut self.rng)
-            };
-            if let Some(g) = gap {
-                return Some(t + g)
-                    .filter(|due| *due < close)
-                    .map(|at| Due::message(at, None));
-            }
-            t += IDLE_POLL;
-        }
-        None
+        self.ctx
+            .plan
+            .next_due(from, close, first, &mut self.rng)
+            .map(|at| Due::message(at, None))
     }
 
     /// One open window: connect (paced), converse, reconnect with backoff; false on Ctrl-C.
