@@ -129,9 +129,9 @@ pub(crate) async fn fetch(runs: &[PathBuf]) -> Result<Runs, Failure> {
         let dir = surge_objstore::download(&url, &dest)
             .await
             .map_err(|e| match e {
-                surge_objstore::Error::Empty { .. } | surge_objstore::Error::UnsafeKey { .. } => {
-                    Failure::Usage(e.to_string())
-                }
+                surge_objstore::Error::Empty { .. }
+                | surge_objstore::Error::OnlyShards { .. }
+                | surge_objstore::Error::UnsafeKey { .. } => Failure::Usage(e.to_string()),
                 e => Failure::could_not_run(e.to_string()),
             })?;
         out.downloads

@@ -408,6 +408,29 @@ async fn shards_of_a_multi_machine_run_merge_into_one_directory() {
         .map(|l| l.split(',').nth(2).unwrap().parse::<u64>().unwrap())
         .sum();
     assert_eq!(total, sent, "{tl}");
+
+    // One shard of two is half a rehearsal: degraded, the missing shard named, never a pass.
+    let partial = dir.path().join("partial");
+    let o = finish(
+        surge()
+            .args(["run", "--merge"])
+            .arg(shared.join("shard-001"))
+            .arg("--out")
+            .arg(&partial),
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("left out of a merge"), "{}", text(&o));
+    let rd = run_dir(&partial);
+    assert_eq!(json(&rd.join("run.json"))["status"], "degraded");
+    assert_eq!(json(&rd.join("run.json"))["shards"], 2);
+    let lost = &json(&rd.join("summary.json"))["lost_shards"];
+    assert_eq!(lost[0]["shard"], 0, "{lost:#}");
+    assert_eq!(lost[0]["offered_share_lost"], 0.5, "{lost:#}");
+    assert!(
+        lost[0]["why"].as_str().unwrap().contains("--merge"),
+        "{lost:#}"
+    );
 }
 
 /// The directory of step `step` of the one sweep under OUT/run-test/, once it exists.

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use surge_record::{
-    Histogram, RunDir, RunInfo, RunStatus, Summary, Tag, TimelineColumns, TimelineRow,
+    Histogram, LostShard, RunDir, RunInfo, RunStatus, Summary, Tag, TimelineColumns, TimelineRow,
     new_histogram,
 };
 
@@ -74,9 +74,11 @@ pub fn merge(shards: &[Source], out: &Path) -> Result<(PathBuf, Summary, RunStat
 
     // Histograms and samples: copied as they are, and merged for the summary.
     let mut totals: BTreeMap<Tag, Histogram<u64>> = BTreeMap::new();
+    let mut present = std::collections::BTreeSet::new();
     for p in &parts {
         for hlog in p.dir.list_hlogs().map_err(err)? {
             let name = hlog.file_name().expect("a file");
+            present.extend(shard_of(&name.to_string_lossy()));
             let to = target.path().join(name);
             if to.exists() {
                 return Err(RunError::Usage(format!(
@@ -171,7 +173,9 @@ pub fn merge(shards: &[Source], out: &Path) -> Result<(PathBuf, Summary, RunStat
         .filter(|p| p.info.status == RunStatus::Failed)
         .map(|p| format!("{} failed", p.name))
         .collect();
-    let summary = build(&Inputs {
+    let count = parts.iter().map(|p| p.info.shards).max().unwrap_or(1);
+    let missing: Vec<u32> = (0..count).filter(|i| !present.contains(i)).collect();
+    let mut summary = build(&Inputs {
         thresholds: &thresholds,
         duration: Duration::from_secs_f64(duration),
         counts: &counts,
@@ -185,6 +189,19 @@ pub fn merge(shards: &[Source], out: &Path) -> Result<(PathBuf, Summary, RunStat
         shards: parts.len(),
         dead: &dead,
     });
+    // A shard not given is load the rehearsal did not send: the merge is degraded, as a
+    // live run that lost the shard from the start would be.
+    summary.lost_shards.extend(missing.iter().map(|&shard| {
+        LostShard {
+            shard,
+            last_report_s: 0.0,
+            lost_at_s: 0.0,
+            why: "no directory of this shard was given to --merge (its sessions, about 1/N \
+                  of the run's, are missing from every figure)"
+                .into(),
+            offered_share_lost: 1.0 / f64::from(count),
+        }
+    }));
     target.write_summary(&summary).map_err(err)?;
 
     let status = [
@@ -195,7 +212,11 @@ pub fn merge(shards: &[Source], out: &Path) -> Result<(PathBuf, Summary, RunStat
     ]
     .into_iter()
     .find(|s| parts.iter().any(|p| p.info.status == *s))
-    .unwrap_or(RunStatus::Complete);
+    .unwrap_or(if missing.is_empty() {
+        RunStatus::Complete
+    } else {
+        RunStatus::Degraded
+    });
     let mut info = first.clone();
     info.started_at = start;
     // Each machine judged only its own shard: the first breach stopped the run.
@@ -203,11 +224,20 @@ pub fn merge(shards: &[Source], out: &Path) -> Result<(PathBuf, Summary, RunStat
         .iter()
         .filter_map(|p| p.info.breach.clone())
         .min_by(|a, b| a.at_s.total_cmp(&b.at_s));
-    info.shards = parts.iter().map(|p| p.info.shards).max().unwrap_or(1);
+    info.shards = count;
     let ended = parts.iter().filter_map(|p| p.info.ended_at).max();
     info.finish(status, ended.unwrap_or(start));
     target.write_run_info(&info).map_err(err)?;
     Ok((target.path().to_path_buf(), summary, status))
+}
+
+/// The shard index of an hlog's file name (`shard-NNN.hlog`).
+fn shard_of(file_name: &str) -> Option<u32> {
+    file_name
+        .strip_prefix("shard-")?
+        .strip_suffix(".hlog")?
+        .parse()
+        .ok()
 }
 
 /// Adds the shards' timelines row by row.

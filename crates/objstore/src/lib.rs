@@ -82,6 +82,18 @@ pub enum Error {
     Get { url: String, detail: String },
     #[error("no run directory at {url}: no object has a key under {url}/")]
     Empty { url: String },
+    #[error(
+        "{url} holds no run of its own, only the shard directories of a multi-machine run \
+         ({}): merge those, e.g. `surge run --merge {}`",
+        shards.join(", "),
+        shards.iter().map(|s| format!("{url}/{s}")).collect::<Vec<_>>().join(" ")
+    )]
+    OnlyShards { url: String, shards: Vec<String> },
+    #[error(
+        "no run.json under {url}: an upload that did not finish (run.json goes up last) or \
+         not a run directory"
+    )]
+    NoRunInfo { url: String },
     #[error("refusing to download {url} into {}: {reason}", dest.display())]
     UnsafeKey {
         url: String,
@@ -254,9 +266,11 @@ async fn upload_with(client: &Client, dir: &Path, to: &S3Url) -> Result<Uploaded
 }
 
 /// Copies every object under `from` (`PREFIX/…`) into `dest` (created if need be) at its
-/// path below the prefix, and returns `dest`. Refuses keys that would land outside `dest`
-/// (`..`, absolute) before writing anything, never overwrites a file, and fails when
-/// nothing is stored under the prefix.
+/// path below the prefix, and returns `dest`. Refuses, before writing anything: keys that
+/// would land outside `dest` (`..`, absolute), a prefix with nothing under it or only a
+/// multi-machine run's shard directories (naming them), and one without `run.json` (which
+/// an upload writes last; so `s3://BUCKET/` fetches a run kept at the bucket's top, never
+/// the rest of the bucket). Never overwrites a file.
 pub async fn download(from: &S3Url, dest: &Path) -> Result<PathBuf, Error> {
     download_with(&client().await, from, dest, None).await
 }
@@ -278,6 +292,8 @@ async fn download_with(
         .into_paginator()
         .send();
     let mut objects = Vec::new();
+    let mut shards = std::collections::BTreeSet::new();
+    let mut run_info = false;
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| Error::List {
             url: from.to_string(),
@@ -287,9 +303,14 @@ async fn download_with(
             let suffix = key.strip_prefix(list_prefix.as_str()).unwrap_or(key);
             // Keys ending in / are the "folders" consoles create: nothing to write. A
             // rendezvous run's shard directories (shard-NNN/) are runs of their own.
-            if suffix.is_empty() || suffix.ends_with('/') || url::in_shard_dir(suffix) {
+            if url::in_shard_dir(suffix) {
+                shards.extend(suffix.split('/').next().map(str::to_string));
                 continue;
             }
+            if suffix.is_empty() || suffix.ends_with('/') {
+                continue;
+            }
+            run_info |= suffix == "run.json";
             let relative = url::relative_path(suffix).map_err(|why| Error::UnsafeKey {
                 url: from.to_string(),
                 dest: dest.to_path_buf(),
@@ -298,10 +319,16 @@ async fn download_with(
             objects.push((key.to_string(), dest.join(relative)));
         }
     }
+    let url = from.to_string();
+    if objects.is_empty() && !shards.is_empty() {
+        let shards = shards.into_iter().collect();
+        return Err(Error::OnlyShards { url, shards });
+    }
     if objects.is_empty() {
-        return Err(Error::Empty {
-            url: from.to_string(),
-        });
+        return Err(Error::Empty { url });
+    }
+    if !run_info {
+        return Err(Error::NoRunInfo { url });
     }
     let get = |(key, path): (String, PathBuf)| async move {
         let url = from.object(&key);

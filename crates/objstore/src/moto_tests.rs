@@ -138,6 +138,45 @@ fn refusals_name_what_is_wrong() {
         );
         assert!(!tmp.path().join("m").exists());
 
+        // A multi-machine run whose own files never arrived (its coordinator was lost):
+        // the error names the shard directories to merge instead.
+        for shard in ["shard-000", "shard-001"] {
+            upload_with(&client, &dir, &s3(&format!("s3://runs/c/{shard}")))
+                .await
+                .unwrap();
+        }
+        let e = download_with(&client, &s3("s3://runs/c"), &tmp.path().join("c"), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::OnlyShards { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .contains("surge run --merge s3://runs/c/shard-000 s3://runs/c/shard-001"),
+            "{e}"
+        );
+
+        // An upload that stopped before its run.json: refused before anything is fetched.
+        client
+            .put_object()
+            .bucket("runs")
+            .key("half/summary.json")
+            .body(ByteStream::from_static(b"{}"))
+            .send()
+            .await
+            .unwrap();
+        let e = download_with(&client, &s3("s3://runs/half"), &tmp.path().join("h"), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::NoRunInfo { .. }), "{e}");
+        assert!(!tmp.path().join("h").exists());
+
+        // A bucket of runs is not a run (no run.json at its top): nothing is fetched.
+        let e = download_with(&client, &s3("s3://runs/"), &tmp.path().join("w"), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::NoRunInfo { .. }), "{e}");
+        assert!(!tmp.path().join("w").exists());
+
         // A bucket that does not exist: the service's own words and what to check.
         let e = upload_with(&client, &dir, &s3("s3://no-such-bucket/x"))
             .await

@@ -315,8 +315,8 @@ fn verdict(status: RunStatus, passed: bool, dir: &std::path::Path) -> Result<Out
             dir.display()
         ))),
         RunStatus::Degraded => Err(Failure::could_not_run(format!(
-            "shards were lost mid-run (see warnings and lost_shards in summary.json); the run \
-             went on without them and {} holds the rest (status degraded)",
+            "shards were lost mid-run or left out of a merge (see warnings and lost_shards in \
+             summary.json); {} holds the rest (status degraded)",
             dir.display()
         ))),
         _ if passed => Ok(Outcome::Success),
