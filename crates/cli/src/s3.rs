@@ -63,6 +63,53 @@ pub(crate) struct Runs {
     /// (temporary path, URL) of each download, to name the URL in what is printed.
     downloads: Vec<(String, String)>,
     _temp: Option<tempfile::TempDir>,
+    /// While downloads are kept: Ctrl-C (or SIGTERM) removes them and exits 130 (see
+    /// [`Watch`]).
+    _watch: Option<AbortOnDrop>,
+}
+
+/// A task aborted when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Ctrl-C or SIGTERM while `temp` holds downloads: removes it and exits 130, so an
+/// interrupted `surge report s3://…` leaves no copy of a run behind (a dropped `TempDir`
+/// would not be removed: the default action ends the process without unwinding). Once the
+/// runs are dropped the task is gone; the signal then goes to whoever listens next.
+struct Watch {
+    interrupt: Option<tokio::signal::unix::Signal>,
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Watch {
+    /// Listens from now on, before anything is downloaded: no signal is missed between
+    /// making the directory and watching it.
+    fn now() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        Self {
+            interrupt: signal(SignalKind::interrupt()).ok(),
+            terminate: signal(SignalKind::terminate()).ok(),
+        }
+    }
+
+    fn guard(mut self, temp: &Path) -> AbortOnDrop {
+        let temp = temp.to_path_buf();
+        AbortOnDrop(tokio::spawn(async move {
+            tokio::select! {
+                Some(_) = async { self.interrupt.as_mut()?.recv().await } => {}
+                Some(_) = async { self.terminate.as_mut()?.recv().await } => {}
+                else => return,
+            }
+            let _ = std::fs::remove_dir_all(&temp);
+            eprintln!("interrupted: the runs downloaded from S3 were removed");
+            std::process::exit(130);
+        }))
+    }
 }
 
 impl Runs {
@@ -104,6 +151,7 @@ pub(crate) async fn fetch(runs: &[PathBuf]) -> Result<Runs, Failure> {
         paths: Vec::with_capacity(runs.len()),
         downloads: Vec::new(),
         _temp: None,
+        _watch: None,
     };
     for (i, run) in runs.iter().enumerate() {
         let Some(url) = run.to_str().filter(|s| s.starts_with("s3://")) else {
@@ -111,17 +159,18 @@ pub(crate) async fn fetch(runs: &[PathBuf]) -> Result<Runs, Failure> {
             continue;
         };
         let url: S3Url = url.parse().map_err(|e| Failure::Usage(format!("{e}")))?;
-        let temp = match &out._temp {
-            Some(t) => t,
-            None => out._temp.insert(
-                tempfile::Builder::new()
-                    .prefix("surge-s3-")
-                    .tempdir()
-                    .map_err(|e| {
-                        Failure::could_not_run(format!("cannot make a temporary directory: {e}"))
-                    })?,
-            ),
-        };
+        if out._temp.is_none() {
+            let watch = Watch::now();
+            let temp = tempfile::Builder::new()
+                .prefix("surge-s3-")
+                .tempdir()
+                .map_err(|e| {
+                    Failure::could_not_run(format!("cannot make a temporary directory: {e}"))
+                })?;
+            out._watch = Some(watch.guard(temp.path()));
+            out._temp = Some(temp);
+        }
+        let temp = out._temp.as_ref().expect("made above");
         // The run's own name (the prefix's last segment) below a per-argument directory.
         let name = url.prefix().rsplit('/').next().unwrap_or_default();
         let name = if name.is_empty() { url.bucket() } else { name };

@@ -274,6 +274,55 @@ fn a_run_goes_to_s3_byte_for_byte_and_reports_from_there() {
     );
 }
 
+/// Ctrl-C while `surge report s3://…` downloads a run: exit 130, and no copy of the run is
+/// left in the temporary directory (the default action of SIGINT would leave it).
+#[test]
+fn ctrl_c_during_a_download_removes_it_and_exits_130() {
+    let Some(Bucket { moto, rt, aws }) = Bucket::start() else {
+        return;
+    };
+    let client = moto.client();
+    // 96 MiB: moto serves it for well over the few milliseconds the signal takes.
+    rt.block_on(testkit::put(
+        &client,
+        "bucket",
+        "big/run.json",
+        b"{}".to_vec(),
+    ));
+    let big: Vec<u8> = (0..96u32 << 20).map(|i| (i % 251) as u8).collect();
+    rt.block_on(testkit::put(&client, "bucket", "big/shard-000.hlog", big));
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut env = aws.to_vec();
+    env.push(("TMPDIR", tmp.display().to_string()));
+    let child = spawn(&["report", "s3://bucket/big"], &env, dir.path());
+    let downloading = || {
+        std::fs::read_dir(&tmp)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("surge-s3-"))
+    };
+    let started = Instant::now();
+    while !downloading() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no download started within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let e = wait(child);
+    assert_eq!(e.code, Some(130), "{}", e.text());
+    assert!(e.stderr.contains("interrupted"), "{}", e.text());
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 #[test]
 fn a_bad_upload_url_is_a_usage_error_before_any_load() {
     let dir = tempfile::tempdir().unwrap();

@@ -155,6 +155,18 @@ pub async fn create_bucket(client: &Client, bucket: &str) {
         .unwrap_or_else(|e| panic!("create bucket {bucket}: {}", crate::chain(&e)));
 }
 
+/// Stores `bytes` at `key` of `bucket`.
+pub async fn put(client: &Client, bucket: &str, key: &str, bytes: Vec<u8>) {
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(bytes.into())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put {key}: {}", crate::chain(&e)));
+}
+
 /// Every key under `prefix` with its bytes, sorted by key.
 pub async fn objects(client: &Client, bucket: &str, prefix: &str) -> Vec<(String, Vec<u8>)> {
     let mut pages = client

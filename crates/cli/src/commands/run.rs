@@ -205,6 +205,8 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
                     RunError::CouldNotRun(m) => RunError::CouldNotRun(shards.unmask(&m)),
                 })
             })?;
+        // The shards' downloads are merged: gone before the upload listens for Ctrl-C.
+        drop(shards);
         println!("{}", surge_loadgen::summary::render(&summary));
         println!("run directory: {}", dir.display());
         let verdict = verdict(status, summary.passed(), &dir);
