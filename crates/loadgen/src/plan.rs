@@ -21,9 +21,11 @@ use surge_profile::trace::{Replay, Replayed};
 use surge_profile::traffic::{Arrival, Schedule};
 use surge_profile::{Dist, Percent, Profile};
 
-/// Within a ramp, how long a session's rate is held steady ([`Plan::next_due`]): short
-/// against any gap, so a ramp's messages follow its rate to well under 1 %.
+/// Within a ramp, how long a session's rate is held steady at least ([`Plan::next_due`]),
+/// and in how many steps at least a ramp is taken: a ramp's messages follow its rate to well
+/// under 1 %, and a long ramp costs a session no more steps per message than a short one.
 const RAMP_STEP: Duration = Duration::from_millis(250);
+const RAMP_STEPS: u32 = 400;
 
 /// Arrivals each session draws for itself.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -122,7 +124,8 @@ impl Plan {
         self.replay.as_ref()
     }
 
-    /// Whether sessions draw their own gaps ([`gap`](Self::gap)) rather than being fed.
+    /// Whether sessions draw their own gaps ([`next_due`](Self::next_due)) rather than
+    /// being fed.
     pub fn draws_gaps(&self) -> bool {
         self.drawn.is_some()
     }
@@ -255,7 +258,12 @@ impl Plan {
                 };
                 let due = t.as_secs_f64() + gap.max(0.0);
                 if due < step_end.as_secs_f64() {
-                    return Some(Duration::from_secs_f64(due).max(t));
+                    // Rounded to the nanosecond, it may reach the step's end: then it is
+                    // the next step's (and never `close` itself).
+                    let due = Duration::from_secs_f64(due).max(t);
+                    if due < step_end {
+                        return Some(due);
+                    }
                 }
                 if drawn == Drawn::Constant {
                     left -= (step_end - t).as_secs_f64() / mean;
@@ -267,20 +275,24 @@ impl Plan {
     }
 
     /// Until when the rate a session sends at holds from `t`, and the instant whose rate
-    /// stands for the step: the end of a flat piece, or a [`RAMP_STEP`] within a ramp
-    /// (its middle standing for it).
+    /// stands for the step: the end of a flat piece, or a step within a ramp of
+    /// [`RAMP_STEP`] or a [`RAMP_STEPS`]th of the ramp, whichever is longer (its middle
+    /// standing for it).
     fn steady(&self, t: Duration) -> (Duration, surge_profile::Duration) {
         let at = t.into_profile();
         if let Some(end) = self.schedule.flat_until(at) {
             return (end.to_std(), at);
         }
-        let piece_end = self
+        let (step, piece_end) = self
             .schedule
             .segments()
             .iter()
             .find(|s| at >= s.start && at < s.end)
-            .map_or(Duration::MAX, |s| s.end.to_std());
-        let end = (t + RAMP_STEP).min(piece_end);
+            .map_or((RAMP_STEP, Duration::MAX), |s| {
+                let (start, end) = (s.start.to_std(), s.end.to_std());
+                (((end - start) / RAMP_STEPS).max(RAMP_STEP), end)
+            });
+        let end = (t + step).min(piece_end);
         (end, (t + (end - t) / 2).into_profile())
     }
 
@@ -518,6 +530,39 @@ message_rate = "24000/min"
             assert!(
                 (n - expected).abs() <= 0.01 * expected + 1.0,
                 "constant {from}-{to} s: {n} messages, expected {expected}"
+            );
+        }
+    }
+
+    /// A pause sends nothing, and sessions that open along a ramp send the ramp's messages
+    /// between them: nothing for 10 s, then 0 → 200/s over 30 s while sessions grow from 0
+    /// to 1,000 (3,000 expected, worked out from the stages).
+    #[test]
+    fn a_pause_sends_nothing_and_opening_sessions_share_a_ramp() {
+        let stages = r#"[[traffic.stages]]
+name = "idle"
+duration = "10s"
+sessions = 0
+message_rate = "0/min"
+[[traffic.stages]]
+name = "grow"
+duration = "30s"
+ramp = "30s"
+sessions = 1000
+message_rate = "12000/min"
+"#;
+        for arrival in ["poisson", "constant"] {
+            let plan = Plan::new(&profile_with(arrival, stages));
+            assert_eq!(due_between(&plan, 1000, 0.0, 10.0), 0, "{arrival}");
+            let n = due_between(&plan, 1000, 10.0, 40.0) as f64;
+            let tolerance = if arrival == "poisson" {
+                4.0 * 3_000f64.sqrt()
+            } else {
+                31.0
+            };
+            assert!(
+                (n - 3_000.0).abs() < tolerance,
+                "{arrival}: {n} messages, expected 3,000 ± {tolerance:.0}"
             );
         }
     }

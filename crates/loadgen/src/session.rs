@@ -182,8 +182,8 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// The next message due after `from` (or when to look again), or `None` when none is
-    /// due before `close`.
+    /// The next message due after `from` (or, fed by the shard, when to look again), or
+    /// `None` when none is due before `close`.
     fn next_due(&mut self, from: Duration, close: Duration, first: bool) -> Option<Due> {
         if let Some(feed) = &self.ctx.feed {
             return feed.next(self.k, from, close);

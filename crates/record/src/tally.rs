@@ -77,6 +77,9 @@ impl Tally {
     /// Counts `n` occurrences of `value`.
     #[inline(always)]
     pub fn record_n(&mut self, value: u64, n: u64) {
+        if n == 0 {
+            return;
+        }
         let index = index_of(value);
         if index >= self.counts.len() {
             self.grow(index);
@@ -209,5 +212,18 @@ mod tests {
         tally.record_n(5, u64::MAX);
         tally.record_n(5, 9);
         assert_eq!(tally.counts[index_of(5)], u64::MAX);
+    }
+
+    /// Zero occurrences count nothing: no bucket is touched, the histogram is not moved.
+    #[test]
+    fn zero_occurrences_touch_nothing() {
+        let mut tally = Tally::new();
+        for _ in 0..1_000 {
+            tally.record_n(7, 0);
+        }
+        assert!(tally.is_empty());
+        let mut h = new_histogram();
+        tally.drain_into(&mut h);
+        assert_eq!((h.len(), h.max()), (0, 0));
     }
 }
