@@ -1,6 +1,6 @@
 //! Messages handed to sessions from one process for all of them: gamma bursts, traces.
 //!
-//! Poisson and constant sessions draw their own gaps ([`crate::plan::Plan::gap`]). Bursty
+//! Poisson and constant sessions draw their own gaps ([`crate::plan::Plan::next_due`]). Bursty
 //! arrivals cannot: the burstiness is a property of all sessions' messages together
 //! ([`surge_profile::burst`]), so the feed draws the one aggregate process and hands each
 //! arrival to a session chosen uniformly among those open at that time (session `k` is

@@ -222,8 +222,8 @@ impl Plan {
     /// intended time, or the moment it opened when `first`), or `None` when none does
     /// before `close`. Each session sends at rate(t)/sessions(t).
     ///
-    /// The rate is held steady over flat pieces of the schedule and over steps of
-    /// [`RAMP_STEP`] within ramps, and a gap is drawn at the rate of the step it starts in
+    /// The rate is held steady over flat pieces of the schedule and over short steps
+    /// within ramps (250 ms, or a 400th of a long ramp), and a gap is drawn at the rate of the step it starts in
     /// only as far as that step's end: a Poisson gap still running there is drawn afresh
     /// (it is memoryless, so that is exact), a constant gap keeps the share of itself not
     /// yet run and goes on at the next step's rate. A gap drawn whole at its start's rate
