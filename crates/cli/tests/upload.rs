@@ -95,6 +95,25 @@ fn wait(mut child: Child) -> Ended {
     }
 }
 
+/// Ctrl-C to `child` as soon as `ready` holds (`not_yet` fails the test after 20 s), and
+/// how it ended.
+fn interrupt_once(child: Child, not_yet: &str, ready: impl Fn() -> bool) -> Ended {
+    let started = Instant::now();
+    while !ready() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{not_yet} within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    wait(child)
+}
+
 /// `surge ARGS` to its end, with only `aws` of the AWS settings.
 fn surge(args: &[&str], aws: &[(&str, String)], scratch: &Path) -> Ended {
     wait(spawn(args, aws, scratch))
@@ -233,20 +252,7 @@ fn a_run_goes_to_s3_byte_for_byte_and_reports_from_there() {
     let out = dir.path().join("out-interrupted");
     let url = "s3://bucket/nightly/interrupted";
     let child = spawn(&strs(&run_args(&long, &mock, &out, url)), &aws, dir.path());
-    let started = Instant::now();
-    while !timeline_has_rows(&out) {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no interval written within 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let e = wait(child);
+    let e = interrupt_once(child, "no interval written", || timeline_has_rows(&out));
     assert_eq!(e.code, Some(130), "{}", e.text());
     assert!(
         e.stdout.contains("to s3://bucket/nightly/interrupted/"),
@@ -303,20 +309,7 @@ fn ctrl_c_during_a_download_removes_it_and_exits_130() {
             .flatten()
             .any(|e| e.file_name().to_string_lossy().starts_with("surge-s3-"))
     };
-    let started = Instant::now();
-    while !downloading() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no download started within 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let e = wait(child);
+    let e = interrupt_once(child, "no download started", downloading);
     assert_eq!(e.code, Some(130), "{}", e.text());
     assert!(e.stderr.contains("interrupted"), "{}", e.text());
     let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().collect();
