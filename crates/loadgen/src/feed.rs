@@ -10,8 +10,8 @@
 //!
 //! A trace is the same shape without the drawing: each message goes to its session's queue.
 //!
-//! The process is drawn lazily, as sessions ask: never more than [`LOOKAHEAD`] beyond the
-//! asking session's time, so a two-hour spike is not held in memory. A session whose next
+//! The process is drawn lazily, as sessions ask: never more than 10 s (`LOOKAHEAD`) beyond
+//! the asking session's time, so a two-hour spike is not held in memory. A session whose next
 //! message is not drawn yet is told when to ask again ([`What::Recheck`]).
 
 use std::collections::VecDeque;

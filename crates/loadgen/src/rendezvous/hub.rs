@@ -5,7 +5,7 @@
 //! added, never percentiles averaged — so the live `/metrics`, the progress line and the
 //! guards all see the whole run. The hub also watches for silence: a shard whose link ends
 //! without its closing report, or that sends nothing for
-//! [`SILENCE_LIMIT`](super::SILENCE_LIMIT), is declared lost and the run goes on without it.
+//! [`SILENCE_LIMIT`], is declared lost and the run goes on without it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //!
 //! The shard's own run directory is written from the same messages, so if the coordinator
 //! goes away (the connection ends, or it falls silent for
-//! [`COORDINATOR_SILENCE_LIMIT`](super::COORDINATOR_SILENCE_LIMIT)) the shard closes its
+//! [`COORDINATOR_SILENCE_LIMIT`]) the shard closes its
 //! sessions and keeps everything it measured.
 
 use surge_record::Breach;

@@ -9,7 +9,7 @@
 //! same as on hyper's path.
 //!
 //! It takes only the plainest DynamoDB requests ([`head`]); at the first request it does
-//! not take, it hands the connection with the bytes it has read to hyper ([`rewind`]),
+//! not take, it hands the connection with the bytes it has read to hyper (`rewind`),
 //! which serves it from then on: WebSocket upgrades, Bedrock streams, malformed requests
 //! and their answers stay hyper's.
 
