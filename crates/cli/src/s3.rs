@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use surge_objstore::{S3Url, Uploaded};
 
+use crate::commands::run::Interrupt;
 use crate::{Failure, Outcome};
 
 /// `--upload`'s value parser: a bad URL is a usage error before any load is sent.
@@ -64,7 +65,7 @@ pub(crate) struct Runs {
     downloads: Vec<(String, String)>,
     _temp: Option<tempfile::TempDir>,
     /// While downloads are kept: Ctrl-C (or SIGTERM) removes them and exits 130 (see
-    /// [`Watch`]).
+    /// [`remove_on_interrupt`]).
     _watch: Option<AbortOnDrop>,
 }
 
@@ -79,37 +80,17 @@ impl Drop for AbortOnDrop {
 
 /// Ctrl-C or SIGTERM while `temp` holds downloads: removes it and exits 130, so an
 /// interrupted `surge report s3://…` leaves no copy of a run behind (a dropped `TempDir`
-/// would not be removed: the default action ends the process without unwinding). Once the
-/// runs are dropped the task is gone; the signal then goes to whoever listens next.
-struct Watch {
-    interrupt: Option<tokio::signal::unix::Signal>,
-    terminate: Option<tokio::signal::unix::Signal>,
-}
-
-impl Watch {
-    /// Listens from now on, before anything is downloaded: no signal is missed between
-    /// making the directory and watching it.
-    fn now() -> Self {
-        use tokio::signal::unix::{SignalKind, signal};
-        Self {
-            interrupt: signal(SignalKind::interrupt()).ok(),
-            terminate: signal(SignalKind::terminate()).ok(),
-        }
-    }
-
-    fn guard(mut self, temp: &Path) -> AbortOnDrop {
-        let temp = temp.to_path_buf();
-        AbortOnDrop(tokio::spawn(async move {
-            tokio::select! {
-                Some(_) = async { self.interrupt.as_mut()?.recv().await } => {}
-                Some(_) = async { self.terminate.as_mut()?.recv().await } => {}
-                else => return,
-            }
-            let _ = std::fs::remove_dir_all(&temp);
-            eprintln!("interrupted: the runs downloaded from S3 were removed");
-            std::process::exit(130);
-        }))
-    }
+/// would not be removed: the default action ends the process without unwinding). `listening`
+/// was made before the directory, so no signal is missed in between. Once the runs are
+/// dropped the task is gone; the signal then goes to whoever listens next.
+fn remove_on_interrupt(mut listening: Interrupt, temp: &Path) -> AbortOnDrop {
+    let temp = temp.to_path_buf();
+    AbortOnDrop(tokio::spawn(async move {
+        listening.recv().await;
+        let _ = std::fs::remove_dir_all(&temp);
+        eprintln!("interrupted: the runs downloaded from S3 were removed");
+        std::process::exit(130);
+    }))
 }
 
 impl Runs {
@@ -160,14 +141,14 @@ pub(crate) async fn fetch(runs: &[PathBuf]) -> Result<Runs, Failure> {
         };
         let url: S3Url = url.parse().map_err(|e| Failure::Usage(format!("{e}")))?;
         if out._temp.is_none() {
-            let watch = Watch::now();
+            let listening = Interrupt::listen();
             let temp = tempfile::Builder::new()
                 .prefix("surge-s3-")
                 .tempdir()
                 .map_err(|e| {
                     Failure::could_not_run(format!("cannot make a temporary directory: {e}"))
                 })?;
-            out._watch = Some(watch.guard(temp.path()));
+            out._watch = Some(remove_on_interrupt(listening, temp.path()));
             out._temp = Some(temp);
         }
         let temp = out._temp.as_ref().expect("made above");

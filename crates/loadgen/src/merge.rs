@@ -78,7 +78,7 @@ pub fn merge(shards: &[Source], out: &Path) -> Result<(PathBuf, Summary, RunStat
     for p in &parts {
         for hlog in p.dir.list_hlogs().map_err(err)? {
             let name = hlog.file_name().expect("a file");
-            present.extend(shard_of(&name.to_string_lossy()));
+            present.extend(RunDir::hlog_shard(&hlog));
             let to = target.path().join(name);
             if to.exists() {
                 return Err(RunError::Usage(format!(
@@ -229,15 +229,6 @@ pub fn merge(shards: &[Source], out: &Path) -> Result<(PathBuf, Summary, RunStat
     info.finish(status, ended.unwrap_or(start));
     target.write_run_info(&info).map_err(err)?;
     Ok((target.path().to_path_buf(), summary, status))
-}
-
-/// The shard index of an hlog's file name (`shard-NNN.hlog`).
-fn shard_of(file_name: &str) -> Option<u32> {
-    file_name
-        .strip_prefix("shard-")?
-        .strip_suffix(".hlog")?
-        .parse()
-        .ok()
 }
 
 /// Adds the shards' timelines row by row.

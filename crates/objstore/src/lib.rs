@@ -310,7 +310,7 @@ async fn download_with(
             if suffix.is_empty() || suffix.ends_with('/') {
                 continue;
             }
-            run_info |= suffix == "run.json";
+            run_info |= suffix == RUN_JSON;
             let relative = url::relative_path(suffix).map_err(|why| Error::UnsafeKey {
                 url: from.to_string(),
                 dest: dest.to_path_buf(),

@@ -311,6 +311,21 @@ impl Segment {
         }
     }
 
+    /// Sessions that should be open at `t` (clamped to the piece).
+    pub fn sessions_at(&self, t: Duration) -> f64 {
+        self.sessions_from + (self.sessions_to - self.sessions_from) * self.fraction(t)
+    }
+
+    /// Total messages per second due at `t` (clamped to the piece).
+    pub fn rate_at(&self, t: Duration) -> f64 {
+        self.rate_from + (self.rate_to - self.rate_from) * self.fraction(t)
+    }
+
+    /// Whether neither sessions nor rate change over the piece.
+    pub fn is_flat(&self) -> bool {
+        self.sessions_from == self.sessions_to && self.rate_from == self.rate_to
+    }
+
     /// Messages expected in this piece (area under the linear rate).
     pub fn messages(&self) -> f64 {
         (self.end - self.start).as_secs_f64() * (self.rate_from + self.rate_to) / 2.0
@@ -388,7 +403,8 @@ impl Schedule {
         self.duration
     }
 
-    fn segment_at(&self, t: Duration) -> Option<&Segment> {
+    /// The piece holding `t` (the last one from its end to the profile duration).
+    pub fn segment_at(&self, t: Duration) -> Option<&Segment> {
         self.segments
             .iter()
             .find(|s| t >= s.start && t < s.end)
@@ -401,16 +417,12 @@ impl Schedule {
 
     /// Sessions that should be open at `t`.
     pub fn sessions_at(&self, t: Duration) -> f64 {
-        self.segment_at(t).map_or(0.0, |s| {
-            s.sessions_from + (s.sessions_to - s.sessions_from) * s.fraction(t)
-        })
+        self.segment_at(t).map_or(0.0, |s| s.sessions_at(t))
     }
 
     /// Total messages per second due at `t`.
     pub fn rate_at(&self, t: Duration) -> f64 {
-        self.segment_at(t).map_or(0.0, |s| {
-            s.rate_from + (s.rate_to - s.rate_from) * s.fraction(t)
-        })
+        self.segment_at(t).map_or(0.0, |s| s.rate_at(t))
     }
 
     /// Where the piece holding `t` ends, if neither sessions nor rate change over it:
@@ -421,7 +433,7 @@ impl Schedule {
         self.segments
             .iter()
             .find(|s| t >= s.start && t < s.end)
-            .filter(|s| s.sessions_from == s.sessions_to && s.rate_from == s.rate_to)
+            .filter(|s| s.is_flat())
             .map(|s| s.end)
     }
 

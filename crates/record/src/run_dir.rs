@@ -74,6 +74,16 @@ fn validate_profile_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The shard number of `PREFIX` + three digits + `SUFFIX`, the form every per-shard file
+/// of a run directory is named in.
+fn numbered(name: &str, prefix: &str, suffix: &str) -> Option<u32> {
+    name.strip_prefix(prefix)?
+        .strip_suffix(suffix)
+        .filter(|n| n.len() == 3 && n.bytes().all(|b| b.is_ascii_digit()))?
+        .parse()
+        .ok()
+}
+
 fn check_shard(shard: u32) -> Result<()> {
     if shard > MAX_SHARD {
         Err(Error::ShardOutOfRange { shard })
@@ -198,6 +208,11 @@ impl RunDir {
         self.list_matching(&self.path, "shard-", ".hlog")
     }
 
+    /// The shard whose hlog `path` is ([`hlog_path`](Self::hlog_path)'s name), if it is one.
+    pub fn hlog_shard(path: &Path) -> Option<u32> {
+        numbered(path.file_name()?.to_str()?, "shard-", ".hlog")
+    }
+
     /// Read every shard hlog (see [`hlog::read_file`] for the warning/error rules).
     pub fn read_hlogs(&self) -> Result<Vec<HlogFile>> {
         self.list_hlogs()?
@@ -222,11 +237,7 @@ impl RunDir {
             let entry = entry.map_err(|e| Error::io(dir, "list directory", e))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            let is_match = name
-                .strip_prefix(prefix)
-                .and_then(|r| r.strip_suffix(suffix))
-                .is_some_and(|n| n.len() == 3 && n.bytes().all(|b| b.is_ascii_digit()));
-            if is_match {
+            if numbered(name, prefix, suffix).is_some() {
                 out.push(entry.path());
             }
         }

@@ -239,8 +239,6 @@ pub struct Latencies {
     pub queue_wait_sum: f64,
     /// Served messages that waited at all.
     pub waited: u64,
-    /// Served messages that did not wait, not yet in `queue_wait`.
-    unqueued: u64,
     /// Exact sums of e2e and ttft, ns, and how many answers they cover.
     pub e2e_sum: f64,
     pub ttft_sum: f64,
@@ -299,7 +297,6 @@ impl Latencies {
             queue_wait_counted: Tally::new(),
             queue_wait_sum: 0.0,
             waited: 0,
-            unqueued: 0,
             e2e_sum: 0.0,
             ttft_sum: 0.0,
             answers: 0,
@@ -353,9 +350,6 @@ impl Latencies {
         }
         self.stages.iter_mut().for_each(StageLatencies::settle);
         self.queue_wait_counted.drain_into(&mut self.queue_wait);
-        let _ = self
-            .queue_wait
-            .record_n(0, std::mem::take(&mut self.unqueued));
         Ok(())
     }
 
@@ -412,13 +406,10 @@ impl Latencies {
     }
 
     pub fn queue_wait(&mut self, wait: Nanos) {
-        if wait == 0 {
-            // Most messages find a free worker: counted, recorded at once by `settle`.
-            self.unqueued += 1;
-            return;
-        }
         self.queue_wait_counted.record(micros(wait));
-        self.queue_wait_sum += as_f64(wait);
-        self.waited += 1;
+        if wait > 0 {
+            self.queue_wait_sum += as_f64(wait);
+            self.waited += 1;
+        }
     }
 }

@@ -298,11 +298,32 @@ pub(crate) fn worker_command(exe: &std::path::Path) -> Vec<OsString> {
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM (what Kubernetes sends a pod that must stop).
 pub(crate) async fn interrupted() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).ok();
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => if r.is_err() { std::future::pending::<()>().await },
-        Some(_) = async { term.as_mut()?.recv().await } => {}
+    Interrupt::listen().recv().await;
+}
+
+/// Ctrl-C (SIGINT) and SIGTERM, listened for from the moment this is made: one that comes
+/// before [`recv`](Self::recv) is awaited is neither missed nor left to end the process.
+pub(crate) struct Interrupt {
+    interrupt: Option<tokio::signal::unix::Signal>,
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Interrupt {
+    pub(crate) fn listen() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        Self {
+            interrupt: signal(SignalKind::interrupt()).ok(),
+            terminate: signal(SignalKind::terminate()).ok(),
+        }
+    }
+
+    /// The next of either (never, if neither could be listened for).
+    pub(crate) async fn recv(&mut self) {
+        tokio::select! {
+            Some(_) = async { self.interrupt.as_mut()?.recv().await } => {}
+            Some(_) = async { self.terminate.as_mut()?.recv().await } => {}
+            else => std::future::pending::<()>().await,
+        }
     }
 }
 
