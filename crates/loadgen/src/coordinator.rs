@@ -446,6 +446,9 @@ impl Aggregator {
                 _ => None,
             })
             .collect();
+        // Rates are per second of the schedule, as the simulator's are: the answers still
+        // landing after its end count, but the wait for them does not lengthen the window.
+        let duration = duration.min(profile.duration.to_std());
         let plan = crate::plan::Plan::new(profile);
         let count = self.shards.iter().map(|s| s.index + 1).max().unwrap_or(1);
         let lost: Vec<LostShard> = self

@@ -123,6 +123,45 @@ async fn poisson_arrivals_keep_the_mean_rate() {
     assert!((300..=500).contains(&sent), "{}", o.report);
 }
 
+/// Rates are per second of the schedule, as the simulator's are: the answers still
+/// landing after its end are counted, but waiting for them does not stretch the window
+/// (it used to, and `surge bench` then read the generator's sent/s a few percent low).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rates_are_per_second_of_the_schedule_not_of_its_drain() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(Script {
+        first_token_delay: Duration::from_millis(1200),
+        ..Script::default()
+    })
+    .await
+    .unwrap();
+    let p = profile(
+        dir.path(),
+        &Shape {
+            sessions: 20,
+            rate: "20/s",
+            duration: "2s",
+            reply_timeout: "5s",
+            ..Shape::default()
+        },
+    );
+    let started = std::time::Instant::now();
+    let o = run(options(p, server.url(), dir.path())).await;
+    // The run waited for the last answers, sent near the end and 1.2 s in coming…
+    assert!(
+        started.elapsed() >= Duration::from_millis(3000),
+        "{}",
+        o.report
+    );
+    let c = o.summary.counts;
+    assert!(c.sent >= 20, "{}", o.report);
+    assert_eq!(c.completed, c.sent, "{}", o.report);
+    // …and its window is still the schedule's two seconds.
+    assert_eq!(o.summary.duration_s, 2.0, "{}", o.report);
+    assert_eq!(o.summary.rates.sent_per_s, c.sent as f64 / 2.0);
+    assert_eq!(o.summary.rates.completed_per_s, c.completed as f64 / 2.0);
+}
+
 /// `--bind`: sessions connect from the listed source addresses, `k mod n`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_spread_over_the_bound_source_addresses() {

@@ -274,7 +274,9 @@ impl ThresholdVerdict {
 pub struct Summary {
     #[serde(deserialize_with = "schema_summary")]
     schema: String,
-    /// Length of the measured window, seconds.
+    /// Length of the measured window, seconds: the schedule's, or the part of it run
+    /// before a stop. Answers landing after it (the drain) count but do not lengthen it,
+    /// so a simulated and a measured run of one profile divide by the same span.
     pub duration_s: f64,
     pub counts: Counts,
     pub rates: Rates,
