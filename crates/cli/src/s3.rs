@@ -17,19 +17,21 @@ pub(crate) fn parse_url(s: &str) -> Result<S3Url, String> {
 /// Uploads the finished run directory `dir` to `to` (exactly `s3://BUCKET/PREFIX/`),
 /// whatever the run's `result`, and returns the exit to take. A failed upload keeps `dir`
 /// and says so; it turns a passed or failed run into "could not be carried out" (exit 3),
-/// while a run that was interrupted (130) or could not run (3) keeps its own exit.
+/// while a run that was interrupted (130) or could not run (3) keeps its own exit. Ctrl-C
+/// (or SIGTERM) on `interrupt` gives up the upload, not the run directory: exit 130, as
+/// any stop by the user, unless the run could not run.
 pub(crate) async fn upload_after(
     dir: &Path,
     to: Option<&S3Url>,
     result: Result<Outcome, Failure>,
+    interrupt: &mut Interrupt,
 ) -> Result<Outcome, Failure> {
     let Some(to) = to else {
         return result;
     };
-    let uploaded = tokio::select! {
-        r = surge_objstore::upload_dir(dir, to) => r.map_err(|e| e.to_string()),
-        // A second Ctrl-C (or SIGTERM) gives up the upload, not the run directory.
-        () = crate::commands::run::interrupted() => Err(format!("upload to {to} interrupted")),
+    let (uploaded, stopped) = tokio::select! {
+        r = surge_objstore::upload_dir(dir, to) => (r.map_err(|e| e.to_string()), false),
+        () = interrupt.recv() => (Err(format!("upload to {to} interrupted")), true),
     };
     match uploaded {
         Ok(Uploaded { files, bytes }) => {
@@ -46,6 +48,10 @@ pub(crate) async fn upload_after(
                 dir = dir.display()
             );
             match result {
+                Ok(_) if stopped => {
+                    eprintln!("error: {msg}");
+                    Ok(Outcome::Interrupted)
+                }
                 Ok(Outcome::Success | Outcome::Failed) => Err(Failure::could_not_run(msg)),
                 Ok(Outcome::Interrupted) | Err(_) => {
                     eprintln!("error: {msg}");

@@ -385,6 +385,71 @@ fn an_unreachable_store_fails_the_upload_and_keeps_the_run() {
     assert!(!e.stdout.contains(testkit::SECRET_KEY) && !e.stderr.contains(testkit::SECRET_KEY));
 }
 
+/// Ctrl-C while the finished run uploads: the upload is given up, the run directory kept
+/// and named, and the exit is 130, as for any stop by the user (it used to be 3, "could
+/// not be carried out", as if the store had failed).
+#[test]
+fn ctrl_c_during_an_upload_keeps_the_run_and_exits_130() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let p = profile(dir.path());
+    let mock = Mock::start(&p);
+    let out = dir.path().join("out");
+    // A store that takes connections and never answers: the upload waits on it.
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    hole.set_nonblocking(true).unwrap();
+    let endpoint = format!("http://{}", hole.local_addr().unwrap());
+    let (accepted, done) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let holder = {
+        let (accepted, done) = (accepted.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            let started = Instant::now();
+            while !done.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(90) {
+                match hole.accept() {
+                    Ok((stream, _)) => {
+                        held.push(stream);
+                        accepted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        })
+    };
+    let aws = [
+        ("AWS_ACCESS_KEY_ID", testkit::ACCESS_KEY.to_string()),
+        ("AWS_SECRET_ACCESS_KEY", testkit::SECRET_KEY.to_string()),
+        ("AWS_REGION", testkit::REGION.to_string()),
+        ("AWS_ENDPOINT_URL_S3", endpoint),
+    ];
+    let child = spawn(
+        &strs(&run_args(&p, &mock, &out, "s3://bucket/x")),
+        &aws,
+        dir.path(),
+    );
+    let uploading = || accepted.load(Ordering::Relaxed) > 0;
+    let e = interrupt_once(child, "no upload started", uploading);
+    done.store(true, Ordering::Relaxed);
+    holder.join().unwrap();
+    assert_eq!(e.code, Some(130), "{}", e.text());
+    let run = only_run(&out);
+    assert!(
+        e.stderr
+            .contains("error: upload to s3://bucket/x interrupted")
+            && e.stderr
+                .contains(&format!("the run directory is kept at {}", run.display())),
+        "{}",
+        e.text()
+    );
+    // The run itself had ended before the upload began: complete, not interrupted.
+    assert_eq!(json(&run.join("run.json"))["status"], "complete");
+    assert!(!e.stdout.contains("uploaded"), "{}", e.text());
+}
+
 /// Shards that uploaded their own directories merge from the bucket as from disk: a lost
 /// coordinator's run put together from S3 alone, its messages naming the URLs.
 #[test]

@@ -37,7 +37,8 @@ pub struct Args {
     /// chain (AWS_ACCESS_KEY_ID…, AWS_PROFILE, EKS pod roles, instance roles; us-east-1
     /// without a region); for MinIO, moto or another S3-compatible store, set
     /// AWS_ENDPOINT_URL_S3=http://HOST:PORT. A failed upload keeps the local directory and
-    /// exits 3. Read it back with `surge report s3://BUCKET/PREFIX`.
+    /// exits 3; Ctrl-C during the upload keeps it too and exits 130. Read it back with
+    /// `surge report s3://BUCKET/PREFIX`.
     #[arg(long, value_name = "s3://BUCKET/PREFIX", value_parser = crate::s3::parse_url)]
     pub upload: Option<surge_objstore::S3Url>,
     /// Sample these Prometheus text endpoints (the mock's http://ADDR/metrics, an exporter
@@ -207,10 +208,12 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
             })?;
         // The shards' downloads are merged: gone before the upload listens for Ctrl-C.
         drop(shards);
+        let mut interrupt = Interrupt::listen();
         println!("{}", surge_loadgen::summary::render(&summary));
         println!("run directory: {}", dir.display());
         let verdict = verdict(status, summary.passed(), &dir);
-        return crate::s3::upload_after(&dir, args.upload.as_ref(), verdict).await;
+        let to = args.upload.as_ref();
+        return crate::s3::upload_after(&dir, to, verdict, &mut interrupt).await;
     }
     let path = args.profile.as_ref().expect("clap requires PROFILE");
     let profile = Profile::load(path)?;
@@ -241,7 +244,9 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
         rendezvous,
         ..args.load.options(profile, path)?
     };
-    let outcome = surge_loadgen::run(opts, interrupted())
+    // One listener from the run through its upload: a Ctrl-C between the two is not lost.
+    let mut interrupt = Interrupt::listen();
+    let outcome = surge_loadgen::run(opts, interrupt.recv())
         .await
         .map_err(failure)?;
     println!("{}", outcome.report);
@@ -275,8 +280,13 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
     let name = |dir: &Path| dir.file_name().map(|n| n.to_string_lossy().into_owned());
     if let Some(own) = &outcome.shard_dir {
         let beside = to.join(&name(own).unwrap_or_default());
-        if let Err(e) = crate::s3::upload_after(own, Some(&beside), Ok(Outcome::Success)).await {
-            eprintln!("warning: {}", e.message());
+        let done = Ok(Outcome::Success);
+        match crate::s3::upload_after(own, Some(&beside), done, &mut interrupt).await {
+            Ok(Outcome::Interrupted) => return verdict.and(Ok(Outcome::Interrupted)),
+            // The merged directory is what the run is read from; this one only lets it be
+            // merged again.
+            Err(e) => eprintln!("warning: {}", e.message()),
+            Ok(_) => {}
         }
     }
     let to = if outcome.verdict_elsewhere {
@@ -284,7 +294,7 @@ pub async fn run(args: &Args) -> Result<Outcome, Failure> {
     } else {
         to.clone()
     };
-    crate::s3::upload_after(&outcome.dir, Some(&to), verdict).await
+    crate::s3::upload_after(&outcome.dir, Some(&to), verdict, &mut interrupt).await
 }
 
 /// How a sharded run starts a worker process: this program as `surge run --worker`.
