@@ -352,12 +352,7 @@ fn an_unreachable_store_fails_the_upload_and_keeps_the_run() {
     let out = dir.path().join("out");
     // A loopback port nothing listens on.
     let closed = format!("http://127.0.0.1:{}", testkit::free_port());
-    let aws = [
-        ("AWS_ACCESS_KEY_ID", testkit::ACCESS_KEY.to_string()),
-        ("AWS_SECRET_ACCESS_KEY", testkit::SECRET_KEY.to_string()),
-        ("AWS_REGION", testkit::REGION.to_string()),
-        ("AWS_ENDPOINT_URL_S3", closed),
-    ];
+    let aws = testkit::env_for(closed);
     let e = surge(
         &strs(&run_args(&p, &mock, &out, "s3://bucket/x")),
         &aws,
@@ -420,12 +415,7 @@ fn ctrl_c_during_an_upload_keeps_the_run_and_exits_130() {
             }
         })
     };
-    let aws = [
-        ("AWS_ACCESS_KEY_ID", testkit::ACCESS_KEY.to_string()),
-        ("AWS_SECRET_ACCESS_KEY", testkit::SECRET_KEY.to_string()),
-        ("AWS_REGION", testkit::REGION.to_string()),
-        ("AWS_ENDPOINT_URL_S3", endpoint),
-    ];
+    let aws = testkit::env_for(endpoint);
     let child = spawn(
         &strs(&run_args(&p, &mock, &out, "s3://bucket/x")),
         &aws,

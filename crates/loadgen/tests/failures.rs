@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::{Shape, closed_port, errors, options, profile, run};
+use support::{Shape, against, closed_port, errors, options, profile, run};
 use surge_loadgen::testkit::{Script, TestServer};
 use surge_record::{RunDir, read_error_samples};
 
@@ -18,20 +18,16 @@ fn short<'a>() -> Shape<'a> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answer_level_classes_are_counted_and_sampled() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(Script {
-        throttle_every: Some(5),
-        server_error_every: Some(7),
-        garbage_every: Some(9),
-        silent_every: Some(11),
-        drop_mid_answer_every: Some(13),
-        ping: true,
-        ..Script::default()
-    })
-    .await
-    .unwrap();
-    let p = profile(
-        dir.path(),
+    let (server, o, _dir) = against(
+        Script {
+            throttle_every: Some(5),
+            server_error_every: Some(7),
+            garbage_every: Some(9),
+            silent_every: Some(11),
+            drop_mid_answer_every: Some(13),
+            ping: true,
+            ..Script::default()
+        },
         &Shape {
             sessions: 4,
             rate: "40/s",
@@ -39,8 +35,8 @@ async fn answer_level_classes_are_counted_and_sampled() {
             reply_timeout: "500ms",
             ..Shape::default()
         },
-    );
-    let o = run(options(p, server.url(), dir.path())).await;
+    )
+    .await;
     assert_eq!(server.messages(), o.summary.counts.sent, "{}", o.report);
     for class in [
         "throttled",
@@ -74,23 +70,19 @@ async fn answer_level_classes_are_counted_and_sampled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_reconnect_after_the_server_drops_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(Script {
-        drop_after_answer_every: Some(4),
-        ..Script::default()
-    })
-    .await
-    .unwrap();
-    let p = profile(
-        dir.path(),
+    let (server, o, _dir) = against(
+        Script {
+            drop_after_answer_every: Some(4),
+            ..Script::default()
+        },
         &Shape {
             sessions: 2,
             rate: "20/s",
             duration: "3s",
             ..Shape::default()
         },
-    );
-    let o = run(options(p, server.url(), dir.path())).await;
+    )
+    .await;
     let c = o.summary.counts;
     assert!(errors(&o, "dropped") >= 3, "{}", o.report);
     assert!(server.connections() >= 5, "{}", o.report);
@@ -155,15 +147,11 @@ async fn connection_level_classes() {
 /// not taken for the next message's nor counted as a violation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_answers_after_a_reply_timeout_are_dropped_on_the_same_connection() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(Script {
-        slow: Some((3, std::time::Duration::from_millis(900))),
-        ..Script::default()
-    })
-    .await
-    .unwrap();
-    let p = profile(
-        dir.path(),
+    let (server, o, _dir) = against(
+        Script {
+            slow: Some((3, std::time::Duration::from_millis(900))),
+            ..Script::default()
+        },
         &Shape {
             sessions: 2,
             rate: "8/s",
@@ -171,8 +159,8 @@ async fn late_answers_after_a_reply_timeout_are_dropped_on_the_same_connection()
             reply_timeout: "300ms",
             ..Shape::default()
         },
-    );
-    let o = run(options(p, server.url(), dir.path())).await;
+    )
+    .await;
     let c = o.summary.counts;
     assert!(errors(&o, "reply_timeout") > 0, "{}", o.report);
     assert_eq!(errors(&o, "protocol_violation"), 0, "{}", o.report);

@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Shape, errors, options, profile, run};
+use support::{Shape, against, errors, options, profile, run};
 use surge_loadgen::testkit::{Script, TestServer};
 use surge_record::{Metric, RunDir, RunStatus, Tag};
 
@@ -67,18 +67,14 @@ async fn counts_match_the_server_and_tags_follow_store_and_model() {
 /// due during it are counted late.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stall_shows_in_corrected_latency_not_in_service() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(Script {
-        stall: Some((Duration::from_secs(3), Duration::from_secs(2))),
-        tokens: 2,
-        first_token_delay: Duration::from_millis(1),
-        token_gap: Duration::from_millis(1),
-        ..Script::default()
-    })
-    .await
-    .unwrap();
-    let p = profile(
-        dir.path(),
+    let (server, o, _dir) = against(
+        Script {
+            stall: Some((Duration::from_secs(3), Duration::from_secs(2))),
+            tokens: 2,
+            first_token_delay: Duration::from_millis(1),
+            token_gap: Duration::from_millis(1),
+            ..Script::default()
+        },
         &Shape {
             sessions: 1,
             rate: "50/s",
@@ -86,8 +82,8 @@ async fn a_stall_shows_in_corrected_latency_not_in_service() {
             reply_timeout: "5s",
             ..Shape::default()
         },
-    );
-    let o = run(options(p, server.url(), dir.path())).await;
+    )
+    .await;
     let lat = &o.summary.latency_ms;
     let e2e = lat[&Tag::from(Metric::E2e)];
     let service = lat[&Tag::from(Metric::Service)];
@@ -128,15 +124,12 @@ async fn poisson_arrivals_keep_the_mean_rate() {
 /// (it used to, and `surge bench` then read the generator's sent/s a few percent low).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rates_are_per_second_of_the_schedule_not_of_its_drain() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(Script {
-        first_token_delay: Duration::from_millis(1200),
-        ..Script::default()
-    })
-    .await
-    .unwrap();
-    let p = profile(
-        dir.path(),
+    let started = std::time::Instant::now();
+    let (_server, o, _dir) = against(
+        Script {
+            first_token_delay: Duration::from_millis(1200),
+            ..Script::default()
+        },
         &Shape {
             sessions: 20,
             rate: "20/s",
@@ -144,9 +137,8 @@ async fn rates_are_per_second_of_the_schedule_not_of_its_drain() {
             reply_timeout: "5s",
             ..Shape::default()
         },
-    );
-    let started = std::time::Instant::now();
-    let o = run(options(p, server.url(), dir.path())).await;
+    )
+    .await;
     // The run waited for the last answers, sent near the end and 1.2 s in coming…
     assert!(
         started.elapsed() >= Duration::from_millis(3000),
@@ -194,15 +186,12 @@ async fn sessions_spread_over_the_bound_source_addresses() {
 /// due but could not be sent is counted as unsent rather than sent after the fact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_ends_on_time_and_counts_what_it_could_not_send() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(Script {
-        stall: Some((Duration::from_secs(1), Duration::from_secs(30))),
-        ..Script::default()
-    })
-    .await
-    .unwrap();
-    let p = profile(
-        dir.path(),
+    let started = std::time::Instant::now();
+    let (server, o, _dir) = against(
+        Script {
+            stall: Some((Duration::from_secs(1), Duration::from_secs(30))),
+            ..Script::default()
+        },
         &Shape {
             sessions: 1,
             rate: "10/s",
@@ -210,9 +199,8 @@ async fn a_run_ends_on_time_and_counts_what_it_could_not_send() {
             reply_timeout: "1500ms",
             ..Shape::default()
         },
-    );
-    let started = std::time::Instant::now();
-    let o = run(options(p, server.url(), dir.path())).await;
+    )
+    .await;
     // 3 s, plus at most one reply timeout for the answer in flight at the end, plus slack.
     assert!(
         started.elapsed() < Duration::from_secs(15),

@@ -129,13 +129,19 @@ impl Moto {
 
     /// The variables that point a child process's AWS chain at this server.
     pub fn env(&self) -> [(&'static str, String); 4] {
-        [
-            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_string()),
-            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_string()),
-            ("AWS_REGION", REGION.to_string()),
-            ("AWS_ENDPOINT_URL_S3", self.endpoint()),
-        ]
+        env_for(self.endpoint())
     }
+}
+
+/// The AWS settings of a process that talks to the S3 store at `endpoint` with the test
+/// credentials (moto's, or a stand-in that fails on purpose).
+pub fn env_for(endpoint: String) -> [(&'static str, String); 4] {
+    [
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_string()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_string()),
+        ("AWS_REGION", REGION.to_string()),
+        ("AWS_ENDPOINT_URL_S3", endpoint),
+    ]
 }
 
 impl Drop for Moto {

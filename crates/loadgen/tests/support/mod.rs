@@ -6,8 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use surge_loadgen::testkit::{Script, TestServer};
 use surge_loadgen::{RunOptions, RunOutcome};
 use surge_profile::Profile;
+use tempfile::TempDir;
 
 /// What a test profile varies.
 pub struct Shape<'a> {
@@ -116,6 +118,16 @@ pub async fn run(opts: RunOptions) -> RunOutcome {
     .await
     .expect("the run ends on its own")
     .expect("the run is carried out")
+}
+
+/// A run of `shape` against a test server that plays `script`: the server (to ask what
+/// it saw), the outcome, and the directory the run was written to.
+pub async fn against(script: Script, shape: &Shape<'_>) -> (TestServer, RunOutcome, TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(script).await.unwrap();
+    let p = profile(dir.path(), shape);
+    let o = run(options(p, server.url(), dir.path())).await;
+    (server, o, dir)
 }
 
 pub fn errors(o: &RunOutcome, class: &str) -> u64 {
