@@ -373,7 +373,7 @@ impl<Q: Quantity> Dist<Q> {
     /// One draw. Constant time apart from the truncated normal's rare redraws and the
     /// empirical table's binary search; never allocates. A constant (most latencies of a
     /// system model) and an exponential (queueing models' service times) are drawn
-    /// inline, the rest in [`Self::draw`]. Always inlined: a constant then costs its
+    /// inline, the rest out of line (`draw`). Always inlined: a constant then costs its
     /// caller a tag test and a load instead of a call (most of a turn's ~7 draws).
     #[inline(always)]
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Q {
