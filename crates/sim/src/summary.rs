@@ -151,10 +151,16 @@ pub(crate) fn assemble(
     warmup: Nanos,
     f: &Finished,
 ) -> (SimReport, Summary) {
+    // Rates are per second of the schedule, or of the part run before an early stop.
+    let scheduled = profile.duration.as_secs_f64();
+    let duration_s = match f.stopped_early {
+        Some(_) => scheduled.min(secs(f.ended)),
+        None => scheduled,
+    };
     let report = SimReport {
         profile: profile.name.clone(),
         seed,
-        duration_s: profile.duration.as_secs_f64(),
+        duration_s,
         sessions: f.sessions,
         sent: f.counters.sent,
         completed: f.counters.completed,

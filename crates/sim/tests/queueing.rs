@@ -151,3 +151,32 @@ intents.recommendation.output_tokens = "0"
     let r = run(&p, "300s", 8);
     check(&r, "ttft.mean_ms", 1000.0 * (1.0 + wq));
 }
+
+/// A run stopped early (a planner's hopeless candidate) divides its counts by the time it
+/// ran, not by the schedule it did not finish: its rates are the rates it saw.
+#[test]
+fn an_early_stop_keeps_rates_per_second_of_the_time_run() {
+    use surge_profile::metric::Threshold;
+    // 8 workers, 9 messages a second of 1 s each: the queue grows by one a second, so e2e
+    // passes 10 s within a few minutes of the hour.
+    let p = queue_profile(8, "exp(mean=1s)", "9/s", "1h");
+    let limit = Threshold::parse("e2e.p99".parse().unwrap(), "<= 10s").unwrap();
+    let out = surge_sim::simulate(
+        &p,
+        &SimOptions {
+            stop_when_failed: vec![limit],
+            seed: Some(7),
+            ..SimOptions::default()
+        },
+    )
+    .unwrap();
+    let why = out.report.stopped_early.as_deref().expect("stopped early");
+    assert!(why.contains("e2e.p99"), "{why}");
+    let ran = out.summary.duration_s;
+    assert!(ran > 60.0 && ran < 1800.0, "ran {ran} s of 3,600");
+    assert_eq!(out.report.duration_s, ran);
+    // About 9 messages a second of the time run (Poisson: a few percent either way).
+    let rate = out.summary.rates.sent_per_s;
+    assert_eq!(rate, out.summary.counts.sent as f64 / ran);
+    assert!((8.0..10.0).contains(&rate), "{rate}/s");
+}
