@@ -256,7 +256,7 @@ enum Meeting {
     /// Shard 0: merges every shard live.
     Coordinator(Box<rendezvous::Gathered>),
     /// Another shard: reports to shard 0.
-    Shard(rendezvous::Joined),
+    Shard(Box<rendezvous::Joined>),
 }
 
 impl Meeting {
@@ -279,7 +279,7 @@ async fn meet(opts: &RunOptions) -> Result<Meeting, RunError> {
     Ok(if me.index == 0 {
         Meeting::Coordinator(Box::new(rendezvous::gather(r, me, &fp, &note).await?))
     } else {
-        Meeting::Shard(rendezvous::join(r, me, &fp, &note).await?)
+        Meeting::Shard(Box::new(rendezvous::join(r, me, &fp, &note).await?))
     })
 }
 
@@ -409,7 +409,7 @@ pub async fn run(
         }
         Meeting::Shard(joined) => {
             let own = own_aggregator(&dir, &indices, start)?;
-            (None, Some(rendezvous::link::Link::start(joined)), own)
+            (None, Some(rendezvous::link::Link::start(*joined)), own)
         }
     };
     let sampling = scraper.clone().map(|s| s.spawn(shard::INTERVAL));

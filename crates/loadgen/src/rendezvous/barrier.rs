@@ -6,13 +6,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, SystemTime};
 
 use surge_record::{JoinedShard, Rendezvous};
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
-use super::key::{self, Key, Nonces, Role};
-use super::{Down, LineReader, Options, Up, send, wall_us};
+use super::key::{self, Direction, Key, LinkKey, Nonces, Role};
+use super::{Down, LineReader, LineWriter, Options, Up, wall_us};
 use crate::RunError;
 use crate::wire::ShardId;
 
@@ -30,7 +29,7 @@ pub struct Peer {
     pub shard: u32,
     pub addr: SocketAddr,
     pub(crate) reader: LineReader,
-    pub(crate) writer: OwnedWriteHalf,
+    pub(crate) writer: LineWriter,
     rtt: Duration,
     offset_ms: f64,
 }
@@ -53,7 +52,7 @@ pub struct Joined {
     pub start: Instant,
     pub start_at: SystemTime,
     pub(crate) reader: LineReader,
-    pub(crate) writer: OwnedWriteHalf,
+    pub(crate) writer: LineWriter,
 }
 
 fn split_address(address: &str) -> Result<(String, u16), RunError> {
@@ -132,7 +131,7 @@ pub async fn gather(
                 Ok(mut p) if peers.contains_key(&p.shard) => {
                     let why = format!("shard {} has already joined", p.shard);
                     note(&format!("rendezvous: refused {}: {why}", p.addr));
-                    let _ = send(&mut p.writer, &Down::Refused { why }).await;
+                    let _ = p.writer.send(&Down::Refused { why }).await;
                 }
                 Ok(p) => {
                     note(&format!(
@@ -158,7 +157,7 @@ pub async fn gather(
             list(&missing)
         );
         for p in peers.values_mut() {
-            let _ = send(&mut p.writer, &Down::Refused { why: why.clone() }).await;
+            let _ = p.writer.send(&Down::Refused { why: why.clone() }).await;
         }
         return Err(RunError::CouldNotRun(why));
     }
@@ -175,7 +174,8 @@ pub async fn gather(
     let start_at = SystemTime::now() + lead;
     for p in peers.values_mut() {
         let in_us = lead.saturating_sub(p.rtt / 2).as_micros() as u64;
-        send(&mut p.writer, &Down::Start { in_us })
+        p.writer
+            .send(&Down::Start { in_us })
             .await
             .map_err(|e| RunError::CouldNotRun(format!("cannot release shard {}: {e}", p.shard)))?;
     }
@@ -246,8 +246,8 @@ async fn handshake(
         key,
     } = run;
     let _ = stream.set_nodelay(true);
-    let (read, mut writer) = stream.into_split();
-    let mut reader = LineReader::new(read);
+    let (read, write) = stream.into_split();
+    let (mut reader, mut writer) = (LineReader::new(read), LineWriter::new(write));
     let fail = |why: String| (addr, why);
     let shard = match reader.next::<Up>().await.map_err(fail)? {
         Some(Up::Hello {
@@ -278,11 +278,11 @@ async fn handshake(
                 None
             };
             if let Some(why) = refusal {
-                let _ = send(&mut writer, &Down::Refused { why: why.clone() }).await;
+                let _ = writer.send(&Down::Refused { why: why.clone() }).await;
                 return Err(fail(why));
             }
             if let Some(key) = key {
-                challenge(
+                let link = challenge(
                     key,
                     &their_nonce,
                     shard.index,
@@ -292,6 +292,8 @@ async fn handshake(
                 )
                 .await
                 .map_err(fail)?;
+                reader.seal(&link, Direction::Up);
+                writer.seal(&link, Direction::Down);
             }
             shard.index
         }
@@ -301,7 +303,7 @@ async fn handshake(
     let mut best: Option<(Duration, f64)> = None;
     for seq in 0..PROBES {
         let (sent, sent_wall) = (Instant::now(), wall_us());
-        send(&mut writer, &Down::Ping { seq }).await.map_err(fail)?;
+        writer.send(&Down::Ping { seq }).await.map_err(fail)?;
         match reader.next::<Up>().await.map_err(fail)? {
             Some(Up::Pong { seq: s, clock_us }) if s == seq => {
                 let rtt = sent.elapsed();
@@ -314,7 +316,7 @@ async fn handshake(
         }
     }
     let (rtt, offset_ms) = best.expect("at least one probe");
-    send(&mut writer, &Down::Welcome).await.map_err(fail)?;
+    writer.send(&Down::Welcome).await.map_err(fail)?;
     Ok(Peer {
         shard,
         addr,
@@ -326,16 +328,16 @@ async fn handshake(
 }
 
 /// A coordinator with a key sends the shard a fresh nonce; the shard proves the key over
-/// both nonces, and only then does the coordinator prove it back. A shard that cannot is
-/// refused, having learnt nothing of the key.
+/// both nonces, and only then does the coordinator prove it back: then both hold the
+/// link's key, returned. A shard that cannot is refused, having learnt nothing of the key.
 async fn challenge(
     key: &Key,
     their_nonce: &str,
     shard: u32,
     fingerprint: &str,
     reader: &mut LineReader,
-    writer: &mut OwnedWriteHalf,
-) -> Result<(), String> {
+    writer: &mut LineWriter,
+) -> Result<LinkKey, String> {
     let nonce = key::nonce();
     let nonces = Nonces {
         shard: their_nonce,
@@ -344,19 +346,18 @@ async fn challenge(
     let why = if !key::is_nonce(their_nonce) {
         format!("shard {shard} sent no nonce to prove the key over")
     } else {
-        send(
-            writer,
-            &Down::Challenge {
+        writer
+            .send(&Down::Challenge {
                 nonce: nonce.clone(),
-            },
-        )
-        .await?;
+            })
+            .await?;
         match reader.next::<Up>().await? {
             Some(Up::Proof { proof })
                 if key.verify(Role::Shard, nonces, shard, fingerprint, &proof) =>
             {
                 let proof = key.prove(Role::Coordinator, nonces, shard, fingerprint);
-                return send(writer, &Down::Proof { proof }).await;
+                writer.send(&Down::Proof { proof }).await?;
+                return Ok(key.link(nonces, shard, fingerprint));
             }
             Some(Up::Proof { .. }) => format!(
                 "shard {shard} holds another {} than this coordinator",
@@ -369,7 +370,7 @@ async fn challenge(
             ),
         }
     };
-    let _ = send(writer, &Down::Refused { why: why.clone() }).await;
+    let _ = writer.send(&Down::Refused { why: why.clone() }).await;
     Err(why)
 }
 
@@ -409,8 +410,8 @@ pub async fn join(
         }
     };
     let _ = stream.set_nodelay(true);
-    let (read, mut writer) = stream.into_split();
-    let mut reader = LineReader::new(read);
+    let (read, write) = stream.into_split();
+    let (mut reader, mut writer) = (LineReader::new(read), LineWriter::new(write));
     let lost = |e: String| {
         RunError::CouldNotRun(format!(
             "the rendezvous with {} broke before the start: {e}",
@@ -418,17 +419,15 @@ pub async fn join(
         ))
     };
     let my_nonce = key::nonce();
-    send(
-        &mut writer,
-        &Up::Hello {
+    writer
+        .send(&Up::Hello {
             shard: me,
             fingerprint: fingerprint.to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             nonce: my_nonce.clone(),
-        },
-    )
-    .await
-    .map_err(lost)?;
+        })
+        .await
+        .map_err(lost)?;
     // With a key, nothing but its own proof goes to a coordinator that has not proved it.
     let mut proved = opts.key.is_none();
     let mut challenged: Option<String> = None;
@@ -459,9 +458,7 @@ pub async fn join(
                     coordinator: &nonce,
                 };
                 let proof = key.prove(Role::Shard, nonces, me.index, fingerprint);
-                send(&mut writer, &Up::Proof { proof })
-                    .await
-                    .map_err(lost)?;
+                writer.send(&Up::Proof { proof }).await.map_err(lost)?;
                 challenged = Some(nonce);
             }
             Some(Down::Proof { proof }) => {
@@ -479,6 +476,9 @@ pub async fn join(
                         key::KEY_ENV
                     )));
                 }
+                let link = key.link(nonces, me.index, fingerprint);
+                reader.seal(&link, Direction::Down);
+                writer.seal(&link, Direction::Up);
                 proved = true;
             }
             _ if !proved && !matches!(next, Some(Down::Refused { .. }) | None) => {
@@ -494,7 +494,7 @@ pub async fn join(
                     seq,
                     clock_us: wall_us(),
                 };
-                send(&mut writer, &pong).await.map_err(lost)?;
+                writer.send(&pong).await.map_err(lost)?;
             }
             Some(Down::Welcome) => note(&format!(
                 "rendezvous: shard {} of {} joined {}; waiting for the start",
@@ -658,10 +658,10 @@ mod tests {
         let port = free_port();
         let opts = options(port, Some(KEY));
         let intruder = async {
-            let (read, mut writer) = dial(port).await.into_split();
-            let mut reader = LineReader::new(read);
+            let (read, write) = dial(port).await.into_split();
+            let (mut reader, mut writer) = (LineReader::new(read), LineWriter::new(write));
             let mine = key::nonce();
-            send(&mut writer, &hello(mine.clone())).await.unwrap();
+            writer.send(&hello(mine.clone())).await.unwrap();
             let Some(Down::Challenge { nonce }) = reader.next::<Down>().await.unwrap() else {
                 panic!("expected a challenge");
             };
@@ -671,7 +671,7 @@ mod tests {
                 coordinator: &nonce,
             };
             let proof = guess.prove(Role::Shard, nonces, 1, "fp");
-            send(&mut writer, &Up::Proof { proof }).await.unwrap();
+            writer.send(&Up::Proof { proof }).await.unwrap();
             let mut answers = Vec::new();
             while let Ok(Some(down)) = reader.next::<Down>().await {
                 answers.push(down);
@@ -692,6 +692,59 @@ mod tests {
         assert!(gathered.is_err(), "nobody joined");
     }
 
+    /// From the proofs on, lines must carry their seal: a peer that proved the key but then
+    /// answers the clock probe with a bare line (as anything spliced into the connection
+    /// after the handshake would) is refused, and the probe it was sent came sealed.
+    #[tokio::test]
+    async fn after_the_proofs_a_bare_line_is_refused() {
+        let port = free_port();
+        let opts = options(port, Some(KEY));
+        let splicer = async {
+            let (read, write) = dial(port).await.into_split();
+            let (mut reader, mut writer) = (LineReader::new(read), LineWriter::new(write));
+            let mine = key::nonce();
+            writer.send(&hello(mine.clone())).await.unwrap();
+            let Some(Down::Challenge { nonce }) = reader.next::<Down>().await.unwrap() else {
+                panic!("expected a challenge");
+            };
+            let key = Key::new(KEY).unwrap();
+            let nonces = Nonces {
+                shard: &mine,
+                coordinator: &nonce,
+            };
+            let proof = key.prove(Role::Shard, nonces, 1, "fp");
+            writer.send(&Up::Proof { proof }).await.unwrap();
+            let Some(Down::Proof { .. }) = reader.next::<Down>().await.unwrap() else {
+                panic!("expected the coordinator's proof");
+            };
+            // Unsealed, the probe does not read as a message…
+            let probe = reader.next::<Down>().await;
+            assert!(probe.is_err(), "{probe:?}");
+            // …and a bare answer is refused.
+            writer
+                .send(&Up::Pong {
+                    seq: 0,
+                    clock_us: 0,
+                })
+                .await
+                .unwrap();
+            let mut rest = Vec::new();
+            let _ = tokio::io::AsyncReadExt::read_to_end(&mut reader.half, &mut rest).await;
+        };
+        let notes = std::sync::Mutex::new(Vec::new());
+        let note = |line: &str| notes.lock().unwrap().push(line.to_string());
+        let (gathered, ()) = tokio::join!(
+            gather(&opts, ShardId { index: 0, count: 2 }, "fp", &note),
+            splicer
+        );
+        assert!(gathered.is_err(), "nobody joined");
+        let notes = notes.into_inner().unwrap();
+        assert!(
+            notes.iter().any(|n| n.contains("failed its seal")),
+            "{notes:?}"
+        );
+    }
+
     /// A hello whose nonce could not be what a shard makes (here one that would put a line
     /// break into the signed text) is refused before any challenge.
     #[tokio::test]
@@ -699,10 +752,10 @@ mod tests {
         let port = free_port();
         let opts = options(port, Some(KEY));
         let intruder = async {
-            let (read, mut writer) = dial(port).await.into_split();
-            let mut reader = LineReader::new(read);
+            let (read, write) = dial(port).await.into_split();
+            let (mut reader, mut writer) = (LineReader::new(read), LineWriter::new(write));
             let bent = format!("{}\nshard", &key::nonce()[..26]);
-            send(&mut writer, &hello(bent)).await.unwrap();
+            writer.send(&hello(bent)).await.unwrap();
             reader.next::<Down>().await.unwrap()
         };
         let (gathered, answer) = tokio::join!(

@@ -19,7 +19,7 @@ use tokio::time::{Instant, interval, sleep_until};
 
 use super::barrier::Peer;
 use super::link::Order;
-use super::{BEAT_EVERY, Down, Gathered, SILENCE_LIMIT, Up, send};
+use super::{BEAT_EVERY, Down, Gathered, LineWriter, SILENCE_LIMIT, Up};
 use crate::coordinator::{Aggregator, Finished, finish_info, status_of};
 use crate::wire::ShardMessage;
 use crate::workers::ShardEvent;
@@ -114,7 +114,7 @@ fn follow(
     } = peer;
     tokio::spawn(async move {
         while let Some(down) = rx.recv().await {
-            if send(&mut writer, &down).await.is_err() {
+            if writer.send(&down).await.is_err() {
                 break;
             }
         }
@@ -259,10 +259,10 @@ impl Running {
 /// Tells a shard that connects after the start why it cannot join.
 fn refuse_late(stream: tokio::net::TcpStream) {
     tokio::spawn(async move {
-        let (_, mut w) = stream.into_split();
+        let mut w = LineWriter::new(stream.into_split().1);
         let why = "the run has already started: a shard joining late would measure another \
                    window"
             .to_string();
-        let _ = send(&mut w, &Down::Refused { why }).await;
+        let _ = w.send(&Down::Refused { why }).await;
     });
 }

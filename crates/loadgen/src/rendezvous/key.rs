@@ -14,10 +14,14 @@
 //! side; a shard dials only the address it was given.) Any MAC over known text can be
 //! guessed against, so the key must be random, not a word: `run.sh` makes one per run.
 //!
+//! Once both proofs held, both sides derive a key of the link from the run's key and the
+//! two nonces, and every later line in either direction carries a tag under it:
+//! nothing between the machines can forge, alter, drop, replay or reorder a report or an
+//! order without the link breaking. The lines are signed, not encrypted: what a run
+//! measures is readable on the wire, as it is in the run directory.
+//!
 //! The key comes from the environment only (on Kubernetes, a Secret), and is never printed,
-//! logged or written to a run directory. It guards who joins, not the link after: the
-//! reports are neither encrypted nor signed, so keep the link on the cluster's own network,
-//! where nothing can sit between two pods.
+//! logged or written to a run directory.
 
 use std::fmt;
 use std::sync::Arc;
@@ -82,17 +86,33 @@ impl Key {
         }
     }
 
-    fn mac(&self, role: Role, nonces: Nonces<'_>, shard: u32, fingerprint: &str) -> Hmac<Sha256> {
+    /// The MAC of `purpose` (a role's proof, or the link key) for one handshake.
+    fn mac(
+        &self,
+        purpose: &str,
+        nonces: Nonces<'_>,
+        shard: u32,
+        fingerprint: &str,
+    ) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
         // Nonces are checked to be hex ([`is_nonce`]), so no field can forge a line break.
         let signed = format!(
-            "surge rendezvous 2\n{}\n{}\n{}\n{shard}\n{fingerprint}",
-            role.label(),
-            nonces.shard,
-            nonces.coordinator
+            "surge rendezvous 2\n{purpose}\n{}\n{}\n{shard}\n{fingerprint}",
+            nonces.shard, nonces.coordinator
         );
         mac.update(signed.as_bytes());
         mac
+    }
+
+    /// The key of the link after the handshake of `nonces` (for [`Seal`]): fresh for every
+    /// connection, and no proof's value, so what was sent in the clear says nothing of it.
+    pub(crate) fn link(&self, nonces: Nonces<'_>, shard: u32, fingerprint: &str) -> LinkKey {
+        LinkKey(
+            self.mac("link", nonces, shard, fingerprint)
+                .finalize()
+                .into_bytes()
+                .into(),
+        )
     }
 
     /// What `role` proves for the handshake of `nonces`, `shard` of the run `fingerprint`.
@@ -104,7 +124,7 @@ impl Key {
         fingerprint: &str,
     ) -> String {
         hex(&self
-            .mac(role, nonces, shard, fingerprint)
+            .mac(role.label(), nonces, shard, fingerprint)
             .finalize()
             .into_bytes())
     }
@@ -119,10 +139,103 @@ impl Key {
         proof: &str,
     ) -> bool {
         unhex(proof).is_some_and(|bytes| {
-            self.mac(role, nonces, shard, fingerprint)
+            self.mac(role.label(), nonces, shard, fingerprint)
                 .verify_slice(&bytes)
                 .is_ok()
         })
+    }
+}
+
+/// The key of one link ([`Key::link`]). Its `Debug` shows nothing of it.
+pub(crate) struct LinkKey([u8; 32]);
+
+impl fmt::Debug for LinkKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LinkKey(<redacted>)")
+    }
+}
+
+/// Which way a sealed line travels: a line cannot be sent back as if from the other side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// Shard to coordinator.
+    Up,
+    /// Coordinator to shard.
+    Down,
+}
+
+/// Bytes of HMAC-SHA256 a line's tag keeps: 128 bits, as AES-GCM's tag.
+const TAG_LEN: usize = 16;
+/// What a seal adds in front of a line's JSON: the tag in hex and a space.
+pub(crate) const SEALED_PREFIX: usize = TAG_LEN * 2 + 1;
+
+/// One direction of a sealed link. Each line goes as `TAG JSON`, TAG the first 16 bytes
+/// (hex) of HMAC-SHA256 under the link key over the direction, the line's number and the
+/// JSON: a line altered, forged, replayed, dropped or reordered fails its tag.
+pub(crate) struct Seal {
+    mac: Hmac<Sha256>,
+    direction: Direction,
+    next: u64,
+}
+
+impl fmt::Debug for Seal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Seal")
+            .field("direction", &self.direction)
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Seal {
+    pub(crate) fn new(link: &LinkKey, direction: Direction) -> Self {
+        Self {
+            mac: Hmac::<Sha256>::new_from_slice(&link.0).expect("HMAC takes any key length"),
+            direction,
+            next: 0,
+        }
+    }
+
+    fn line_mac(&self, json: &[u8]) -> Hmac<Sha256> {
+        let mut mac = self.mac.clone();
+        mac.update(match self.direction {
+            Direction::Up => b"up\n",
+            Direction::Down => b"dn\n",
+        });
+        mac.update(&self.next.to_be_bytes());
+        mac.update(json);
+        mac
+    }
+
+    /// The tag of `json` as the next line (to write before it, and a space).
+    pub(crate) fn tag(&mut self, json: &[u8]) -> String {
+        let tag = hex(&self.line_mac(json).finalize().into_bytes()[..TAG_LEN]);
+        self.next += 1;
+        tag
+    }
+
+    /// The JSON of the next line `TAG JSON` (its line break taken off), once its tag holds
+    /// (compared in constant time).
+    pub(crate) fn open<'a>(&mut self, line: &'a [u8]) -> Result<&'a [u8], String> {
+        let broken = || {
+            "a rendezvous message failed its seal: altered, replayed or out of order on the \
+             way, or not from a holder of the run's key"
+                .to_string()
+        };
+        let tag_hex = line.get(..TAG_LEN * 2).ok_or_else(broken)?;
+        if line.get(TAG_LEN * 2) != Some(&b' ') {
+            return Err(broken());
+        }
+        let tag = std::str::from_utf8(tag_hex)
+            .ok()
+            .and_then(unhex)
+            .ok_or_else(broken)?;
+        let json = &line[TAG_LEN * 2 + 1..];
+        self.line_mac(json)
+            .verify_truncated_left(&tag)
+            .map_err(|_| broken())?;
+        self.next += 1;
+        Ok(json)
     }
 }
 
@@ -222,6 +335,64 @@ mod tests {
             hex(&mac.finalize().into_bytes()),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    /// A sealed line opens once, in order, in its direction, under its link's key; any
+    /// change to it, a replay, a swap or a line from another link fails.
+    #[test]
+    fn a_sealed_line_opens_once_in_order_and_unaltered() {
+        let key = Key::new(SECRET).unwrap();
+        let (a, b) = (nonce(), nonce());
+        let nonces = Nonces {
+            shard: &a,
+            coordinator: &b,
+        };
+        let link = key.link(nonces, 1, "fp");
+        let line = |tag: &str, json: &[u8]| [tag.as_bytes(), b" ", json].concat();
+        let (first, second) = (br#"{"kind":"beat"}"#, br#"{"kind":"welcome"}"#);
+
+        let mut out = Seal::new(&link, Direction::Down);
+        let sealed = [line(&out.tag(first), first), line(&out.tag(second), second)];
+        assert_eq!(sealed[0].len(), SEALED_PREFIX + first.len());
+        let mut inn = Seal::new(&link, Direction::Down);
+        assert_eq!(inn.open(&sealed[0]).unwrap(), first);
+        assert_eq!(inn.open(&sealed[1]).unwrap(), second);
+        assert!(inn.open(&sealed[1]).is_err(), "replayed");
+
+        let fresh = || Seal::new(&link, Direction::Down);
+        assert!(fresh().open(&sealed[1]).is_err(), "out of order");
+        assert!(
+            Seal::new(&link, Direction::Up).open(&sealed[0]).is_err(),
+            "sent back the other way"
+        );
+        let other_link = key.link(
+            Nonces {
+                shard: &b,
+                coordinator: &a,
+            },
+            1,
+            "fp",
+        );
+        assert!(
+            Seal::new(&other_link, Direction::Down)
+                .open(&sealed[0])
+                .is_err(),
+            "another connection's key"
+        );
+        let mut altered = sealed[0].clone();
+        *altered.last_mut().unwrap() ^= 1;
+        let mut bad_tag = sealed[0].clone();
+        bad_tag[0] = if bad_tag[0] == b'0' { b'1' } else { b'0' };
+        let short = sealed[0][..SEALED_PREFIX - 2].to_vec();
+        for bad in [altered, bad_tag, first.to_vec(), short, Vec::new()] {
+            let err = fresh().open(&bad).unwrap_err();
+            assert!(err.contains("failed its seal"), "{err}");
+        }
+        // The link key is neither proof sent in the clear.
+        let proof = key.prove(Role::Shard, nonces, 1, "fp");
+        assert_ne!(hex(&link.0), proof);
+        assert_ne!(hex(&link.0), key.prove(Role::Coordinator, nonces, 1, "fp"));
+        assert_eq!(format!("{link:?}"), "LinkKey(<redacted>)");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
-use super::{COORDINATOR_SILENCE_LIMIT, Down, Joined, LineReader, Up, send};
+use super::{COORDINATOR_SILENCE_LIMIT, Down, Joined, LineReader, Up};
 use crate::wire::ShardMessage;
 
 /// What the coordinator asks of a shard, or what became of it.
@@ -42,13 +42,13 @@ impl Link {
                 let up = Up::Report {
                     message: Box::new(message),
                 };
-                if let Err(e) = send(&mut w, &up).await {
+                if let Err(e) = w.send(&up).await {
                     order(&lost, Order::CoordinatorLost(format!("cannot report: {e}")));
                     return;
                 }
             }
             // Everything reported: the coordinator reads to the end of the stream.
-            let _ = tokio::io::AsyncWriteExt::shutdown(&mut w).await;
+            w.shutdown().await;
         });
         let reader = tokio::spawn(listen(joined.reader, orders_tx));
         Self {

@@ -20,6 +20,8 @@
 //! With `SURGE_RENDEZVOUS_KEY` set on every machine, shard and coordinator prove to each
 //! other that they hold it before the shard joins ([`key`]); a coordinator with a key turns
 //! away shards without it, and a shard with a key will not report to a coordinator without.
+//! From the proofs on, every line either way carries a tag under a key of that link
+//! (see [`key`]), so the reports and orders that follow are the two machines' own.
 //!
 //! The wire is JSON lines over TCP, one [`Up`] or [`Down`] per line. Lines are bounded (64
 //! KiB until a shard is in, then 64 MiB for reports), and the coordinator runs at most 64
@@ -40,6 +42,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 pub use barrier::{Gathered, Joined, check_address, gather, join};
 pub use key::Key;
+use key::{Direction, LinkKey, Seal};
 
 use crate::wire::{ShardId, ShardMessage};
 
@@ -132,11 +135,13 @@ const HANDSHAKE_LINE_LIMIT: usize = 64 << 10;
 /// Longest line from a shard that joined: an interval's histograms, a run's closing figures.
 const REPORT_LINE_LIMIT: usize = 64 << 20;
 
-/// Reads JSON lines of `T`, none longer than its limit.
+/// Reads JSON lines of `T`, none longer than its limit; once sealed, each line's tag is
+/// checked before its JSON is read.
 pub(crate) struct LineReader {
     half: BufReader<OwnedReadHalf>,
     line: Vec<u8>,
     limit: usize,
+    seal: Option<Seal>,
 }
 
 impl LineReader {
@@ -146,7 +151,13 @@ impl LineReader {
             half: BufReader::new(half),
             line: Vec::new(),
             limit: HANDSHAKE_LINE_LIMIT,
+            seal: None,
         }
+    }
+
+    /// Every line from here on comes tagged under `link`, travelling `direction`.
+    pub(crate) fn seal(&mut self, link: &LinkKey, direction: Direction) {
+        self.seal = Some(Seal::new(link, direction));
     }
 
     /// The peer has joined: its reports may be long.
@@ -172,7 +183,12 @@ impl LineReader {
                 Some(i) => (i + 1, true),
                 None => (buffered.len(), false),
             };
-            if self.line.len() + take > self.limit + 1 {
+            let tag = if self.seal.is_some() {
+                key::SEALED_PREFIX
+            } else {
+                0
+            };
+            if self.line.len() + take > self.limit + 1 + tag {
                 return Err(format!(
                     "a rendezvous message longer than {} KiB",
                     self.limit >> 10
@@ -184,19 +200,55 @@ impl LineReader {
                 break;
             }
         }
-        let message = serde_json::from_slice(&self.line)
+        let line = std::mem::take(&mut self.line);
+        let body = line.strip_suffix(b"\n").unwrap_or(&line);
+        let json = match &mut self.seal {
+            Some(seal) => seal.open(body)?,
+            None => body,
+        };
+        let message = serde_json::from_slice(json)
             .map(Some)
             .map_err(|e| format!("unreadable rendezvous message: {e}"));
+        self.line = line;
         self.line.clear();
         message
     }
 }
 
-/// Writes one JSON line.
-pub(crate) async fn send<T: Serialize>(w: &mut OwnedWriteHalf, msg: &T) -> Result<(), String> {
-    let mut line = serde_json::to_vec(msg).map_err(|e| e.to_string())?;
-    line.push(b'\n');
-    w.write_all(&line).await.map_err(|e| e.to_string())
+/// Writes JSON lines; once sealed, each with its tag in front.
+pub(crate) struct LineWriter {
+    half: OwnedWriteHalf,
+    seal: Option<Seal>,
+}
+
+impl LineWriter {
+    pub(crate) fn new(half: OwnedWriteHalf) -> Self {
+        Self { half, seal: None }
+    }
+
+    /// Every line from here on goes tagged under `link`, travelling `direction`.
+    pub(crate) fn seal(&mut self, link: &LinkKey, direction: Direction) {
+        self.seal = Some(Seal::new(link, direction));
+    }
+
+    /// Writes `msg` as one line. Not cancel-safe once sealed (a line tagged but not written
+    /// breaks the link), so it is only ever awaited to its end.
+    pub(crate) async fn send<T: Serialize>(&mut self, msg: &T) -> Result<(), String> {
+        let json = serde_json::to_vec(msg).map_err(|e| e.to_string())?;
+        let mut line = Vec::with_capacity(json.len() + key::SEALED_PREFIX + 1);
+        if let Some(seal) = &mut self.seal {
+            line.extend_from_slice(seal.tag(&json).as_bytes());
+            line.push(b' ');
+        }
+        line.extend_from_slice(&json);
+        line.push(b'\n');
+        self.half.write_all(&line).await.map_err(|e| e.to_string())
+    }
+
+    /// Ends the stream: the peer reads to its end.
+    pub(crate) async fn shutdown(&mut self) {
+        let _ = self.half.shutdown().await;
+    }
 }
 
 /// Wall clock, µs since the Unix epoch.
