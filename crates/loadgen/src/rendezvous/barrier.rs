@@ -11,7 +11,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
 use super::key::{self, Direction, Key, LinkKey, Nonces, Role};
-use super::{Down, LineReader, LineWriter, Options, Up, wall_us};
+use super::{Down, LineReader, LineWriter, Options, PROTOCOL, Up, wall_us};
 use crate::RunError;
 use crate::wire::ShardId;
 
@@ -211,7 +211,8 @@ fn unguarded(opts: &Options, note: &(dyn Fn(&str) + Sync)) {
     if opts.key.is_none() {
         note(&format!(
             "rendezvous: no {} set: anything that reaches {} and knows the profile can take \
-             part (give every machine the same random key to close it)",
+             part, and the link is not sealed (give every machine the same random key to \
+             close it)",
             key::KEY_ENV,
             opts.address
         ));
@@ -255,8 +256,14 @@ async fn handshake(
             fingerprint: theirs,
             version,
             nonce: their_nonce,
+            protocol,
         }) => {
-            let refusal = if version != env!("CARGO_PKG_VERSION") {
+            let refusal = if protocol != PROTOCOL {
+                Some(format!(
+                    "the shard speaks rendezvous protocol {protocol}, this coordinator {PROTOCOL} \
+                     (run the same surge build on every machine)"
+                ))
+            } else if version != env!("CARGO_PKG_VERSION") {
                 Some(format!(
                     "surge {version} cannot join a run of surge {}",
                     env!("CARGO_PKG_VERSION")
@@ -425,6 +432,7 @@ pub async fn join(
             fingerprint: fingerprint.to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             nonce: my_nonce.clone(),
+            protocol: PROTOCOL,
         })
         .await
         .map_err(lost)?;
@@ -462,7 +470,7 @@ pub async fn join(
                 challenged = Some(nonce);
             }
             Some(Down::Proof { proof }) => {
-                let (Some(key), Some(nonce)) = (&opts.key, &challenged) else {
+                let (Some(key), Some(nonce), false) = (&opts.key, &challenged, proved) else {
                     return Err(lost("a key proof it did not ask for".into()));
                 };
                 let nonces = Nonces {
@@ -646,6 +654,7 @@ mod tests {
             fingerprint: "fp".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             nonce,
+            protocol: PROTOCOL,
         }
     }
 
@@ -764,6 +773,37 @@ mod tests {
         );
         assert!(
             matches!(&answer, Some(Down::Refused { why }) if why.contains("no nonce")),
+            "{answer:?}"
+        );
+        assert!(gathered.is_err());
+    }
+
+    /// A shard of a build from before sealed links sends no protocol number: it is told so
+    /// at its hello, not left to fail later at a seal it cannot make.
+    #[tokio::test]
+    async fn a_shard_of_another_protocol_is_refused_at_its_hello() {
+        let port = free_port();
+        let opts = options(port, Some(KEY));
+        let old_build = async {
+            let (read, write) = dial(port).await.into_split();
+            let (mut reader, mut writer) = (LineReader::new(read), LineWriter::new(write));
+            let hello = serde_json::json!({
+                "kind": "hello",
+                "shard": {"index": 1, "count": 2},
+                "fingerprint": "fp",
+                "version": env!("CARGO_PKG_VERSION"),
+                "nonce": key::nonce(),
+            });
+            writer.send(&hello).await.unwrap();
+            reader.next::<Down>().await.unwrap()
+        };
+        let (gathered, answer) = tokio::join!(
+            gather(&opts, ShardId { index: 0, count: 2 }, "fp", &|_: &str| {}),
+            old_build
+        );
+        assert!(
+            matches!(&answer, Some(Down::Refused { why })
+                if why.contains("rendezvous protocol 0, this coordinator 3")),
             "{answer:?}"
         );
         assert!(gathered.is_err());

@@ -15,10 +15,13 @@
 //! guessed against, so the key must be random, not a word: `run.sh` makes one per run.
 //!
 //! Once both proofs held, both sides derive a key of the link from the run's key and the
-//! two nonces, and every later line in either direction carries a tag under it:
-//! nothing between the machines can forge, alter, drop, replay or reorder a report or an
-//! order without the link breaking. The lines are signed, not encrypted: what a run
-//! measures is readable on the wire, as it is in the run directory.
+//! two nonces, and every later line in either direction carries a tag under it: nothing
+//! without the run's key can forge, alter, replay, reorder or drop a line within the
+//! stream without the link breaking (a stream cut short looks like a network failure, as
+//! it is handled). The lines are authenticated (HMAC), not encrypted: what a run measures
+//! is readable on the wire, as it is in the run directory. The handshake's own lines go
+//! before any seal, and nothing times the lines: whatever sits on the path can still
+//! refuse a join, or delay a probe and so skew the measured round trip and time zero.
 //!
 //! The key comes from the environment only (on Kubernetes, a Secret), and is never printed,
 //! logged or written to a run directory.
@@ -263,13 +266,24 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The bytes of `text`, lowercase hex as [`hex`] writes it, and nothing else: one value
+/// has one spelling, so no tag or proof can be rewritten and still hold (`from_str_radix`
+/// would also take `A`–`F` and a leading `+`).
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.is_ascii() {
+    fn digit(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            _ => None,
+        }
+    }
+    let bytes = text.as_bytes();
+    if bytes.len() % 2 != 0 {
         return None;
     }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+    bytes
+        .chunks_exact(2)
+        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
         .collect()
 }
 
@@ -317,7 +331,8 @@ mod tests {
         assert!(!key.verify(Role::Shard, nonces, 3, "fq", &proof), "run");
         let other = Key::new("another key of some length").unwrap();
         assert!(!other.verify(Role::Shard, nonces, 3, "fp", &proof), "key");
-        for garbage in ["", "zz", "abc", &proof[..62], "é"] {
+        let upper = proof.to_ascii_uppercase();
+        for garbage in ["", "zz", "abc", &proof[..62], "é", &upper] {
             assert!(
                 !key.verify(Role::Shard, nonces, 3, "fp", garbage),
                 "{garbage:?}"
@@ -383,8 +398,26 @@ mod tests {
         *altered.last_mut().unwrap() ^= 1;
         let mut bad_tag = sealed[0].clone();
         bad_tag[0] = if bad_tag[0] == b'0' { b'1' } else { b'0' };
+        // The same bytes spelt otherwise: upper case, or a `+` before a low digit.
+        let respelt = |at: usize, spelling: &[u8]| {
+            let mut line = sealed[0].clone();
+            line[at..at + 2].copy_from_slice(spelling);
+            line
+        };
+        let letter = sealed[0][..32].iter().position(u8::is_ascii_lowercase);
+        let upper = letter.map(|i| {
+            let mut line = sealed[0].clone();
+            line[i] = line[i].to_ascii_uppercase();
+            line
+        });
+        let pair = (0..32).step_by(2).find(|&i| sealed[0][i] == b'0');
+        let plus = pair.map(|i| respelt(i, &[b'+', sealed[0][i + 1]]));
         let short = sealed[0][..SEALED_PREFIX - 2].to_vec();
-        for bad in [altered, bad_tag, first.to_vec(), short, Vec::new()] {
+        let respelt: Vec<Vec<u8>> = upper.into_iter().chain(plus).collect();
+        for bad in [altered, bad_tag, first.to_vec(), short, Vec::new()]
+            .into_iter()
+            .chain(respelt)
+        {
             let err = fresh().open(&bad).unwrap_err();
             assert!(err.contains("failed its seal"), "{err}");
         }

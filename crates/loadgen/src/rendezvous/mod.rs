@@ -20,8 +20,9 @@
 //! With `SURGE_RENDEZVOUS_KEY` set on every machine, shard and coordinator prove to each
 //! other that they hold it before the shard joins ([`key`]); a coordinator with a key turns
 //! away shards without it, and a shard with a key will not report to a coordinator without.
-//! From the proofs on, every line either way carries a tag under a key of that link
-//! (see [`key`]), so the reports and orders that follow are the two machines' own.
+//! From the proofs on, every line either way carries a tag under a key of that link (see
+//! [`key`]): the reports and orders that follow come from a holder of the run's key, whole
+//! and in order.
 //!
 //! The wire is JSON lines over TCP, one [`Up`] or [`Down`] per line. Lines are bounded (64
 //! KiB until a shard is in, then 64 MiB for reports), and the coordinator runs at most 64
@@ -68,6 +69,11 @@ pub struct Options {
     pub key: Option<Key>,
 }
 
+/// The rendezvous protocol this build speaks: a shard of another is refused at its hello,
+/// saying so, before any key is proved. 3: lines sealed after the proofs; surge builds of
+/// protocol 2 sent no number (read as 0).
+pub const PROTOCOL: u32 = 3;
+
 /// Shard → coordinator.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -80,6 +86,9 @@ pub enum Up {
         /// before keys, which are refused by version anyway).
         #[serde(default)]
         nonce: String,
+        /// [`PROTOCOL`] of the shard's build (0 from builds before it was sent).
+        #[serde(default)]
+        protocol: u32,
     },
     /// The answer to [`Down::Challenge`]: the shard's proof of the key, over both nonces.
     Proof {
@@ -232,7 +241,7 @@ impl LineWriter {
     }
 
     /// Writes `msg` as one line. Not cancel-safe once sealed (a line tagged but not written
-    /// breaks the link), so it is only ever awaited to its end.
+    /// breaks the link), so it is awaited to its end or dropped with its connection.
     pub(crate) async fn send<T: Serialize>(&mut self, msg: &T) -> Result<(), String> {
         let json = serde_json::to_vec(msg).map_err(|e| e.to_string())?;
         let mut line = Vec::with_capacity(json.len() + key::SEALED_PREFIX + 1);
@@ -269,6 +278,7 @@ mod tests {
             fingerprint: "ab".into(),
             version: "0.1.0".into(),
             nonce: "00ff".into(),
+            protocol: PROTOCOL,
         };
         let line = serde_json::to_string(&up).unwrap();
         assert!(!line.contains('\n'));
