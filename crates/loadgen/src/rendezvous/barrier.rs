@@ -658,6 +658,25 @@ mod tests {
         }
     }
 
+    /// A shard speaking the protocol by hand to the coordinator at `port`: its hello, then a
+    /// proof made with `key` over both nonces; the connection, for what comes next.
+    async fn prove_by_hand(port: u16, key: &str) -> (LineReader, LineWriter) {
+        let (read, write) = dial(port).await.into_split();
+        let (mut reader, mut writer) = (LineReader::new(read), LineWriter::new(write));
+        let mine = key::nonce();
+        writer.send(&hello(mine.clone())).await.unwrap();
+        let Some(Down::Challenge { nonce }) = reader.next::<Down>().await.unwrap() else {
+            panic!("expected a challenge");
+        };
+        let nonces = Nonces {
+            shard: &mine,
+            coordinator: &nonce,
+        };
+        let proof = Key::new(key).unwrap().prove(Role::Shard, nonces, 1, "fp");
+        writer.send(&Up::Proof { proof }).await.unwrap();
+        (reader, writer)
+    }
+
     /// Something that knows the run's fingerprint but not its key, speaking the protocol by
     /// hand, is turned away at the challenge, and gets no proof of the key to guess it from:
     /// the coordinator's challenge is a nonce alone, and its proof goes only to a shard
@@ -667,20 +686,7 @@ mod tests {
         let port = free_port();
         let opts = options(port, Some(KEY));
         let intruder = async {
-            let (read, write) = dial(port).await.into_split();
-            let (mut reader, mut writer) = (LineReader::new(read), LineWriter::new(write));
-            let mine = key::nonce();
-            writer.send(&hello(mine.clone())).await.unwrap();
-            let Some(Down::Challenge { nonce }) = reader.next::<Down>().await.unwrap() else {
-                panic!("expected a challenge");
-            };
-            let guess = Key::new("not the run's key at all").unwrap();
-            let nonces = Nonces {
-                shard: &mine,
-                coordinator: &nonce,
-            };
-            let proof = guess.prove(Role::Shard, nonces, 1, "fp");
-            writer.send(&Up::Proof { proof }).await.unwrap();
+            let (mut reader, _writer) = prove_by_hand(port, "not the run's key at all").await;
             let mut answers = Vec::new();
             while let Ok(Some(down)) = reader.next::<Down>().await {
                 answers.push(down);
@@ -709,20 +715,7 @@ mod tests {
         let port = free_port();
         let opts = options(port, Some(KEY));
         let splicer = async {
-            let (read, write) = dial(port).await.into_split();
-            let (mut reader, mut writer) = (LineReader::new(read), LineWriter::new(write));
-            let mine = key::nonce();
-            writer.send(&hello(mine.clone())).await.unwrap();
-            let Some(Down::Challenge { nonce }) = reader.next::<Down>().await.unwrap() else {
-                panic!("expected a challenge");
-            };
-            let key = Key::new(KEY).unwrap();
-            let nonces = Nonces {
-                shard: &mine,
-                coordinator: &nonce,
-            };
-            let proof = key.prove(Role::Shard, nonces, 1, "fp");
-            writer.send(&Up::Proof { proof }).await.unwrap();
+            let (mut reader, mut writer) = prove_by_hand(port, KEY).await;
             let Some(Down::Proof { .. }) = reader.next::<Down>().await.unwrap() else {
                 panic!("expected the coordinator's proof");
             };
