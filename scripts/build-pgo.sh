@@ -32,7 +32,8 @@ if [ ! -x "$profdata" ]; then
 fi
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+mock=""
+trap '[ -z "$mock" ] || kill "$mock" 2>/dev/null; rm -rf "$work"' EXIT
 export CARGO_INCREMENTAL=0
 
 say "1/3 instrumented build (target/pgo-generate)"
@@ -61,12 +62,13 @@ for _ in $(seq 1 100); do grep -q '^listening on ' "$work/mock.out" && break; sl
 address=$(sed -n 's/^listening on //p' "$work/mock.out" | head -1)
 [ -n "$address" ] || die 3 "the instrumented mock did not start"
 for mode in dynamodb-put dynamodb-get bedrock-stream; do
-    target/release/examples/loadclient "http://$address" "$mode" 20000 64 >/dev/null \
+    "${CARGO_TARGET_DIR:-target}/release/examples/loadclient" "http://$address" "$mode" 20000 64 >/dev/null \
         || die 3 "training the mock with $mode failed"
 done
 # Ctrl-C: the mock exits as it always does, writing its profile on the way out.
 kill -INT "$mock"
 wait "$mock" || true
+mock=""
 "$profdata" merge -o "$work/merged.profdata" "$work/raw"
 
 say "3/3 optimised build (target/pgo)"

@@ -48,14 +48,16 @@ pub(crate) async fn upload_after(
                 dir = dir.display()
             );
             match result {
-                Ok(_) if stopped => {
-                    eprintln!("error: {msg}");
-                    Ok(Outcome::Interrupted)
+                Ok(Outcome::Success | Outcome::Failed) if !stopped => {
+                    Err(Failure::could_not_run(msg))
                 }
-                Ok(Outcome::Success | Outcome::Failed) => Err(Failure::could_not_run(msg)),
-                Ok(Outcome::Interrupted) | Err(_) => {
+                _ => {
                     eprintln!("error: {msg}");
-                    result
+                    if stopped {
+                        result.and(Ok(Outcome::Interrupted))
+                    } else {
+                        result
+                    }
                 }
             }
         }

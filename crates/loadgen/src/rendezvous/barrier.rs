@@ -10,8 +10,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
-use super::key::{self, Direction, Key, LinkKey, Nonces, Role};
-use super::{Down, LineReader, LineWriter, Options, PROTOCOL, Up, wall_us};
+use super::key::{self, Key, LinkKey, Nonces, Role};
+use super::{Down, LineReader, LineWriter, Options, PROTOCOL, Up, seal, wall_us};
 use crate::RunError;
 use crate::wire::ShardId;
 
@@ -299,8 +299,7 @@ async fn handshake(
                 )
                 .await
                 .map_err(fail)?;
-                reader.seal(&link, Direction::Up);
-                writer.seal(&link, Direction::Down);
+                seal(&mut reader, &mut writer, &link, Role::Coordinator);
             }
             shard.index
         }
@@ -485,8 +484,7 @@ pub async fn join(
                     )));
                 }
                 let link = key.link(nonces, me.index, fingerprint);
-                reader.seal(&link, Direction::Down);
-                writer.seal(&link, Direction::Up);
+                seal(&mut reader, &mut writer, &link, Role::Shard);
                 proved = true;
             }
             _ if !proved && !matches!(next, Some(Down::Refused { .. }) | None) => {

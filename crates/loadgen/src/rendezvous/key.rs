@@ -141,7 +141,7 @@ impl Key {
         fingerprint: &str,
         proof: &str,
     ) -> bool {
-        unhex(proof).is_some_and(|bytes| {
+        unhex(proof.as_bytes()).is_some_and(|bytes| {
             self.mac(role.label(), nonces, shard, fingerprint)
                 .verify_slice(&bytes)
                 .is_ok()
@@ -152,6 +152,18 @@ impl Key {
 /// The key of one link ([`Key::link`]). Its `Debug` shows nothing of it.
 pub(crate) struct LinkKey([u8; 32]);
 
+impl LinkKey {
+    /// The seals of `me`'s end of the link: for the lines it reads, and for those it
+    /// writes. Each side's directions follow from its role, never from its caller.
+    pub(crate) fn ends(&self, me: Role) -> (Seal, Seal) {
+        let (read, write) = match me {
+            Role::Coordinator => (Direction::Up, Direction::Down),
+            Role::Shard => (Direction::Down, Direction::Up),
+        };
+        (Seal::new(self, read), Seal::new(self, write))
+    }
+}
+
 impl fmt::Debug for LinkKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("LinkKey(<redacted>)")
@@ -160,7 +172,7 @@ impl fmt::Debug for LinkKey {
 
 /// Which way a sealed line travels: a line cannot be sent back as if from the other side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Direction {
+enum Direction {
     /// Shard to coordinator.
     Up,
     /// Coordinator to shard.
@@ -191,7 +203,7 @@ impl fmt::Debug for Seal {
 }
 
 impl Seal {
-    pub(crate) fn new(link: &LinkKey, direction: Direction) -> Self {
+    fn new(link: &LinkKey, direction: Direction) -> Self {
         Self {
             mac: Hmac::<Sha256>::new_from_slice(&link.0).expect("HMAC takes any key length"),
             direction,
@@ -229,10 +241,7 @@ impl Seal {
         if line.get(TAG_LEN * 2) != Some(&b' ') {
             return Err(broken());
         }
-        let tag = std::str::from_utf8(tag_hex)
-            .ok()
-            .and_then(unhex)
-            .ok_or_else(broken)?;
+        let tag = unhex(tag_hex).ok_or_else(broken)?;
         let json = &line[TAG_LEN * 2 + 1..];
         self.line_mac(json)
             .verify_truncated_left(&tag)
@@ -269,7 +278,7 @@ fn hex(bytes: &[u8]) -> String {
 /// The bytes of `text`, lowercase hex as [`hex`] writes it, and nothing else: one value
 /// has one spelling, so no tag or proof can be rewritten and still hold (`from_str_radix`
 /// would also take `A`–`F` and a leading `+`).
-fn unhex(text: &str) -> Option<Vec<u8>> {
+fn unhex(text: &[u8]) -> Option<Vec<u8>> {
     fn digit(b: u8) -> Option<u8> {
         match b {
             b'0'..=b'9' => Some(b - b'0'),
@@ -277,12 +286,10 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
             _ => None,
         }
     }
-    let bytes = text.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if text.len() % 2 != 0 {
         return None;
     }
-    bytes
-        .chunks_exact(2)
+    text.chunks_exact(2)
         .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
         .collect()
 }
@@ -445,7 +452,7 @@ mod tests {
         let (a, b) = (nonce(), nonce());
         assert_eq!(a.len(), 32);
         assert_ne!(a, b);
-        assert_eq!(unhex(&a).map(|v| v.len()), Some(16));
+        assert_eq!(unhex(a.as_bytes()).map(|v| v.len()), Some(16));
         assert!(is_nonce(&a) && is_nonce(&b));
         let line_break = format!("{}\n", &a[..31]);
         let (upper, not_hex) = ("0123456789ABCDEF0123456789abcdef", "g".repeat(32));

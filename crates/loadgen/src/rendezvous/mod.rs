@@ -43,7 +43,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 pub use barrier::{Gathered, Joined, check_address, gather, join};
 pub use key::Key;
-use key::{Direction, LinkKey, Seal};
+use key::{LinkKey, Role, Seal};
 
 use crate::wire::{ShardId, ShardMessage};
 
@@ -164,11 +164,6 @@ impl LineReader {
         }
     }
 
-    /// Every line from here on comes tagged under `link`, travelling `direction`.
-    pub(crate) fn seal(&mut self, link: &LinkKey, direction: Direction) {
-        self.seal = Some(Seal::new(link, direction));
-    }
-
     /// The peer has joined: its reports may be long.
     pub(crate) fn joined(mut self) -> Self {
         self.limit = REPORT_LINE_LIMIT;
@@ -209,16 +204,16 @@ impl LineReader {
                 break;
             }
         }
-        let line = std::mem::take(&mut self.line);
-        let body = line.strip_suffix(b"\n").unwrap_or(&line);
-        let json = match &mut self.seal {
-            Some(seal) => seal.open(body)?,
-            None => body,
-        };
-        let message = serde_json::from_slice(json)
-            .map(Some)
-            .map_err(|e| format!("unreadable rendezvous message: {e}"));
-        self.line = line;
+        let body = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+        let message = match &mut self.seal {
+            Some(seal) => seal.open(body),
+            None => Ok(body),
+        }
+        .and_then(|json| {
+            serde_json::from_slice(json)
+                .map(Some)
+                .map_err(|e| format!("unreadable rendezvous message: {e}"))
+        });
         self.line.clear();
         message
     }
@@ -233,11 +228,6 @@ pub(crate) struct LineWriter {
 impl LineWriter {
     pub(crate) fn new(half: OwnedWriteHalf) -> Self {
         Self { half, seal: None }
-    }
-
-    /// Every line from here on goes tagged under `link`, travelling `direction`.
-    pub(crate) fn seal(&mut self, link: &LinkKey, direction: Direction) {
-        self.seal = Some(Seal::new(link, direction));
     }
 
     /// Writes `msg` as one line. Not cancel-safe once sealed (a line tagged but not written
@@ -258,6 +248,13 @@ impl LineWriter {
     pub(crate) async fn shutdown(&mut self) {
         let _ = self.half.shutdown().await;
     }
+}
+
+/// From here on, `me`'s end of a connection reads and writes lines sealed under `link`.
+pub(crate) fn seal(reader: &mut LineReader, writer: &mut LineWriter, link: &LinkKey, me: Role) {
+    let (read, write) = link.ends(me);
+    reader.seal = Some(read);
+    writer.seal = Some(write);
 }
 
 /// Wall clock, µs since the Unix epoch.
