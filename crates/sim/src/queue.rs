@@ -288,31 +288,15 @@ impl<E: Copy> EventQueue<E> {
     /// Time of the next event, if any.
     #[inline]
     pub fn peek_time(&mut self) -> Option<Nanos> {
-        self.peek_key().map(|(time, _)| time)
-    }
-
-    /// Time and sequence number of the next event, if any: an event kept outside the
-    /// queue with a number from [`reserve_seq`](Self::reserve_seq) goes first when its
-    /// (time, number) is smaller.
-    #[inline]
-    pub fn peek_key(&mut self) -> Option<(Nanos, u64)> {
         if self.current.is_empty() {
             if let Some(e) = &self.lone {
-                return Some((e.time, e.seq));
+                return Some(e.time);
             }
             if !self.advance() {
                 return None;
             }
         }
-        self.current.last().map(|e| (e.time, e.seq))
-    }
-
-    /// The sequence number the next push would get, taken for an event the caller keeps
-    /// itself: it is ordered among the queue's events as if it had been pushed now.
-    #[inline]
-    pub fn reserve_seq(&mut self) -> u64 {
-        self.next_seq += 1;
-        self.next_seq - 1
+        self.current.last().map(|e| e.time)
     }
 
     /// Removes and returns the next event.
@@ -382,11 +366,10 @@ mod tests {
     }
 
     #[test]
-    fn an_event_kept_aside_orders_with_reserved_numbers_and_later_pushes() {
+    fn an_event_kept_aside_orders_with_later_pushes() {
         let mut q = EventQueue::new();
         q.push(7_000_000_000, 'a');
-        let kept = (7_000_000_000, q.reserve_seq());
-        assert!(q.peek_key().unwrap() < kept, "a was pushed first");
+        assert_eq!(q.peek_time(), Some(7_000_000_000));
         q.push(7_000_000_000, 'b');
         q.push(3, 'c');
         q.push(90_000_000_000, 'd');
@@ -402,20 +385,6 @@ mod tests {
             ]
         );
         assert!(q.is_empty());
-    }
-
-    #[test]
-    fn a_reserved_number_orders_an_event_kept_outside() {
-        let mut q = EventQueue::new();
-        q.push(5, 'a');
-        let kept = (5, q.reserve_seq());
-        q.push(5, 'b');
-        assert_eq!(q.peek_key(), Some((5, 0)));
-        q.pop();
-        assert!(
-            kept < q.peek_key().unwrap(),
-            "kept before b, pushed after it"
-        );
     }
 
     #[test]

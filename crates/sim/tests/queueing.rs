@@ -180,3 +180,36 @@ fn an_early_stop_keeps_rates_per_second_of_the_time_run() {
     assert_eq!(rate, out.summary.counts.sent as f64 / ran);
     assert!((8.0..10.0).contains(&rate), "{rate}/s");
 }
+
+/// Without a gateway, a table or an early stop, the once-a-second tick is skipped through
+/// quiet seconds (an M/M/1 run has as many seconds as customers). An early stop that can
+/// never trigger makes every second's tick run: both runs must agree to the last figure,
+/// events and connection-minutes included, with exponential times and with constant ones
+/// that put answers on whole seconds, where a tick and an event share a nanosecond.
+#[test]
+fn skipping_quiet_seconds_changes_nothing() {
+    use surge_profile::metric::Threshold;
+    let never = Threshold::parse("e2e.p99".parse().unwrap(), "<= 10h").unwrap();
+    let poisson = queue_profile(1, "exp(mean=1s)", "0.9/s", "2000s");
+    let mut constant = queue_profile(1, "1s", "0.5/s", "2000s");
+    constant.traffic.arrival = surge_profile::traffic::Arrival::Constant;
+    for p in [poisson, constant] {
+        let quiet = SimOptions {
+            seed: Some(3),
+            warmup: "120s".parse().unwrap(),
+            hlog_interval: Some("60s".parse().unwrap()),
+            ..SimOptions::default()
+        };
+        let every_second = SimOptions {
+            stop_when_failed: vec![never.clone()],
+            ..quiet.clone()
+        };
+        let skipped = surge_sim::simulate(&p, &quiet).unwrap();
+        let ticked = surge_sim::simulate(&p, &every_second).unwrap();
+        assert!(ticked.report.stopped_early.is_none());
+        assert!(skipped.report.events > 2_000, "{}", skipped.report.events);
+        assert!(skipped.report.sent > 900, "{}", skipped.report.sent);
+        assert_eq!(skipped.report, ticked.report);
+        assert_eq!(skipped.summary, ticked.summary);
+    }
+}
