@@ -282,6 +282,28 @@ impl IntervalRecorder {
         Ok(self.close_with(end, entries))
     }
 
+    /// Close the current interval at `end`, adding it to the totals and handing nothing
+    /// over: [`take_interval`](Self::take_interval) without the copies, for a caller that
+    /// only wants the totals (a simulation that writes no log). A total still empty takes
+    /// the interval's histogram as it is, and the interval the total's empty one: the same
+    /// counts without a pass over them (the interval then starts small again, so this is
+    /// for the last interval or a rare one, not for one a second).
+    pub fn fold_interval(&mut self, end: Duration) -> Result<()> {
+        self.check_end(end)?;
+        for slot in &mut self.slots {
+            if slot.current.is_empty() {
+                continue;
+            }
+            if slot.total.is_empty() {
+                std::mem::swap(&mut slot.total, &mut slot.current);
+            } else {
+                fold_into_total(slot)?;
+            }
+        }
+        self.interval_start = end;
+        Ok(())
+    }
+
     /// Close the current interval at `end` and hand its non-empty histograms over, keeping
     /// no totals: for shards, whose coordinator keeps the totals. Cheaper than
     /// [`take_interval`](Self::take_interval): the histograms move out (no copy, no fold
@@ -431,6 +453,36 @@ mod tests {
         let lat = r.latency_ms();
         assert_eq!(lat.len(), 2);
         assert_eq!(lat[&Tag::from(Metric::Ttft)].count, 1);
+    }
+
+    /// Folding intervals into the totals, with nothing handed over, leaves the totals that
+    /// taking them does: the first interval moved in whole, the next added (one of them with
+    /// a value past the initial range, so its layout grew), and the interval empty after.
+    #[test]
+    fn folding_keeps_the_totals_taking_keeps() {
+        let (mut folded, mut taken) = (
+            IntervalRecorder::new(Duration::ZERO),
+            IntervalRecorder::new(Duration::ZERO),
+        );
+        let e2e: Tag = Metric::E2e.into();
+        let intervals: [&[u64]; 3] = [&[3, 70, 70, 9_000], &[], &[5, 40 * HIGHEST_TRACKABLE_US]];
+        for (i, values) in intervals.into_iter().enumerate() {
+            for r in [&mut folded, &mut taken] {
+                let id = r.register(&e2e);
+                values.iter().for_each(|&v| r.record(id, v));
+            }
+            let end = Duration::from_secs(i as u64 + 1);
+            folded.fold_interval(end).unwrap();
+            taken.take_interval(end).unwrap();
+            assert!(folded.current(&e2e).unwrap().is_empty());
+            let (a, b) = (folded.total(&e2e).unwrap(), taken.total(&e2e).unwrap());
+            assert_eq!(a, b, "after interval {i}");
+            assert_eq!(a.len(), b.len());
+            assert_eq!(a.max(), b.max());
+        }
+        assert_eq!(folded.total(&e2e).unwrap().len(), 6);
+        let e = folded.fold_interval(Duration::from_secs(1)).unwrap_err();
+        assert!(matches!(e, Error::IntervalOrder { .. }));
     }
 
     #[test]

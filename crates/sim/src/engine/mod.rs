@@ -365,7 +365,7 @@ impl<'p> Sim<'p> {
             self.lat.settle()?;
             self.lat
                 .recorder
-                .take_interval(std::time::Duration::from_nanos(self.now))?;
+                .fold_interval(std::time::Duration::from_nanos(self.now))?;
         }
         let unfinished = self.msgs.in_use() as u64;
         self.counters.errors[ErrorClass::Unfinished as usize] += unfinished;
