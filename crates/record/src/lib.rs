@@ -57,6 +57,17 @@ pub mod tally;
 pub mod time;
 pub mod timeline;
 
+/// Pseudo-random values for the unit tests: xorshift64, reproducible from `seed`.
+#[cfg(test)]
+fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
 pub use error::{Error, Result, Warning};
 pub use error_samples::{ErrorSample, ErrorSampleWriter, read_error_samples};
 pub use hlog::{HlogFile, HlogWriter, Interval, IntervalTag};

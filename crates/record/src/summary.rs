@@ -539,13 +539,7 @@ mod tests {
     /// bit: on histograms of one value, of a few, of many spread over six decades, and empty.
     #[test]
     fn one_pass_agrees_with_hdrhistogram_to_the_bit() {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::xorshift(0x2545_f491_4f6c_dd1d_u64);
         let mut cases = vec![crate::recorder::new_histogram()];
         for (values, spread) in [
             (1, 1),

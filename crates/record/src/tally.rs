@@ -167,13 +167,7 @@ mod tests {
     /// serialized byte, for values from one microsecond to hours and beyond.
     #[test]
     fn a_drained_tally_equals_recording_every_value() {
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::xorshift(0x9e37_79b9_7f4a_7c15_u64);
         let mut direct = new_histogram();
         let (mut drained, mut twice) = (new_histogram(), new_histogram());
         let mut tally = Tally::new();
