@@ -57,17 +57,6 @@ pub mod tally;
 pub mod time;
 pub mod timeline;
 
-/// Pseudo-random values for the unit tests: xorshift64, reproducible from `seed`.
-#[cfg(test)]
-fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
-    move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    }
-}
-
 pub use error::{Error, Result, Warning};
 pub use error_samples::{ErrorSample, ErrorSampleWriter, read_error_samples};
 pub use hlog::{HlogFile, HlogWriter, Interval, IntervalTag};
@@ -88,3 +77,14 @@ pub use timeline::{Timeline, TimelineColumns, TimelineRow, TimelineWriter};
 
 /// Re-exported so callers use the same `Histogram` type as this crate.
 pub use hdrhistogram::Histogram;
+
+/// Pseudo-random values for the unit tests: xorshift64, reproducible from `seed`.
+#[cfg(test)]
+fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}

@@ -576,7 +576,7 @@ impl<'p> Sim<'p> {
             self.levels_until = self.schedule.flat_until(t).map_or(0, nanos);
         }
         let before = self.gateway.connected();
-        self.consumption.connection_seconds += before as f64 * (TICK as f64 / SECOND as f64);
+        self.count_connected(before, 1);
         // Each connected session's messages, the only frames that reset its idle clock.
         let heard = self.idle_binds.then(|| {
             if self.wanted >= 1.0 {
@@ -636,10 +636,16 @@ impl<'p> Sim<'p> {
         }
         let ahead = (quiet_until - now).div_ceil(TICK);
         let quiet = ahead - 1;
-        let per_second = self.gateway.connected() as f64 * (TICK as f64 / SECOND as f64);
-        self.consumption.connection_seconds += per_second * quiet as f64;
+        self.count_connected(self.gateway.connected(), quiet);
         self.processed += quiet;
         now + ahead * TICK
+    }
+
+    /// Adds `ticks` ticks of `connected` sessions to the connection-seconds (whole numbers,
+    /// so adding many ticks at once gives the sum of adding them one by one, to the bit).
+    fn count_connected(&mut self, connected: u64, ticks: u64) {
+        self.consumption.connection_seconds +=
+            connected as f64 * (TICK as f64 / SECOND as f64) * ticks as f64;
     }
 
     /// Until when the seconds after `now` change nothing but connection-seconds (0: the
